@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+/**
+ * The only module that reads `process.env`. Every variable of DESIGN §2 (and the operational extras
+ * documented in the README) is parsed here once; a bad value stops the start with every problem listed.
+ */
+export const Roles = ['all', 'api', 'worker'] as const;
+export type Role = (typeof Roles)[number];
+
+export type DatabaseConfig =
+  | { kind: 'sqlite'; path: string }
+  | { kind: 'postgres'; url: string; poolSize: number };
+
+export interface WorkerConfig {
+  concurrency: number;
+  /** Fallback poll when no wake-up signal arrives (ms). */
+  pollIntervalMs: number;
+  /** Added to a step's request timeout to form its lease (ms). */
+  leaseGraceMs: number;
+}
+
+export interface AuthSettings {
+  hs256Secret: string | null;
+  jwksUrl: string | null;
+  issuer: string | null;
+  audience: string | null;
+  clockToleranceS: number;
+}
+
+export interface Config {
+  listen: { host: string; port: number };
+  publicUrl: string;
+  role: Role;
+  database: DatabaseConfig;
+  dataDir: string;
+  auth: AuthSettings;
+  /** base64 32-byte keys; the first encrypts, all decrypt (rotation). */
+  secretKeys: { current: string; old: string[] };
+  servicesDir: string | null;
+  worker: WorkerConfig;
+  webhookRetryScheduleS: number[];
+  callbackRateLimitPerMinute: number;
+  stuckAfterS: number;
+  logLevel: string;
+  devSecretsGenerated: boolean;
+}
+
+export type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+export interface ConfigFlags {
+  port?: string;
+  host?: string;
+  databaseUrl?: string;
+  publicUrl?: string;
+  servicesDir?: string;
+  role?: string;
+  concurrency?: string;
+  dataDir?: string;
+}
+
+export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Config {
+  const problems: string[] = [];
+  const get = (name: string, flag?: string) => {
+    const v = flag ?? env[name];
+    return v === undefined || v === '' ? undefined : v;
+  };
+  const int = (name: string, raw: string | undefined, dflt: number, min: number, max: number) => {
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a whole number from ${min} to ${max}`);
+      return dflt;
+    }
+    return n;
+  };
+
+  const host = get('HOST', flags.host) ?? '127.0.0.1';
+  const port = int('PORT', get('PORT', flags.port), 8000, 0, 65535);
+  const dataDir = resolve(get('PROVISIONER_DATA_DIR', flags.dataDir) ?? './data');
+
+  const database = parseDatabaseUrl(get('DATABASE_URL', flags.databaseUrl), dataDir, problems);
+  if (database.kind === 'postgres') {
+    database.poolSize = int('PROVISIONER_DB_POOL_SIZE', get('PROVISIONER_DB_POOL_SIZE'), 10, 1, 500);
+  }
+
+  const publicUrlRaw = get('PUBLIC_URL', flags.publicUrl) ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  let publicUrl = publicUrlRaw.replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/]+/.test(publicUrl)) {
+    problems.push(`PUBLIC_URL=${JSON.stringify(publicUrlRaw)}: expected an http(s) URL such as https://provisioner.example.com`);
+    publicUrl = 'http://127.0.0.1:8000';
+  }
+
+  const roleRaw = get('PROVISIONER_ROLE', flags.role) ?? 'all';
+  const role = (Roles as readonly string[]).includes(roleRaw) ? (roleRaw as Role) : 'all';
+  if (role !== roleRaw) problems.push(`PROVISIONER_ROLE=${JSON.stringify(roleRaw)}: expected one of ${Roles.join(', ')}`);
+
+  const scheduleRaw = get('PROVISIONER_WEBHOOK_RETRY_SCHEDULE') ?? '60,300,1800,7200,43200,86400';
+  const webhookRetryScheduleS = scheduleRaw.split(',').map((s) => Number(s.trim()));
+  if (webhookRetryScheduleS.some((n) => !Number.isFinite(n) || n < 0)) {
+    problems.push(`PROVISIONER_WEBHOOK_RETRY_SCHEDULE=${JSON.stringify(scheduleRaw)}: expected comma-separated seconds, e.g. 60,300,1800`);
+  }
+
+  const jwksUrl = get('PROVISIONER_JWKS_URL') ?? null;
+  if (jwksUrl && !/^https?:\/\//.test(jwksUrl)) problems.push(`PROVISIONER_JWKS_URL: expected an http(s) URL`);
+
+  let devSecretsGenerated = false;
+  let hs256Secret = get('PROVISIONER_JWT_SECRET') ?? null;
+  let secretKey = get('PROVISIONER_SECRET_KEY') ?? null;
+  const oldKeys = (get('PROVISIONER_OLD_SECRET_KEYS') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const [name, key] of [['PROVISIONER_SECRET_KEY', secretKey], ...oldKeys.map((k) => ['PROVISIONER_OLD_SECRET_KEYS', k])] as const) {
+    if (key !== null && Buffer.from(key, 'base64').length !== 32) {
+      problems.push(`${name}: expected 32 bytes in base64 (generate one with: openssl rand -base64 32)`);
+    }
+  }
+  if (problems.length === 0 && (hs256Secret === null && jwksUrl === null || secretKey === null)) {
+    // Development convenience: secrets are generated once into the data dir and reused, so tokens
+    // and encrypted credentials survive restarts. Production sets both variables.
+    const dev = devSecrets(dataDir);
+    if (hs256Secret === null && jwksUrl === null) hs256Secret = dev.jwtSecret;
+    if (secretKey === null) secretKey = dev.secretKey;
+    devSecretsGenerated = true;
+  }
+
+  const config: Config = {
+    listen: { host, port },
+    publicUrl,
+    role,
+    database,
+    dataDir,
+    auth: {
+      hs256Secret,
+      jwksUrl,
+      issuer: get('PROVISIONER_JWT_ISSUER') ?? null,
+      audience: get('PROVISIONER_JWT_AUDIENCE') ?? null,
+      clockToleranceS: 60,
+    },
+    secretKeys: { current: secretKey ?? '', old: oldKeys },
+    servicesDir: get('PROVISIONER_SERVICES_DIR', flags.servicesDir) ?? null,
+    worker: {
+      concurrency: int('PROVISIONER_WORKER_CONCURRENCY', get('PROVISIONER_WORKER_CONCURRENCY', flags.concurrency), 16, 1, 1000),
+      pollIntervalMs: int('PROVISIONER_POLL_INTERVAL_MS', get('PROVISIONER_POLL_INTERVAL_MS'), 1000, 10, 60_000),
+      leaseGraceMs: int('PROVISIONER_LEASE_GRACE_MS', get('PROVISIONER_LEASE_GRACE_MS'), 15_000, 100, 600_000),
+    },
+    webhookRetryScheduleS,
+    callbackRateLimitPerMinute: int('PROVISIONER_CALLBACK_RATE_LIMIT', get('PROVISIONER_CALLBACK_RATE_LIMIT'), 600, 1, 1_000_000),
+    stuckAfterS: int('PROVISIONER_STUCK_AFTER_S', get('PROVISIONER_STUCK_AFTER_S'), 3600, 1, 30 * 86400),
+    logLevel: get('LOG_LEVEL') ?? 'info',
+    devSecretsGenerated,
+  };
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
+    problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected fatal, error, warn, info, debug, trace or silent`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+function parseDatabaseUrl(raw: string | undefined, dataDir: string, problems: string[]): DatabaseConfig {
+  if (raw === undefined) return { kind: 'sqlite', path: join(dataDir, 'provisioner.db') };
+  if (/^postgres(ql)?:\/\//.test(raw)) return { kind: 'postgres', url: raw, poolSize: 10 };
+  if (raw.startsWith('sqlite:')) {
+    const path = raw.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
+    if (path === '') problems.push('DATABASE_URL=sqlite: needs a path, e.g. sqlite:./data/provisioner.db');
+    return { kind: 'sqlite', path: path === ':memory:' ? path : resolve(path) };
+  }
+  problems.push(`DATABASE_URL: expected postgres://user@host:port/db or sqlite:PATH, got ${JSON.stringify(raw.replace(/:[^:@/]*@/, ':***@'))}`);
+  return { kind: 'sqlite', path: join(dataDir, 'provisioner.db') };
+}
+
+function devSecrets(dataDir: string): { jwtSecret: string; secretKey: string } {
+  const file = join(dataDir, 'dev-secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as { jwtSecret: string; secretKey: string };
+  const secrets = { jwtSecret: randomBytes(32).toString('base64url'), secretKey: randomBytes(32).toString('base64') };
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

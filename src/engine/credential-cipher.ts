@@ -1,0 +1,59 @@
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
+import type { JsonObject } from '../domain/json.js';
+
+/**
+ * AES-256-GCM for credentials at rest. Each ciphertext names the key that made it (`kid`), so keys can
+ * be rotated: the current key encrypts, any configured key decrypts.
+ */
+export interface CredentialCipher {
+  readonly currentKid: string;
+  encrypt(value: JsonObject): string;
+  decrypt(stored: string): JsonObject;
+  kidOf(stored: string): string;
+  /** Derives a per-step callback token; only its hash is stored, and a retry derives the same one. */
+  callbackToken(stepId: string): string;
+}
+
+interface Sealed { v: 1; kid: string; iv: string; tag: string; ct: string }
+
+export const keyId = (key: Buffer) => createHash('sha256').update(key).digest('hex').slice(0, 12);
+
+export function createCredentialCipher(current: string, old: readonly string[] = []): CredentialCipher {
+  const currentKey = Buffer.from(current, 'base64');
+  if (currentKey.length !== 32) throw new Error('PROVISIONER_SECRET_KEY must be 32 bytes in base64');
+  const keys = new Map<string, Buffer>();
+  for (const k of [current, ...old]) { const b = Buffer.from(k, 'base64'); keys.set(keyId(b), b); }
+  const currentKid = keyId(currentKey);
+  const tokenKey = createHmac('sha256', currentKey).update('provisioner callback tokens v1').digest();
+
+  const parse = (stored: string): Sealed => {
+    const s = JSON.parse(stored) as Sealed;
+    if (s.v !== 1 || typeof s.kid !== 'string') throw new Error('unreadable credentials envelope');
+    return s;
+  };
+
+  return {
+    currentKid,
+    encrypt(value) {
+      const iv = randomBytes(12);
+      const cipher = createCipheriv('aes-256-gcm', currentKey, iv);
+      const ct = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
+      const sealed: Sealed = { v: 1, kid: currentKid, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64') };
+      return JSON.stringify(sealed);
+    },
+    decrypt(stored) {
+      const s = parse(stored);
+      const key = keys.get(s.kid);
+      if (!key) throw new Error(`credentials were encrypted with key ${s.kid}, which is not configured; add it to PROVISIONER_OLD_SECRET_KEYS`);
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(s.iv, 'base64'));
+      decipher.setAuthTag(Buffer.from(s.tag, 'base64'));
+      const pt = Buffer.concat([decipher.update(Buffer.from(s.ct, 'base64')), decipher.final()]);
+      return JSON.parse(pt.toString('utf8')) as JsonObject;
+    },
+    kidOf: (stored) => parse(stored).kid,
+    callbackToken: (stepId) => `cbt_${createHmac('sha256', tokenKey).update(stepId).digest('base64url')}`,
+  };
+}
+
+export const CALLBACK_TOKEN_PATTERN = /^cbt_[A-Za-z0-9_-]{43}$/;
+export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');

@@ -1,0 +1,28 @@
+import type { Executor } from '../store/executor.js';
+import { stepsRepo, type StepRow } from '../store/steps-repo.js';
+import type { WorkflowRow } from '../store/workflows-repo.js';
+import { fromJsonColumn } from '../store/columns.js';
+import type { Json, JsonObject } from '../domain/json.js';
+import type { StepOutputs, TemplateScope } from '../domain/template.js';
+
+/** The template scope of a step (DESIGN §6): tenant, workflow, service, parameters and step outputs. */
+export async function buildScope(db: Executor, wf: WorkflowRow, steps: StepRow[]): Promise<TemplateScope> {
+  const own = outputsOf(steps);
+  let provision: StepOutputs | undefined;
+  if (wf.provision_workflow_id) provision = outputsOf(await stepsRepo.listForWorkflow(db, wf.provision_workflow_id));
+  return {
+    tenant: { id: wf.tenant_id },
+    workflow: { id: wf.id, kind: wf.kind },
+    service: { slug: wf.service_slug, version: wf.service_version, base_url: wf.base_url },
+    parameters: fromJsonColumn<JsonObject>(wf.parameters) ?? {},
+    // Compensations run as a deprovision read the provisioning's outputs under `steps` too.
+    steps: { ...(provision ?? {}), ...own },
+    ...(provision ? { provision: { steps: provision } } : {}),
+  };
+}
+
+function outputsOf(steps: StepRow[]): StepOutputs {
+  const out: StepOutputs = {};
+  for (const s of steps) if (s.output !== null) out[s.name] = { output: fromJsonColumn<Json>(s.output) ?? {} };
+  return out;
+}

@@ -1,0 +1,38 @@
+import type { CallbackStepSpec } from '../../domain/step-specs.js';
+import { STEP_DEFAULTS } from '../../domain/step-specs.js';
+import type { Report } from '../../domain/model.js';
+import { renderRequest, sendRequest } from './request.js';
+import type { StepOutcome, StepType } from './step-type.js';
+
+/** Sends its request (if any), then waits until the service calls back or the deadline passes. */
+export const callbackStep: StepType<CallbackStepSpec> = {
+  async run(ctx, spec) {
+    if (ctx.trigger === 'deadline') {
+      const error = 'timed out waiting for callback';
+      return spec.retry?.on_wait_timeout ? { kind: 'retry', error } : { kind: 'failed', error };
+    }
+    let what = 'the service';
+    if (spec.request) {
+      const req = renderRequest(spec.request, ctx.scope);
+      const answer = await sendRequest(ctx.http, req);
+      if (!answer.ok) return answer.outcome;
+      what = `${req.method} ${spec.request.path}`;
+    }
+    const deadlineAt = ctx.now + (spec.wait?.timeout_s ?? STEP_DEFAULTS.wait_timeout_s) * 1000;
+    return {
+      kind: 'waiting',
+      status: 'waiting_callback',
+      reason: `waiting for the callback of ${what} until ${new Date(deadlineAt).toISOString()}`,
+      nextRunAt: deadlineAt,
+      deadlineAt,
+    };
+  },
+
+  onReport(spec, report: Report): StepOutcome {
+    if (report.status === 'completed') {
+      return { kind: 'completed', output: report.metadata ?? {}, report: { endpoint: report.endpoint, credentials: report.credentials } };
+    }
+    const error = `the service reported failure: ${report.error ?? 'no reason given'}`;
+    return spec.retry?.on_reported_failure ? { kind: 'retry', error } : { kind: 'failed', error };
+  },
+};

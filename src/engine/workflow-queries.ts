@@ -1,0 +1,119 @@
+import type { Store } from '../store/store.js';
+import { workflowsRepo, toWorkflow, type WorkflowRow } from '../store/workflows-repo.js';
+import { stepsRepo, toStep } from '../store/steps-repo.js';
+import { eventsRepo, toEvent } from '../store/events-repo.js';
+import { servicesRepo } from '../store/services-repo.js';
+import { toJsonColumn } from '../store/columns.js';
+import { NotFound } from '../domain/errors.js';
+import type { JsonObject } from '../domain/json.js';
+import { newEventId } from '../domain/ids.js';
+import { InFlightStepStatuses } from '../domain/model.js';
+import { iso, stepView, workflowView, waitingReason, type StepResponse, type WorkflowResponse } from '../domain/views.js';
+import type { CredentialCipher } from './credential-cipher.js';
+
+export interface WorkflowDetail extends WorkflowResponse { steps: StepResponse[] }
+
+export interface ListQuery {
+  tenantId?: string;
+  status?: string;
+  serviceSlug?: string;
+  kind?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export interface EventView {
+  id: string;
+  type: string;
+  step_name: string | null;
+  attempt: number | null;
+  actor: string | null;
+  reason: string | null;
+  data: JsonObject;
+  created_at: string;
+}
+
+/** Read side of the API. Every tenant read takes the tenant: another tenant's row is simply not found. */
+export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCipher; clock?: () => number }) {
+  const { store } = deps;
+  const now = deps.clock ?? Date.now;
+
+  async function load(id: string, tenantId: string | null): Promise<WorkflowRow> {
+    const row = tenantId === null ? await workflowsRepo.get(store.db, id) : await workflowsRepo.getForTenant(store.db, tenantId, id);
+    if (!row) throw new NotFound(`workflow ${id} not found`);
+    return row;
+  }
+
+  async function detail(id: string, tenantId: string | null): Promise<WorkflowDetail> {
+    const row = await load(id, tenantId);
+    const steps = (await stepsRepo.listForWorkflow(store.db, id)).map(toStep);
+    return { ...workflowView(toWorkflow(row)), steps: steps.map((s) => stepView(s, steps)) };
+  }
+
+  async function list(q: ListQuery): Promise<{ items: WorkflowResponse[]; nextCursor: string | null }> {
+    const rows = await workflowsRepo.list(store.db, {
+      tenantId: q.tenantId, status: q.status, serviceSlug: q.serviceSlug, kind: q.kind, beforeId: q.cursor, limit: q.limit + 1,
+    });
+    const more = rows.length > q.limit;
+    const page = more ? rows.slice(0, q.limit) : rows;
+    return { items: page.map((r) => workflowView(toWorkflow(r))), nextCursor: more ? page[page.length - 1].id : null };
+  }
+
+  async function status(tenantId: string, serviceSlug: string) {
+    const service = await servicesRepo.get(store.db, serviceSlug);
+    const row = await workflowsRepo.latestForService(store.db, tenantId, serviceSlug);
+    if (!service && !row) throw new NotFound(`unknown service "${serviceSlug}"; GET /api/v1/catalog/services lists the services`);
+    if (!row) {
+      return {
+        service_slug: serviceSlug, tenant_id: tenantId, status: 'not_provisioned', workflow_id: null, kind: null, endpoint: null,
+        has_credentials: false, steps_total: 0, steps_completed: 0, waiting_on: [], error: null, started_at: null, updated_at: null, completed_at: null,
+      };
+    }
+    const steps = (await stepsRepo.listForWorkflow(store.db, row.id)).map(toStep);
+    const wf = toWorkflow(row);
+    const waitingOn = steps
+      .filter((s) => (InFlightStepStatuses as readonly string[]).includes(s.status) || s.status === 'compensating' || (s.status === 'pending' && s.nextRunAt !== null))
+      .map((s) => ({ step: s.name, status: s.status, reason: waitingReason(s, steps) ?? s.status, next_action_at: iso(s.nextRunAt ?? s.deadlineAt) }));
+    return {
+      service_slug: serviceSlug, tenant_id: tenantId, status: wf.status, workflow_id: wf.id, kind: wf.kind, endpoint: wf.endpoint,
+      has_credentials: wf.hasCredentials, steps_total: wf.stepsTotal, steps_completed: wf.stepsCompleted, waiting_on: waitingOn,
+      error: wf.error, started_at: iso(wf.startedAt), updated_at: iso(wf.updatedAt), completed_at: iso(wf.completedAt),
+    };
+  }
+
+  async function events(id: string, tenantId: string | null, after: string | undefined, limit: number) {
+    await load(id, tenantId);
+    const rows = await eventsRepo.listForWorkflow(store.db, id, after, limit + 1);
+    const more = rows.length > limit;
+    const page = (more ? rows.slice(0, limit) : rows).map(toEvent);
+    const items: EventView[] = page.map((e) => ({
+      id: e.id, type: e.type, step_name: e.stepName, attempt: e.attempt, actor: e.actor, reason: e.reason, data: e.data, created_at: new Date(e.createdAt).toISOString(),
+    }));
+    return { items, nextCursor: more ? page[page.length - 1].id : null };
+  }
+
+  /** Decrypts the credentials of the tenant's current provisioning; every read is an audit event. */
+  async function revealCredentials(tenantId: string, serviceSlug: string, actor: string | null) {
+    const latest = await workflowsRepo.latestForService(store.db, tenantId, serviceSlug);
+    const prov = await workflowsRepo.latestCompletedProvision(store.db, tenantId, serviceSlug);
+    if (!prov || (latest && latest.kind === 'deprovision' && latest.status === 'completed' && latest.id > prov.id)) {
+      throw new NotFound(`tenant ${tenantId} has no provisioned ${serviceSlug}`);
+    }
+    if (!prov.credentials) throw new NotFound(`the provisioning of ${serviceSlug} (${prov.id}) reported no credentials`);
+    const credentials = deps.cipher.decrypt(prov.credentials);
+    const t = now();
+    await eventsRepo.insertMany(store.db, [{
+      id: newEventId(), workflow_id: prov.id, tenant_id: tenantId, type: 'credentials.revealed', step_name: null, attempt: null,
+      actor, reason: null, data: toJsonColumn({ keys: Object.keys(credentials) }), created_at: t,
+    }]);
+    return { service_slug: serviceSlug, workflow_id: prov.id, credentials, endpoint: prov.endpoint };
+  }
+
+  async function counts(q: Omit<ListQuery, 'limit' | 'cursor' | 'status'>) {
+    return workflowsRepo.countByStatus(store.db, q);
+  }
+
+  return { detail, list, status, events, revealCredentials, counts };
+}
+
+export type WorkflowQueries = ReturnType<typeof createWorkflowQueries>;

@@ -1,0 +1,148 @@
+import { sql, type Selectable, type Updateable } from 'kysely';
+import type { StepsTable } from './db-types.js';
+import type { Executor } from './executor.js';
+import type { Step, StepStatus, Report } from '../domain/model.js';
+import type { JsonObject } from '../domain/json.js';
+import type { StepSpec } from '../domain/step-specs.js';
+import { fromJsonColumn } from './columns.js';
+
+export type StepRow = Selectable<StepsTable>;
+export type StepPatch = Updateable<StepsTable>;
+
+/** Identifies one claim of one step: every write after the claim must match it, or it changes nothing. */
+export interface Fence {
+  stepId: string;
+  owner: string;
+}
+
+export function toStep(r: StepRow): Step {
+  return {
+    id: r.id,
+    workflowId: r.workflow_id,
+    tenantId: r.tenant_id,
+    name: r.name,
+    position: r.position,
+    type: r.type as Step['type'],
+    status: r.status as StepStatus,
+    dependsOn: fromJsonColumn<string[]>(r.depends_on) ?? [],
+    spec: fromJsonColumn<StepSpec>(r.spec) as StepSpec,
+    state: fromJsonColumn<JsonObject>(r.state) ?? {},
+    attempt: r.attempt,
+    compensationAttempt: r.compensation_attempt,
+    retryCount: r.retry_count,
+    maxAttempts: r.max_attempts,
+    timeoutMs: r.timeout_ms,
+    waitingReason: r.waiting_reason,
+    nextRunAt: r.next_run_at,
+    deadlineAt: r.deadline_at,
+    leaseOwner: r.lease_owner,
+    leaseExpiresAt: r.lease_expires_at,
+    hasCallbackToken: r.callback_token_hash !== null,
+    reportHash: r.report_hash,
+    earlyReport: fromJsonColumn<Report>(r.early_report),
+    progress: fromJsonColumn(r.progress),
+    pollCount: r.poll_count,
+    firstPollAt: r.first_poll_at,
+    startedAt: r.started_at,
+    completedAt: r.completed_at,
+    error: r.error,
+    output: fromJsonColumn(r.output),
+    endpoint: r.endpoint,
+    updatedAt: r.updated_at,
+  };
+}
+
+export interface ClaimOptions {
+  owner: string;
+  limit: number;
+  now: number;
+  leaseGraceMs: number;
+  lockClause: string;
+}
+
+export const stepsRepo = {
+  async insertMany(db: Executor, rows: StepRow[]) {
+    if (rows.length > 0) await db.insertInto('steps').values(rows).execute();
+  },
+
+  async listForWorkflow(db: Executor, workflowId: string): Promise<StepRow[]> {
+    return db.selectFrom('steps').selectAll().where('workflow_id', '=', workflowId).orderBy('position').execute();
+  },
+
+  async getByName(db: Executor, workflowId: string, name: string): Promise<StepRow | null> {
+    return (await db.selectFrom('steps').selectAll().where('workflow_id', '=', workflowId).where('name', '=', name).executeTakeFirst()) ?? null;
+  },
+
+  async findByTokenHash(db: Executor, hash: string): Promise<StepRow | null> {
+    return (await db.selectFrom('steps').selectAll().where('callback_token_hash', '=', hash).executeTakeFirst()) ?? null;
+  },
+
+  /**
+   * Claims due steps in one statement. Fair across tenants: candidates are ranked within their tenant
+   * and taken round-robin (every tenant's oldest due step before any tenant's second). A reclaimed
+   * step (its lease expired) keeps its attempt number, so the re-run sends the same idempotency key.
+   * Raw SQL: the window function and the dialect's row-lock clause do not fit the builder.
+   */
+  async claimDue(db: Executor, o: ClaimOptions): Promise<StepRow[]> {
+    const res = await sql<StepRow>`
+      update steps set
+        lease_owner = ${o.owner},
+        lease_expires_at = ${o.now} + timeout_ms + ${o.leaseGraceMs},
+        attempt = case when status = 'pending' then attempt + 1 else attempt end,
+        compensation_attempt = case when status = 'compensating' and lease_owner is null then compensation_attempt + 1 else compensation_attempt end,
+        status = case when status = 'pending' then 'running' else status end,
+        started_at = coalesce(started_at, ${o.now}),
+        updated_at = ${o.now}
+      where id in (
+        select id from steps where id in (
+          select id from (
+            select id, next_run_at, row_number() over (partition by tenant_id order by next_run_at, id) as rn
+            from steps
+            where next_run_at <= ${o.now} and (lease_expires_at is null or lease_expires_at < ${o.now})
+          ) ranked order by rn, next_run_at limit ${o.limit}
+        ) ${sql.raw(o.lockClause)}
+      )
+      and next_run_at <= ${o.now} and (lease_expires_at is null or lease_expires_at < ${o.now})
+      returning *`.execute(db);
+    return res.rows;
+  },
+
+  /** A write after a claim: applies only while this claim still holds the lease. */
+  async updateFenced(db: Executor, f: Fence, patch: StepPatch): Promise<boolean> {
+    const r = await db.updateTable('steps').set(patch).where('id', '=', f.stepId).where('lease_owner', '=', f.owner).executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  },
+
+  /** A write outside a claim (callbacks, admin, rollback): applies only if the step is still in one of `from`. */
+  async updateIfStatus(db: Executor, stepId: string, from: readonly StepStatus[], patch: StepPatch): Promise<boolean> {
+    const r = await db.updateTable('steps').set(patch).where('id', '=', stepId).where('status', 'in', from).executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  },
+
+  async update(db: Executor, stepId: string, patch: StepPatch) {
+    await db.updateTable('steps').set(patch).where('id', '=', stepId).execute();
+  },
+
+  /** Steps of any workflow whose lease expired: for metrics and the stuck report. */
+  async countExpiredLeases(db: Executor, now: number): Promise<number> {
+    const r = await db.selectFrom('steps').select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('lease_expires_at', '<', now).where('lease_owner', 'is not', null).executeTakeFirst();
+    return Number(r?.n ?? 0);
+  },
+
+  async dueSummary(db: Executor, now: number): Promise<{ due: number; oldestDueAt: number | null }> {
+    const r = await db.selectFrom('steps')
+      .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min<number>('next_run_at').as('oldest')])
+      .where('next_run_at', '<=', now).where('lease_owner', 'is', null).executeTakeFirst();
+    return { due: Number(r?.n ?? 0), oldestDueAt: r?.oldest == null ? null : Number(r.oldest) };
+  },
+};
+
+export const stepsSchedule = {
+  /** The earliest future moment a step becomes due, so an idle loop sleeps exactly that long. */
+  async nextDueAfter(db: Executor, now: number): Promise<number | null> {
+    const r = await db.selectFrom('steps').select((eb) => eb.fn.min<number>('next_run_at').as('at'))
+      .where('next_run_at', '>', now).executeTakeFirst();
+    return r?.at == null ? null : Number(r.at);
+  },
+};

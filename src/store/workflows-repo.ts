@@ -1,0 +1,136 @@
+import type { Selectable, Updateable } from 'kysely';
+import type { WorkflowsTable } from './db-types.js';
+import type { Executor } from './executor.js';
+import type { Workflow, WorkflowStatus, WorkflowKind } from '../domain/model.js';
+import type { JsonObject } from '../domain/json.js';
+import { fromJsonColumn } from './columns.js';
+
+export type WorkflowRow = Selectable<WorkflowsTable>;
+export type WorkflowPatch = Updateable<WorkflowsTable>;
+
+export function toWorkflow(r: WorkflowRow): Workflow {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    serviceSlug: r.service_slug,
+    serviceVersion: r.service_version,
+    kind: r.kind as WorkflowKind,
+    status: r.status as WorkflowStatus,
+    parameters: fromJsonColumn<JsonObject>(r.parameters) ?? {},
+    endpoint: r.endpoint,
+    hasCredentials: r.credentials !== null,
+    error: r.error,
+    onFailure: r.on_failure as Workflow['onFailure'],
+    baseUrl: r.base_url,
+    provisionWorkflowId: r.provision_workflow_id,
+    stepsTotal: r.steps_total,
+    stepsCompleted: r.steps_completed,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    updatedAt: r.updated_at,
+    completedAt: r.completed_at,
+    lastProgressAt: r.last_progress_at,
+  };
+}
+
+export interface WorkflowFilter {
+  tenantId?: string;
+  status?: string;
+  serviceSlug?: string;
+  kind?: string;
+  /** Exclusive: rows with a smaller id (older) than this one. */
+  beforeId?: string;
+  limit: number;
+}
+
+export const workflowsRepo = {
+  async insert(db: Executor, row: WorkflowRow) {
+    await db.insertInto('workflows').values(row).execute();
+  },
+
+  async get(db: Executor, id: string): Promise<WorkflowRow | null> {
+    return (await db.selectFrom('workflows').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
+  },
+
+  /** Another tenant's workflow and a missing one look the same: null. */
+  async getForTenant(db: Executor, tenantId: string, id: string): Promise<WorkflowRow | null> {
+    return (await db.selectFrom('workflows').selectAll().where('id', '=', id).where('tenant_id', '=', tenantId).executeTakeFirst()) ?? null;
+  },
+
+  /**
+   * First statement of every transition: a write that takes the workflow's row lock (PostgreSQL) or the
+   * write lock (SQLite), so transitions of one workflow never interleave, and returns the current row.
+   */
+  async lock(db: Executor, id: string, now: number): Promise<WorkflowRow | null> {
+    return (await db.updateTable('workflows').set({ updated_at: now }).where('id', '=', id).returningAll().executeTakeFirst()) ?? null;
+  },
+
+  async update(db: Executor, id: string, patch: WorkflowPatch) {
+    await db.updateTable('workflows').set(patch).where('id', '=', id).execute();
+  },
+
+  async list(db: Executor, f: WorkflowFilter): Promise<WorkflowRow[]> {
+    let q = db.selectFrom('workflows').selectAll();
+    if (f.tenantId !== undefined) q = q.where('tenant_id', '=', f.tenantId);
+    if (f.status !== undefined) q = q.where('status', '=', f.status);
+    if (f.serviceSlug !== undefined) q = q.where('service_slug', '=', f.serviceSlug);
+    if (f.kind !== undefined) q = q.where('kind', '=', f.kind);
+    if (f.beforeId !== undefined) q = q.where('id', '<', f.beforeId);
+    return q.orderBy('id', 'desc').limit(f.limit).execute();
+  },
+
+  async countByStatus(db: Executor, f: Omit<WorkflowFilter, 'limit' | 'beforeId' | 'status'>): Promise<Record<string, number>> {
+    let q = db.selectFrom('workflows').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status');
+    if (f.tenantId !== undefined) q = q.where('tenant_id', '=', f.tenantId);
+    if (f.serviceSlug !== undefined) q = q.where('service_slug', '=', f.serviceSlug);
+    if (f.kind !== undefined) q = q.where('kind', '=', f.kind);
+    const rows = await q.execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  },
+
+  async latestForService(db: Executor, tenantId: string, serviceSlug: string): Promise<WorkflowRow | null> {
+    return (await db.selectFrom('workflows').selectAll()
+      .where('tenant_id', '=', tenantId).where('service_slug', '=', serviceSlug)
+      .orderBy('id', 'desc').limit(1).executeTakeFirst()) ?? null;
+  },
+
+  async latestCompletedProvision(db: Executor, tenantId: string, serviceSlug: string): Promise<WorkflowRow | null> {
+    return (await db.selectFrom('workflows').selectAll()
+      .where('tenant_id', '=', tenantId).where('service_slug', '=', serviceSlug)
+      .where('kind', '=', 'provision').where('status', '=', 'completed')
+      .orderBy('id', 'desc').limit(1).executeTakeFirst()) ?? null;
+  },
+
+  async findByIdempotencyKey(db: Executor, tenantId: string, key: string): Promise<WorkflowRow | null> {
+    return (await db.selectFrom('workflows').selectAll()
+      .where('tenant_id', '=', tenantId).where('idempotency_key', '=', key).executeTakeFirst()) ?? null;
+  },
+
+  async findActive(db: Executor, tenantId: string, serviceSlug: string): Promise<WorkflowRow | null> {
+    return (await db.selectFrom('workflows').selectAll()
+      .where('tenant_id', '=', tenantId).where('service_slug', '=', serviceSlug)
+      .where('status', 'in', ['pending', 'running', 'rolling_back']).executeTakeFirst()) ?? null;
+  },
+
+  /** Does any tenant hold this service: an active workflow, or a latest provision that completed? */
+  async anyHolding(db: Executor, serviceSlug: string): Promise<WorkflowRow | null> {
+    const active = await db.selectFrom('workflows').selectAll().where('service_slug', '=', serviceSlug)
+      .where('status', 'in', ['pending', 'running', 'rolling_back']).limit(1).executeTakeFirst();
+    if (active) return active;
+    const tenants = await db.selectFrom('workflows').select('tenant_id').distinct()
+      .where('service_slug', '=', serviceSlug).where('kind', '=', 'provision').where('status', '=', 'completed').execute();
+    for (const { tenant_id } of tenants) {
+      const latest = await workflowsRepo.latestForService(db, tenant_id, serviceSlug);
+      if (latest && latest.kind === 'provision' && (latest.status === 'completed' || latest.status === 'failed')) return latest;
+    }
+    return null;
+  },
+
+  /** Non-terminal workflows whose last progress is older than `before`. */
+  async listStale(db: Executor, before: number, limit: number): Promise<WorkflowRow[]> {
+    return db.selectFrom('workflows').selectAll()
+      .where('status', 'in', ['pending', 'running', 'rolling_back', 'failed'])
+      .where('last_progress_at', '<', before)
+      .orderBy('last_progress_at', 'asc').limit(limit).execute();
+  },
+};
