@@ -87,7 +87,8 @@ export const stepsRepo = {
     const res = await sql<StepRow>`
       update steps set
         lease_owner = ${o.owner},
-        lease_expires_at = ${o.now} + timeout_ms + ${o.leaseGraceMs},
+        -- The cast: PostgreSQL would otherwise type the parameter after timeout_ms (integer) and overflow.
+        lease_expires_at = cast(${o.now + o.leaseGraceMs} as bigint) + timeout_ms,
         attempt = case when status = 'pending' then attempt + 1 else attempt end,
         compensation_attempt = case when status = 'compensating' and lease_owner is null then compensation_attempt + 1 else compensation_attempt end,
         status = case when status = 'pending' then 'running' else status end,
