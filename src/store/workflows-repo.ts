@@ -126,6 +126,19 @@ export const workflowsRepo = {
     return null;
   },
 
+  /** Keyset-paged walk over stored credentials (key rotation). */
+  async listCredentials(db: Executor, afterId: string, limit: number): Promise<{ id: string; credentials: string }[]> {
+    const rows = await db.selectFrom('workflows').select(['id', 'credentials']).where('credentials', 'is not', null)
+      .where('id', '>', afterId).orderBy('id').limit(limit).execute();
+    return rows as { id: string; credentials: string }[];
+  },
+
+  /** Replaces a ciphertext only if it is still the one that was read (a concurrent merge wins). */
+  async replaceCredentials(db: Executor, id: string, from: string, to: string): Promise<boolean> {
+    const r = await db.updateTable('workflows').set({ credentials: to }).where('id', '=', id).where('credentials', '=', from).executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  },
+
   /** Non-terminal workflows whose last progress is older than `before`. */
   async listStale(db: Executor, before: number, limit: number): Promise<WorkflowRow[]> {
     return db.selectFrom('workflows').selectAll()

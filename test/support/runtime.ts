@@ -11,7 +11,9 @@ export type TestDialect = 'sqlite' | 'postgres';
 
 /** Dialects the suite runs on: SQLite always; PostgreSQL when TEST_DATABASE_URL is set (CI sets it and fails if unreachable). */
 export function testDialects(): TestDialect[] {
-  return process.env.TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+  if (process.env.TEST_DATABASE_URL) return ['sqlite', 'postgres'];
+  if (process.env.CI) throw new Error('CI must run the PostgreSQL tests: set TEST_DATABASE_URL (.ci/run does)');
+  return ['sqlite'];
 }
 
 /** A fresh database per call: a temp SQLite file, or a new PostgreSQL database created from TEST_DATABASE_URL. */

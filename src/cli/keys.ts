@@ -1,0 +1,19 @@
+import { Command } from 'commander';
+import { createRuntime } from '../runtime.js';
+import { rotateCredentialKeys } from '../engine/key-rotation.js';
+import { configFrom, withConfigFlags } from './options.js';
+
+export function keysCommand(): Command {
+  const cmd = new Command('keys').description('encryption keys for credentials at rest');
+  cmd.addCommand(withConfigFlags(new Command('rotate').description('re-encrypt every stored credential with PROVISIONER_SECRET_KEY (old keys in PROVISIONER_OLD_SECRET_KEYS)'))
+    .action(async (flags) => {
+      const rt = await createRuntime(configFrom(flags), { executor: false });
+      try {
+        const r = await rotateCredentialKeys(rt.store, rt.cipher);
+        process.stdout.write(`re-encrypted ${r.reencrypted} of ${r.total} credential sets with key ${rt.cipher.currentKid}\n`);
+      } finally {
+        await rt.close();
+      }
+    }));
+  return cmd;
+}

@@ -1,0 +1,86 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Runtime } from '../../runtime.js';
+import { isAdmin } from '../../domain/caller.js';
+import { WorkflowResponse } from '../../domain/views.js';
+import { ok, page } from '../envelope.js';
+import { requireCaller } from '../auth.js';
+import { envelope, listEnvelope } from '../schemas/common.js';
+import {
+  AdminActionRequest, AdminStartWorkflowRequest, AdminWorkflowListQuery, CancelRequest, EventsQuery, RetryStepParams,
+  WorkflowDetailResponse, WorkflowEventResponse, WorkflowIdParams,
+} from '../schemas/provisioning.js';
+import { IdempotencyKeyHeaders } from '../schemas/headers.js';
+
+const tags = ['Admin'];
+type IdParams = { workflow_id: string };
+
+/** Operators: every tenant, and the repair actions (DESIGN §5 admin). Each action records who and why. */
+export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
+  return async (app) => {
+    app.addHook('preHandler', requireCaller(isAdmin, 'admin endpoints need permission admin:provisioning or role super_admin'));
+
+    app.get('/admin/provisioning/workflows', {
+      schema: { tags, summary: 'Workflows of all tenants, newest first', querystring: AdminWorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse) } },
+    }, async (req) => {
+      const q = req.query as { tenant_id?: string; status?: string; service_slug?: string; kind?: string; limit?: number; cursor?: string };
+      const limit = q.limit ?? 100;
+      const r = await runtime.queries.list({ tenantId: q.tenant_id, status: q.status, serviceSlug: q.service_slug, kind: q.kind, limit, cursor: q.cursor });
+      return page(req, r.items, { limit, next_cursor: r.nextCursor });
+    });
+
+    app.get('/admin/provisioning/workflows/:workflow_id', {
+      schema: { tags, summary: "Any tenant's workflow", params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse) } },
+    }, async (req) => ok(req, await runtime.queries.detail((req.params as IdParams).workflow_id, null)));
+
+    app.get('/admin/provisioning/workflows/:workflow_id/events', {
+      schema: { tags, summary: "Any tenant's workflow history", params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse) } },
+    }, async (req) => {
+      const q = req.query as { limit?: number; cursor?: string };
+      const limit = q.limit ?? 100;
+      const r = await runtime.queries.events((req.params as IdParams).workflow_id, null, q.cursor, limit);
+      return page(req, r.items, { limit, next_cursor: r.nextCursor });
+    });
+
+    app.post('/admin/provisioning/workflows', {
+      schema: {
+        tags, summary: 'Start a workflow for any tenant', headers: IdempotencyKeyHeaders, body: AdminStartWorkflowRequest,
+        response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse) },
+      },
+    }, async (req, reply) => {
+      const b = req.body as { tenant_id: string; service_slug: string; kind?: 'provision' | 'deprovision'; parameters?: Record<string, unknown>; reason?: string };
+      const r = await runtime.starter.start({
+        tenantId: b.tenant_id, serviceSlug: b.service_slug, kind: b.kind ?? 'provision', parameters: (b.parameters ?? {}) as never,
+        idempotencyKey: (req.headers['idempotency-key'] as string | undefined) ?? null, actor: req.caller.sub, reason: b.reason ?? null,
+      });
+      reply.code(r.created ? 201 : 200);
+      return ok(req, await runtime.queries.detail(r.workflowId, null));
+    });
+
+    app.post('/admin/provisioning/workflows/:workflow_id/force-complete', {
+      schema: { tags, summary: 'Skip every unfinished step and complete the workflow', params: WorkflowIdParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse) } },
+    }, async (req) => {
+      const { workflow_id } = req.params as IdParams;
+      await runtime.admin.forceComplete(workflow_id, { actor: req.caller.sub, reason: reasonOf(req.body) });
+      return ok(req, await runtime.queries.detail(workflow_id, null));
+    });
+
+    app.post('/admin/provisioning/workflows/:workflow_id/retry-step/:step_name', {
+      schema: { tags, summary: 'Run a failed step again', params: RetryStepParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse) } },
+    }, async (req) => {
+      const { workflow_id, step_name } = req.params as IdParams & { step_name: string };
+      await runtime.admin.retryStep(workflow_id, step_name, { actor: req.caller.sub, reason: reasonOf(req.body) });
+      return ok(req, await runtime.queries.detail(workflow_id, null));
+    });
+
+    app.post('/admin/provisioning/workflows/:workflow_id/cancel', {
+      schema: { tags, summary: 'Stop the workflow (optionally compensating what completed)', params: WorkflowIdParams, body: CancelRequest, response: { 200: envelope(WorkflowDetailResponse) } },
+    }, async (req) => {
+      const { workflow_id } = req.params as IdParams;
+      const compensate = (req.body as { compensate?: boolean } | undefined)?.compensate ?? false;
+      await runtime.admin.cancel(workflow_id, compensate, { actor: req.caller.sub, reason: reasonOf(req.body) });
+      return ok(req, await runtime.queries.detail(workflow_id, null));
+    });
+  };
+}
+
+const reasonOf = (body: unknown) => (body as { reason?: string } | undefined)?.reason ?? null;

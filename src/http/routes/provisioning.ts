@@ -1,0 +1,74 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Runtime } from '../../runtime.js';
+import { canRevealCredentials, canWriteOwn } from '../../domain/caller.js';
+import { ok, page } from '../envelope.js';
+import { requireCaller, requireTenant } from '../auth.js';
+import type { FastifyRequest } from 'fastify';
+import { envelope, listEnvelope } from '../schemas/common.js';
+import {
+  CredentialsResponse, EventsQuery, ProvisioningStatusResponse, ServiceSlugParams, StartWorkflowRequest, WorkflowDetailResponse,
+  WorkflowEventResponse, WorkflowIdParams, WorkflowListQuery,
+} from '../schemas/provisioning.js';
+import { WorkflowResponse } from '../../domain/views.js';
+import { IdempotencyKeyHeaders } from '../schemas/headers.js';
+
+const tags = ['Provisioning'];
+/** Safe after `requireTenant`, which every route here runs first. */
+const tenantOf = (req: FastifyRequest) => req.caller.tenantId as string;
+const canWrite = requireCaller(canWriteOwn, 'starting a workflow needs role tenant_admin or permission provisioning:write');
+const canReveal = requireCaller(canRevealCredentials, 'revealing credentials needs role tenant_admin');
+
+/** The tenant's view: every read is scoped to the caller's tenant_id claim. */
+export function provisioningRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
+  return async (app) => {
+    app.addHook('preHandler', requireTenant);
+
+    app.get('/provisioning/status/:service_slug', {
+      schema: { tags, summary: "Where the caller's service stands", params: ServiceSlugParams, response: { 200: envelope(ProvisioningStatusResponse) } },
+    }, async (req) => ok(req, await runtime.queries.status(tenantOf(req), (req.params as { service_slug: string }).service_slug)));
+
+    app.get('/provisioning/status/:service_slug/credentials', {
+      preHandler: canReveal,
+      schema: { tags, summary: 'Reveal the credentials of the current provisioning (audited)', params: ServiceSlugParams, response: { 200: envelope(CredentialsResponse) } },
+    }, async (req) => ok(req, await runtime.queries.revealCredentials(tenantOf(req), (req.params as { service_slug: string }).service_slug, req.caller.sub)));
+
+    app.get('/provisioning/workflows', {
+      schema: { tags, summary: "The caller's tenant's workflows, newest first", querystring: WorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse) } },
+    }, async (req) => {
+      const q = req.query as { status?: string; service_slug?: string; kind?: string; limit?: number; cursor?: string };
+      const limit = q.limit ?? 100;
+      const r = await runtime.queries.list({ tenantId: tenantOf(req), status: q.status, serviceSlug: q.service_slug, kind: q.kind, limit, cursor: q.cursor });
+      return page(req, r.items, { limit, next_cursor: r.nextCursor });
+    });
+
+    app.get('/provisioning/workflows/:workflow_id', {
+      schema: { tags, summary: 'A workflow and its steps', params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse) } },
+    }, async (req) => ok(req, await runtime.queries.detail((req.params as { workflow_id: string }).workflow_id, tenantOf(req))));
+
+    app.get('/provisioning/workflows/:workflow_id/events', {
+      schema: { tags, summary: 'The audit history of a workflow (polls summarised)', params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse) } },
+    }, async (req) => {
+      const q = req.query as { limit?: number; cursor?: string };
+      const limit = q.limit ?? 100;
+      const r = await runtime.queries.events((req.params as { workflow_id: string }).workflow_id, tenantOf(req), q.cursor, limit);
+      return page(req, r.items, { limit, next_cursor: r.nextCursor });
+    });
+
+    app.post('/provisioning/workflows', {
+      preHandler: canWrite,
+      schema: {
+        tags, summary: 'Provision (or deprovision) a service for the caller\'s tenant', headers: IdempotencyKeyHeaders, body: StartWorkflowRequest,
+        response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse) },
+      },
+    }, async (req, reply) => {
+      const body = req.body as { service_slug: string; kind?: 'provision' | 'deprovision'; parameters?: Record<string, unknown>; reason?: string };
+      const tenantId = tenantOf(req);
+      const r = await runtime.starter.start({
+        tenantId, serviceSlug: body.service_slug, kind: body.kind ?? 'provision', parameters: (body.parameters ?? {}) as never,
+        idempotencyKey: (req.headers['idempotency-key'] as string | undefined) ?? null, actor: req.caller.sub, reason: body.reason ?? null,
+      });
+      reply.code(r.created ? 201 : 200);
+      return ok(req, await runtime.queries.detail(r.workflowId, tenantId));
+    });
+  };
+}

@@ -1,0 +1,122 @@
+import Type, { type Static } from 'typebox';
+import { ReportStatusInputs, WorkflowKinds, WorkflowStatuses } from '../../domain/model.js';
+import { StepResponse, WorkflowResponse } from '../../domain/views.js';
+import { WORKFLOW_ID_PATTERN } from '../../domain/ids.js';
+
+/** Request and response shapes of the Provisioning group; `$id` is the OpenAPI component name. */
+const NullableString = Type.Union([Type.String(), Type.Null()]);
+const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
+const JsonObject = Type.Record(Type.String(), Type.Unknown());
+
+export const ProvisioningCallbackRequest = Type.Object({
+  callback_token: Type.String({ minLength: 1, maxLength: 512 }),
+  status: Type.Enum(ReportStatusInputs, { description: 'completed | failed | in_progress (aliases: success, succeeded, error, running, pending)' }),
+  endpoint: Type.Optional(Type.Union([Type.String({ format: 'uri', maxLength: 2048 }), Type.Null()])),
+  credentials: Type.Optional(Type.Union([JsonObject, Type.Null()])),
+  error: Type.Optional(Type.Union([Type.String({ maxLength: 10_000 }), Type.Null()])),
+  metadata: Type.Optional(Type.Union([JsonObject, Type.Null()])),
+}, { $id: 'ProvisioningCallbackRequest', additionalProperties: true });
+export type ProvisioningCallbackRequest = Static<typeof ProvisioningCallbackRequest>;
+
+export const ProvisioningCallbackResponse = Type.Object({
+  workflow_id: Type.String(),
+  step_name: Type.String(),
+  step_status: Type.String(),
+  duplicate: Type.Boolean(),
+}, { $id: 'ProvisioningCallbackResponse' });
+
+export const WaitingOn = Type.Object({
+  step: Type.String(),
+  status: Type.String(),
+  reason: Type.String(),
+  next_action_at: Time,
+}, { $id: 'WaitingOn' });
+
+export const ProvisioningStatusResponse = Type.Object({
+  service_slug: Type.String(),
+  tenant_id: Type.String(),
+  status: Type.Union([Type.Enum(WorkflowStatuses), Type.Literal('not_provisioned')]),
+  workflow_id: NullableString,
+  kind: Type.Union([Type.Enum(WorkflowKinds), Type.Null()]),
+  endpoint: NullableString,
+  has_credentials: Type.Boolean(),
+  steps_total: Type.Integer(),
+  steps_completed: Type.Integer(),
+  waiting_on: Type.Array(Type.Ref('WaitingOn')),
+  error: NullableString,
+  started_at: Time,
+  updated_at: Time,
+  completed_at: Time,
+}, { $id: 'ProvisioningStatusResponse' });
+
+export const WorkflowDetailResponse = Type.Object({
+  ...WorkflowResponse.properties,
+  steps: Type.Array(Type.Ref('StepResponse')),
+}, { $id: 'WorkflowDetailResponse' });
+
+export const CredentialsResponse = Type.Object({
+  service_slug: Type.String(),
+  workflow_id: Type.String(),
+  endpoint: NullableString,
+  credentials: JsonObject,
+}, { $id: 'CredentialsResponse' });
+
+export const WorkflowEventResponse = Type.Object({
+  id: Type.String(),
+  type: Type.String(),
+  step_name: NullableString,
+  attempt: Type.Union([Type.Integer(), Type.Null()]),
+  actor: NullableString,
+  reason: NullableString,
+  data: JsonObject,
+  created_at: Type.String({ format: 'date-time' }),
+}, { $id: 'WorkflowEventResponse' });
+
+export const StartWorkflowRequest = Type.Object({
+  service_slug: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
+  kind: Type.Optional(Type.Enum(WorkflowKinds, { default: 'provision' })),
+  parameters: Type.Optional(JsonObject),
+  reason: Type.Optional(Type.String({ maxLength: 2000 })),
+}, { $id: 'StartWorkflowRequest', additionalProperties: false });
+
+export const AdminStartWorkflowRequest = Type.Object({
+  tenant_id: Type.String({ minLength: 1, maxLength: 200 }),
+  ...StartWorkflowRequest.properties,
+}, { $id: 'AdminStartWorkflowRequest', additionalProperties: false });
+
+export const WorkflowListQuery = Type.Object({
+  status: Type.Optional(Type.Enum(WorkflowStatuses)),
+  service_slug: Type.Optional(Type.String({ maxLength: 63 })),
+  kind: Type.Optional(Type.Enum(WorkflowKinds)),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  cursor: Type.Optional(Type.String({ pattern: WORKFLOW_ID_PATTERN })),
+}, { additionalProperties: false });
+
+export const AdminWorkflowListQuery = Type.Object({
+  ...WorkflowListQuery.properties,
+  tenant_id: Type.Optional(Type.String({ maxLength: 200 })),
+}, { additionalProperties: false });
+
+export const EventsQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  cursor: Type.Optional(Type.String({ pattern: '^evt_[0-9A-Z]{26}$' })),
+}, { additionalProperties: false });
+
+export const WorkflowIdParams = Type.Object({ workflow_id: Type.String({ pattern: WORKFLOW_ID_PATTERN }) });
+export const ServiceSlugParams = Type.Object({ service_slug: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }) });
+export const RetryStepParams = Type.Object({ workflow_id: Type.String({ pattern: WORKFLOW_ID_PATTERN }), step_name: Type.String({ pattern: '^[a-z][a-z0-9_]{0,62}$' }) });
+
+export const AdminActionRequest = Type.Object({
+  reason: Type.Optional(Type.String({ maxLength: 2000 })),
+}, { $id: 'AdminActionRequest', additionalProperties: false });
+
+export const CancelRequest = Type.Object({
+  reason: Type.Optional(Type.String({ maxLength: 2000 })),
+  compensate: Type.Optional(Type.Boolean({ default: false })),
+}, { $id: 'CancelRequest', additionalProperties: false });
+
+export const provisioningSchemas = [
+  WorkflowResponse, StepResponse, WaitingOn, ProvisioningCallbackRequest, ProvisioningCallbackResponse, ProvisioningStatusResponse,
+  WorkflowDetailResponse, CredentialsResponse, WorkflowEventResponse, StartWorkflowRequest, AdminStartWorkflowRequest,
+  AdminActionRequest, CancelRequest,
+];

@@ -1,0 +1,41 @@
+import type { FastifyInstance } from 'fastify';
+import type { Runtime } from '../runtime.js';
+import { createTokenVerifier } from '../auth/token-verifier.js';
+import { buildApp, type RoutePlugin } from './app.js';
+import { createRateLimiter } from './rate-limit.js';
+import { callbackRoutes } from './routes/callback.js';
+import { provisioningRoutes } from './routes/provisioning.js';
+import { adminRoutes } from './routes/admin.js';
+import { registryRoutes, catalogRoutes } from './routes/registry.js';
+import { provisioningSchemas } from './schemas/provisioning.js';
+import { registrySchemas } from './schemas/registry.js';
+
+/** The whole HTTP surface of a replica, by role: `worker` serves only probes (and metrics). */
+export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
+  const { config } = runtime;
+  const verifier = createTokenVerifier(config.auth);
+  const serveApi = config.role !== 'worker';
+  const api: RoutePlugin[] = serveApi
+    ? [provisioningRoutes({ runtime }), adminRoutes({ runtime }), registryRoutes({ runtime }), catalogRoutes({ runtime })]
+    : [];
+  const publicApi: RoutePlugin[] = serveApi
+    ? [callbackRoutes({ runtime, limiter: createRateLimiter(config.callbackRateLimitPerMinute) })]
+    : [];
+  return buildApp({
+    verifier,
+    logger: runtime.log,
+    isUnavailable: (e) => runtime.store.dialect.isConnectionError(e),
+    ready: async () => {
+      try {
+        await runtime.store.dialect.ping();
+        return { ok: true, checks: { database: `ok (${runtime.store.dialect.name})` } };
+      } catch (e) {
+        return { ok: false, checks: { database: `unreachable: ${e instanceof Error ? e.message : String(e)}` } };
+      }
+    },
+    schemas: [...provisioningSchemas, ...registrySchemas],
+    publicApi,
+    api,
+    root: [],
+  });
+}
