@@ -111,7 +111,9 @@ export async function startFilesService(opts: FilesServiceOptions = {}): Promise
   }
 
   // A repeated Idempotency-Key gets the first successful reply again and creates nothing new.
+  // Reads (polls) are not deduplicated: they carry the step's key too, but each must see fresh state.
   function answer(method: string, path: string, key: string | undefined, body: Body, route: Route, id: string): Reply {
+    if (method === 'GET') key = undefined;
     const cacheKey = `${method} ${path} ${key}`;
     const earlier = key === undefined ? undefined : idempotentReplies.get(cacheKey);
     if (earlier) return earlier;
