@@ -9,6 +9,7 @@ import { CALLBACK_TOKEN_PATTERN, hashToken, type CredentialCipher } from './cred
 import { stepTypeOf } from './step-types/index.js';
 import { applyStepOutcome } from './outcomes.js';
 import { StaleWrite, WorkflowUnit } from './unit.js';
+import { sealEarlyReport } from './early-report.js';
 
 export const CALLBACK_PATH = '/api/v1/provisioning/callback';
 export const callbackUrl = (publicUrl: string) => `${publicUrl}${CALLBACK_PATH}`;
@@ -59,6 +60,11 @@ export function createCallbackReceiver(deps: CallbackDeps) {
       const out = (duplicate: boolean): CallbackResult => ({ workflow_id: u.wf.id, step_name: s.name, step_status: s.status as StepStatus, duplicate });
       const status = s.status as StepStatus;
       const spec = WorkflowUnit.spec(s) as CallbackStepSpec;
+      // Past the deadline the wait is over, whether or not a worker has recorded that yet.
+      if (status === 'waiting_callback' && s.deadline_at !== null && u.now >= s.deadline_at) {
+        deps.onOutcome?.('rejected');
+        throw new Gone(`the wait of step ${s.name} expired at ${new Date(s.deadline_at).toISOString()}; ask an operator to retry the step`);
+      }
 
       if (report.status === 'in_progress') {
         if (status === 'waiting_callback') {
@@ -87,7 +93,7 @@ export function createCallbackReceiver(deps: CallbackDeps) {
           if (s.report_hash === hash) { deps.onOutcome?.('duplicate'); return out(true); }
           throw new Conflict(`step ${s.name} already received a different ${fromJsonColumn<Report>(s.early_report)?.status} report`);
         }
-        await u.writeStep(s, { early_report: toJsonColumn(report), report_hash: hash }, { from: ['running'] });
+        await u.writeStep(s, { early_report: sealEarlyReport(report, deps.cipher), report_hash: hash }, { from: ['running'] });
         u.event({ type: 'step.callback', step: s.name, attempt: s.attempt, data: { status: report.status, early: true } });
         await u.flush();
         deps.onOutcome?.('early');
@@ -104,7 +110,8 @@ export function createCallbackReceiver(deps: CallbackDeps) {
         deps.onOutcome?.('accepted');
         return out(false);
       }
-      if ((status === 'completed' || status === 'failed') && s.report_hash === hash) {
+      // The accepted report stays identifiable after the step moves on (e.g. to compensated in a rollback).
+      if ((['completed', 'failed', 'compensating', 'compensated'] as StepStatus[]).includes(status) && s.report_hash === hash) {
         deps.onOutcome?.('duplicate');
         return out(true);
       }

@@ -1,5 +1,5 @@
 import type { StepRow, Fence } from '../store/steps-repo.js';
-import { toJsonColumn, fromJsonColumn } from '../store/columns.js';
+import { toJsonColumn } from '../store/columns.js';
 import { isJsonObject, type Json, type JsonObject } from '../domain/json.js';
 import type { Report, StepStatus } from '../domain/model.js';
 import type { StepTypeName } from '../domain/step-specs.js';
@@ -9,6 +9,7 @@ import { backoffMs } from './retry.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import { advance } from './progress.js';
 import { WorkflowUnit } from './unit.js';
+import { openEarlyReport } from './early-report.js';
 
 /** How the outcome reached us: a worker's claim (fenced) or a callback/admin write (guarded by status). */
 export type WriteGuard = { fence: Fence } | { from: readonly StepStatus[] };
@@ -27,7 +28,7 @@ export async function applyStepOutcome(u: WorkflowUnit, s: StepRow, outcome: Ste
   const spec = WorkflowUnit.spec(s);
   // A callback that arrived while the request was still in flight wins over "now wait" or "retry".
   if ((outcome.kind === 'waiting' || outcome.kind === 'retry') && s.early_report !== null) {
-    const early = fromJsonColumn<Report>(s.early_report) as Report;
+    const early = openEarlyReport(s.early_report, cipher);
     const onReport = stepTypeOf(spec.type as StepTypeName).onReport;
     if (onReport) {
       u.event({ type: 'step.callback_applied', step: s.name, attempt: s.attempt, data: { status: early.status, early: true } });

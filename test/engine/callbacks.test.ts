@@ -1,0 +1,180 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Conflict, Gone, NotFound } from '../../src/domain/errors.js';
+import { testDialects, startTestRuntime } from '../support/runtime.js';
+import {
+  eventsOf, extraExecutor, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, tokenOf, untilDetail, untilStep, untilWorkflow,
+} from '../support/engine.js';
+import type { ServiceSim } from '../support/service-sim.js';
+
+/** One callback step that asks the service to call back. */
+function callbackManifest(sim: ServiceSim, wait: Record<string, number>, extra: Record<string, unknown> = {}) {
+  sim.route('POST', '/buckets', { status: 202 });
+  return manifestFor(sim, [{
+    name: 'create_bucket', type: 'callback', request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } }, wait,
+  }], extra);
+}
+
+const isCode = (cls: typeof Conflict | typeof Gone | typeof NotFound, msg?: RegExp) => (e: unknown) => {
+  assert.ok(e instanceof cls, `expected ${cls.name}, got ${String(e)}`);
+  if (msg) assert.match((e as Error).message, msg);
+  return true;
+};
+
+for (const dialect of testDialects()) {
+  describe(`callbacks (${dialect})`, () => {
+    const env = sharedRuntime(dialect);
+
+    it('fails a wait that reaches its deadline with "timed out waiting for callback", and answers a later callback Gone', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const { workflowId } = await registerAndStart(rt, callbackManifest(sim, { timeout_s: 0.3 }, { on_failure: 'hold' }));
+      const req = await sim.waitFor((r) => r.path === '/buckets');
+
+      const d = await untilWorkflow(rt, workflowId, 'failed');
+      const step = stepOf(d, 'create_bucket');
+      assert.equal(step.status, 'failed');
+      assert.equal(step.error, 'timed out waiting for callback');
+      assert.ok(Date.parse(step.completed_at as string) >= Date.parse(step.started_at as string) + 300, 'failed before its deadline');
+      await assert.rejects(rt.callbacks.receive(tokenOf(req), { status: 'completed' }), isCode(Gone, /expired/));
+    });
+
+    it('answers Gone to a callback that arrives after the deadline even before the executor has expired the wait', async (t) => {
+      const rt = await startTestRuntime(dialect, {}, { executor: false });
+      t.after(() => rt.dispose());
+      const sim = await simFor(t);
+      const executor = extraExecutor(rt);
+      executor.start();
+      const { workflowId } = await registerAndStart(rt, callbackManifest(sim, { timeout_s: 0.2 }, { on_failure: 'hold' }));
+      const req = await sim.waitFor((r) => r.path === '/buckets');
+      const waiting = await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+      await executor.stop(200);
+      const deadline = Date.parse(stepOf(waiting, 'create_bucket').deadline_at as string);
+      await untilDetail(rt, workflowId, 'the deadline to pass', () => Date.now() > deadline + 10);
+
+      await assert.rejects(rt.callbacks.receive(tokenOf(req), { status: 'completed' }), isCode(Gone));
+      assert.equal(stepOf(await rt.queries.detail(workflowId, null), 'create_bucket').status, 'waiting_callback');
+    });
+
+    it('extends the deadline on an in_progress heartbeat and records its metadata as progress', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const { workflowId } = await registerAndStart(rt, callbackManifest(sim, { timeout_s: 0.4, heartbeat_s: 0.8 }, { on_failure: 'hold' }));
+      const req = await sim.waitFor((r) => r.path === '/buckets');
+      const before = stepOf(await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback'), 'create_bucket');
+
+      const sentAt = Date.now();
+      const res = await rt.callbacks.receive(tokenOf(req), { status: 'in_progress', metadata: { pct: 40 } });
+      assert.deepEqual(res, { workflow_id: workflowId, step_name: 'create_bucket', step_status: 'waiting_callback', duplicate: false });
+      const after = stepOf(await rt.queries.detail(workflowId, null), 'create_bucket');
+      assert.deepEqual(after.progress, { pct: 40 });
+      assert.ok(Date.parse(after.deadline_at as string) >= sentAt + 800, 'the deadline moved to heartbeat_s from now');
+      assert.ok(Date.parse(after.deadline_at as string) > Date.parse(before.deadline_at as string));
+
+      // The old deadline passes without effect; the step only times out at the extended one.
+      const d = await untilWorkflow(rt, workflowId, 'failed', 5000);
+      assert.ok(Date.parse(stepOf(d, 'create_bucket').completed_at as string) >= sentAt + 800);
+      assert.ok((await eventsOf(rt, workflowId)).some((e) => e.type === 'step.heartbeat'));
+    });
+
+    it('answers an identical repeat of an accepted final callback with duplicate: true and changes nothing', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const { workflowId } = await registerAndStart(rt, callbackManifest(sim, { timeout_s: 5 }));
+      const req = await sim.waitFor((r) => r.path === '/buckets');
+      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+      const report = { status: 'completed' as const, endpoint: 'https://b.example', metadata: { a: 1, b: 2 } };
+
+      assert.equal((await rt.callbacks.receive(tokenOf(req), report)).duplicate, false);
+      const done = await untilWorkflow(rt, workflowId, 'completed');
+      const eventsBefore = await eventsOf(rt, workflowId);
+      // Same report, keys in another order.
+      const again = await rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { b: 2, a: 1 }, endpoint: 'https://b.example' });
+      assert.deepEqual(again, { workflow_id: workflowId, step_name: 'create_bucket', step_status: 'completed', duplicate: true });
+      const after = await rt.queries.detail(workflowId, null);
+      assert.deepEqual({ ...after, updated_at: null }, { ...done, updated_at: null });
+      assert.deepEqual(await eventsOf(rt, workflowId), eventsBefore);
+    });
+
+    it('answers Conflict to a final callback that differs from the accepted one', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const { workflowId } = await registerAndStart(rt, callbackManifest(sim, { timeout_s: 5 }));
+      const req = await sim.waitFor((r) => r.path === '/buckets');
+      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+      await rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { n: 1 } });
+      await untilWorkflow(rt, workflowId, 'completed');
+
+      await assert.rejects(rt.callbacks.receive(tokenOf(req), { status: 'failed', error: 'oops' }), isCode(Conflict, /already completed/));
+      await assert.rejects(rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { n: 2 } }), isCode(Conflict));
+      assert.deepEqual(stepOf(await rt.queries.detail(workflowId, null), 'create_bucket').output, { n: 1 });
+    });
+
+    it('accepts a callback that arrives before the request that started the wait has returned, and completes the step', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      let storedDuringRequest = '';
+      let duplicateDuringRequest: boolean | null = null;
+      const m = manifestFor(sim, [
+        { name: 'create_bucket', type: 'callback', request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 5 } },
+      ]);
+      sim.route('POST', '/buckets', async (req) => {
+        const report = { status: 'completed' as const, endpoint: 'https://early.example', credentials: { key: 'early-secret-3f9a' }, metadata: { bucket: 'early' } };
+        const first = await rt.callbacks.receive(tokenOf(req), report);
+        assert.equal(first.step_status, 'running');
+        duplicateDuringRequest = (await rt.callbacks.receive(tokenOf(req), report)).duplicate;
+        storedDuringRequest = JSON.stringify(await rt.store.db.selectFrom('steps').selectAll().execute());
+        return { status: 202, delayMs: 50 };
+      });
+      const { workflowId, tenantId, slug } = await registerAndStart(rt, m);
+
+      const d = await untilWorkflow(rt, workflowId, 'completed');
+      assert.deepEqual(stepOf(d, 'create_bucket').output, { bucket: 'early' });
+      assert.equal(d.endpoint, 'https://early.example');
+      assert.equal(duplicateDuringRequest, true, 'a repeat of the early callback is a duplicate');
+      assert.ok(storedDuringRequest.includes('early.example'), 'the early report was kept');
+      assert.ok(!storedDuringRequest.includes('early-secret-3f9a'), 'the early report keeps credentials in plaintext');
+      assert.deepEqual((await rt.queries.revealCredentials(tenantId, slug, 'test')).credentials, { key: 'early-secret-3f9a' });
+    });
+
+    it('answers NotFound to a garbage or unknown token', async () => {
+      const { rt } = env;
+      await assert.rejects(rt.callbacks.receive('not-a-token', { status: 'completed' }), isCode(NotFound));
+      await assert.rejects(rt.callbacks.receive('', { status: 'completed' }), isCode(NotFound));
+      await assert.rejects(rt.callbacks.receive(`cbt_${'A'.repeat(43)}`, { status: 'completed' }), isCode(NotFound));
+    });
+
+    it('answers Conflict to a callback for a step that was cancelled', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const { workflowId } = await registerAndStart(rt, callbackManifest(sim, { timeout_s: 5 }));
+      const req = await sim.waitFor((r) => r.path === '/buckets');
+      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+      await rt.admin.cancel(workflowId, false, { actor: 'ops', reason: 'test' });
+
+      await assert.rejects(rt.callbacks.receive(tokenOf(req), { status: 'completed' }), isCode(Conflict, /cancelled/));
+      await assert.rejects(rt.callbacks.receive(tokenOf(req), { status: 'in_progress' }), isCode(Conflict));
+    });
+
+    it('still recognises a repeat of the accepted callback as a duplicate after the step was compensated', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      sim.route('POST', '/buckets', { status: 202 });
+      sim.route('DELETE', '/buckets', { status: 204 });
+      sim.route('POST', '/fail', { status: 400 });
+      const m = manifestFor(sim, [
+        { name: 'create_bucket', type: 'callback', request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 5 }, compensate: { method: 'DELETE', path: '/buckets' } },
+        { name: 'then_fail', type: 'http', depends_on: ['create_bucket'], request: { path: '/fail' } },
+      ]);
+      const { workflowId } = await registerAndStart(rt, m);
+      const req = await sim.waitFor((r) => r.path === '/buckets');
+      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+      await rt.callbacks.receive(tokenOf(req), { status: 'completed' });
+      await untilWorkflow(rt, workflowId, 'rolled_back');
+
+      const again = await rt.callbacks.receive(tokenOf(req), { status: 'completed' });
+      assert.equal(again.duplicate, true);
+      assert.equal(again.step_status, 'compensated');
+    });
+  });
+}
