@@ -51,6 +51,9 @@ export function createAdminActions(deps: { store: Store; clock?: () => number })
       if (['rolling_back', 'rolled_back', 'cancelled'].includes(u.status)) {
         throw new Conflict(`workflow ${workflowId} is ${u.status}; retry-step only applies before a rollback or cancel`);
       }
+      if (hasRolledBack(u)) {
+        throw new Conflict(`workflow ${workflowId} failed during its rollback; its steps were undone, so retry-step cannot resume it. Start a new workflow`);
+      }
       const s = u.step(stepName);
       if (!s) throw new NotFound(`workflow ${workflowId} has no step "${stepName}"`);
       if (s.status !== 'failed' || WorkflowUnit.state(s).compensation_failed === true) {
@@ -98,3 +101,8 @@ export function createAdminActions(deps: { store: Store; clock?: () => number })
 }
 
 export type AdminActions = ReturnType<typeof createAdminActions>;
+
+/** A workflow whose rollback ended incomplete is `failed` too, but has nothing left to resume. */
+function hasRolledBack(u: WorkflowUnit): boolean {
+  return u.steps.some((s) => s.status === 'compensating' || s.status === 'compensated' || WorkflowUnit.state(s).compensation_failed === true);
+}

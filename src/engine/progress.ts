@@ -1,6 +1,7 @@
 import type { StepRow } from '../store/steps-repo.js';
 import { InFlightStepStatuses, SatisfiedStepStatuses, type StepStatus } from '../domain/model.js';
 import { WorkflowUnit } from './unit.js';
+import { ancestorsOf } from '../domain/dag.js';
 
 /**
  * Decides what a workflow does next after any change (DESIGN §7): start ready steps, finish, hold
@@ -72,10 +73,12 @@ export async function cancelUnfinished(u: WorkflowUnit, from: readonly StepStatu
 async function rollbackProgress(u: WorkflowUnit): Promise<void> {
   if (u.steps.some((s) => s.status === 'running')) return; // a request in flight finishes its attempt first
   const compensable = (s: StepRow) => s.status === 'completed' && WorkflowUnit.spec(s).compensate !== undefined;
+  // Transitive, not only direct children: a -> b (nothing to undo) -> c waits for c's compensation before a's.
+  const ancestors = ancestorsOf(u.steps.map((s) => ({ name: s.name, depends_on: WorkflowUnit.deps(s) })));
   for (const s of u.steps) {
     if (!compensable(s)) continue;
-    const children = u.steps.filter((c) => WorkflowUnit.deps(c).includes(s.name));
-    if (children.some((c) => compensable(c) || c.status === 'compensating')) continue;
+    const descendants = u.steps.filter((c) => ancestors.get(c.name)?.has(s.name));
+    if (descendants.some((c) => compensable(c) || c.status === 'compensating')) continue;
     await u.writeStep(s, { status: 'compensating', next_run_at: u.now, waiting_reason: 'compensation queued' }, { from: ['completed'] });
     u.event({ type: 'step.compensating', step: s.name });
     u.wake = true;
