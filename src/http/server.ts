@@ -9,6 +9,7 @@ import { adminRoutes } from './routes/admin.js';
 import { registryRoutes, catalogRoutes } from './routes/registry.js';
 import { provisioningSchemas } from './schemas/provisioning.js';
 import { registrySchemas } from './schemas/registry.js';
+import { ApiResponse_dict_ } from './schemas/common.js';
 
 /** The whole HTTP surface of a replica, by role: `worker` serves only probes (and metrics). */
 export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
@@ -33,7 +34,7 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
         return { ok: false, checks: { database: `unreachable: ${e instanceof Error ? e.message : String(e)}` } };
       }
     },
-    schemas: [...provisioningSchemas, ...registrySchemas],
+    schemas: [...provisioningSchemas, ...registrySchemas, ApiResponse_dict_],
     publicApi,
     api,
     root: [],

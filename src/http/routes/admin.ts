@@ -4,7 +4,7 @@ import { isAdmin } from '../../domain/caller.js';
 import { WorkflowResponse } from '../../domain/views.js';
 import { ok, page } from '../envelope.js';
 import { requireCaller } from '../auth.js';
-import { envelope, listEnvelope } from '../schemas/common.js';
+import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
 import {
   AdminActionRequest, AdminStartWorkflowRequest, AdminWorkflowListQuery, CancelRequest, EventsQuery, RetryStepParams,
   WorkflowDetailResponse, WorkflowEventResponse, WorkflowIdParams,
@@ -20,7 +20,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     app.addHook('preHandler', requireCaller(isAdmin, 'admin endpoints need permission admin:provisioning or role super_admin'));
 
     app.get('/admin/provisioning/workflows', {
-      schema: { tags, summary: 'Workflows of all tenants, newest first', querystring: AdminWorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse) } },
+      schema: { tags, summary: 'Workflows of all tenants, newest first', querystring: AdminWorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { tenant_id?: string; status?: string; service_slug?: string; kind?: string; limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -29,11 +29,11 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.get('/admin/provisioning/workflows/:workflow_id', {
-      schema: { tags, summary: "Any tenant's workflow", params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse) } },
+      schema: { tags, summary: "Any tenant's workflow", params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => ok(req, await runtime.queries.detail((req.params as IdParams).workflow_id, null)));
 
     app.get('/admin/provisioning/workflows/:workflow_id/events', {
-      schema: { tags, summary: "Any tenant's workflow history", params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse) } },
+      schema: { tags, summary: "Any tenant's workflow history", params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -44,7 +44,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     app.post('/admin/provisioning/workflows', {
       schema: {
         tags, summary: 'Start a workflow for any tenant', headers: IdempotencyKeyHeaders, body: AdminStartWorkflowRequest,
-        response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse) },
+        response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse), ...errorResponses },
       },
     }, async (req, reply) => {
       const b = req.body as { tenant_id: string; service_slug: string; kind?: 'provision' | 'deprovision'; parameters?: Record<string, unknown>; reason?: string };
@@ -57,7 +57,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/force-complete', {
-      schema: { tags, summary: 'Skip every unfinished step and complete the workflow', params: WorkflowIdParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse) } },
+      schema: { tags, summary: 'Skip every unfinished step and complete the workflow', params: WorkflowIdParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id } = req.params as IdParams;
       await runtime.admin.forceComplete(workflow_id, { actor: req.caller.sub, reason: reasonOf(req.body) });
@@ -65,7 +65,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/retry-step/:step_name', {
-      schema: { tags, summary: 'Run a failed step again', params: RetryStepParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse) } },
+      schema: { tags, summary: 'Run a failed step again', params: RetryStepParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id, step_name } = req.params as IdParams & { step_name: string };
       await runtime.admin.retryStep(workflow_id, step_name, { actor: req.caller.sub, reason: reasonOf(req.body) });
@@ -73,7 +73,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/cancel', {
-      schema: { tags, summary: 'Stop the workflow (optionally compensating what completed)', params: WorkflowIdParams, body: CancelRequest, response: { 200: envelope(WorkflowDetailResponse) } },
+      schema: { tags, summary: 'Stop the workflow (optionally compensating what completed)', params: WorkflowIdParams, body: CancelRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id } = req.params as IdParams;
       const compensate = (req.body as { compensate?: boolean } | undefined)?.compensate ?? false;

@@ -3,8 +3,8 @@ import type { Runtime } from '../../runtime.js';
 import { normalizeReportStatus, type Report } from '../../domain/model.js';
 import type { JsonObject } from '../../domain/json.js';
 import { ok } from '../envelope.js';
-import { ProvisioningCallbackRequest, ProvisioningCallbackResponse } from '../schemas/provisioning.js';
-import { envelope } from '../schemas/common.js';
+import { ProvisioningCallbackRequest } from '../schemas/provisioning.js';
+import { ApiResponse_dict_, errorResponses } from '../schemas/common.js';
 import type { RateLimiter } from '../rate-limit.js';
 
 export const CALLBACK_BODY_LIMIT = 256 * 1024;
@@ -17,7 +17,7 @@ export function callbackRoutes({ runtime, limiter }: { runtime: Runtime; limiter
       onRequest: async (req) => limiter.take(req.ip),
       schema: {
         tags: ['Provisioning'], summary: 'A service reports the result of a callback step', security: [],
-        body: ProvisioningCallbackRequest, response: { 200: envelope(ProvisioningCallbackResponse) },
+        body: ProvisioningCallbackRequest, response: { 200: ApiResponse_dict_, ...errorResponses },
       },
     }, async (req) => {
       const b = req.body as ProvisioningCallbackRequest;

@@ -4,7 +4,7 @@ import { canRevealCredentials, canWriteOwn } from '../../domain/caller.js';
 import { ok, page } from '../envelope.js';
 import { requireCaller, requireTenant } from '../auth.js';
 import type { FastifyRequest } from 'fastify';
-import { envelope, listEnvelope } from '../schemas/common.js';
+import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
 import {
   CredentialsResponse, EventsQuery, ProvisioningStatusResponse, ServiceSlugParams, StartWorkflowRequest, WorkflowDetailResponse,
   WorkflowEventResponse, WorkflowIdParams, WorkflowListQuery,
@@ -24,16 +24,16 @@ export function provisioningRoutes({ runtime }: { runtime: Runtime }): FastifyPl
     app.addHook('preHandler', requireTenant);
 
     app.get('/provisioning/status/:service_slug', {
-      schema: { tags, summary: "Where the caller's service stands", params: ServiceSlugParams, response: { 200: envelope(ProvisioningStatusResponse) } },
+      schema: { tags, summary: "Where the caller's service stands", params: ServiceSlugParams, response: { 200: envelope(ProvisioningStatusResponse), ...errorResponses } },
     }, async (req) => ok(req, await runtime.queries.status(tenantOf(req), (req.params as { service_slug: string }).service_slug)));
 
     app.get('/provisioning/status/:service_slug/credentials', {
       preHandler: canReveal,
-      schema: { tags, summary: 'Reveal the credentials of the current provisioning (audited)', params: ServiceSlugParams, response: { 200: envelope(CredentialsResponse) } },
+      schema: { tags, summary: 'Reveal the credentials of the current provisioning (audited)', params: ServiceSlugParams, response: { 200: envelope(CredentialsResponse), ...errorResponses } },
     }, async (req) => ok(req, await runtime.queries.revealCredentials(tenantOf(req), (req.params as { service_slug: string }).service_slug, req.caller.sub)));
 
     app.get('/provisioning/workflows', {
-      schema: { tags, summary: "The caller's tenant's workflows, newest first", querystring: WorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse) } },
+      schema: { tags, summary: "The caller's tenant's workflows, newest first", querystring: WorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { status?: string; service_slug?: string; kind?: string; limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -42,11 +42,11 @@ export function provisioningRoutes({ runtime }: { runtime: Runtime }): FastifyPl
     });
 
     app.get('/provisioning/workflows/:workflow_id', {
-      schema: { tags, summary: 'A workflow and its steps', params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse) } },
+      schema: { tags, summary: 'A workflow and its steps', params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => ok(req, await runtime.queries.detail((req.params as { workflow_id: string }).workflow_id, tenantOf(req))));
 
     app.get('/provisioning/workflows/:workflow_id/events', {
-      schema: { tags, summary: 'The audit history of a workflow (polls summarised)', params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse) } },
+      schema: { tags, summary: 'The audit history of a workflow (polls summarised)', params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -58,7 +58,7 @@ export function provisioningRoutes({ runtime }: { runtime: Runtime }): FastifyPl
       preHandler: canWrite,
       schema: {
         tags, summary: 'Provision (or deprovision) a service for the caller\'s tenant', headers: IdempotencyKeyHeaders, body: StartWorkflowRequest,
-        response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse) },
+        response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse), ...errorResponses },
       },
     }, async (req, reply) => {
       const body = req.body as { service_slug: string; kind?: 'provision' | 'deprovision'; parameters?: Record<string, unknown>; reason?: string };

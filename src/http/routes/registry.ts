@@ -4,7 +4,7 @@ import { canManageRegistry, isRegistryAdmin } from '../../domain/caller.js';
 import { ValidationFailed } from '../../domain/errors.js';
 import { ok, page } from '../envelope.js';
 import { requireCaller } from '../auth.js';
-import { envelope, listEnvelope } from '../schemas/common.js';
+import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
 import { DeregisterRequest, HeartbeatRequest, ServiceResponse } from '../schemas/registry.js';
 
 const tags = ['Registry'];
@@ -28,7 +28,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.put('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Register or update a service manifest (idempotent)', response: { 200: envelope(ServiceResponse), 201: envelope(ServiceResponse) } },
+      schema: { tags, summary: 'Register or update a service manifest (idempotent)', response: { 200: envelope(ServiceResponse), 201: envelope(ServiceResponse), ...errorResponses } },
     }, async (req, reply) => {
       const r = await withBodyLoc(() => runtime.registry.upsert(manifestBody(req)));
       reply.code(r.created ? 201 : 200);
@@ -37,7 +37,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.delete('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Remove a service no tenant holds', body: DeregisterRequest, response: { 200: envelope(ServiceResponse) } },
+      schema: { tags, summary: 'Remove a service no tenant holds', body: DeregisterRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const { slug, reason } = req.body as { slug: string; reason: string };
       const before = (await runtime.registry.list()).find((s) => s.slug === slug);
@@ -48,7 +48,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.post('/registry/heartbeat', {
       preHandler: manage,
-      schema: { tags, summary: "A service's liveness and version", body: HeartbeatRequest, response: { 200: envelope(ServiceResponse) } },
+      schema: { tags, summary: "A service's liveness and version", body: HeartbeatRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const b = req.body as { slug: string; status: string; version?: string; detail?: string };
       return ok(req, await runtime.registry.heartbeat(b.slug, b.status, b.version, b.detail));
@@ -56,7 +56,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.get('/registry/services', {
       preHandler: admin,
-      schema: { tags, summary: 'Registered services with their health', response: { 200: listEnvelope(ServiceResponse) } },
+      schema: { tags, summary: 'Registered services with their health', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const items = await runtime.registry.list();
       return page(req, items, { limit: items.length, next_cursor: null });
@@ -68,7 +68,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 export function catalogRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
   return async (app) => {
     app.get('/catalog/services', {
-      schema: { tags: ['Catalog'], summary: 'Services available to provision', response: { 200: listEnvelope(ServiceResponse) } },
+      schema: { tags: ['Catalog'], summary: 'Services available to provision', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const items = await runtime.registry.list();
       return page(req, items, { limit: items.length, next_cursor: null });

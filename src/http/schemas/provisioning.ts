@@ -18,13 +18,6 @@ export const ProvisioningCallbackRequest = Type.Object({
 }, { $id: 'ProvisioningCallbackRequest', additionalProperties: true });
 export type ProvisioningCallbackRequest = Static<typeof ProvisioningCallbackRequest>;
 
-export const ProvisioningCallbackResponse = Type.Object({
-  workflow_id: Type.String(),
-  step_name: Type.String(),
-  step_status: Type.String(),
-  duplicate: Type.Boolean(),
-}, { $id: 'ProvisioningCallbackResponse' });
-
 export const WaitingOn = Type.Object({
   step: Type.String(),
   status: Type.String(),
@@ -116,7 +109,7 @@ export const CancelRequest = Type.Object({
 }, { $id: 'CancelRequest', additionalProperties: false });
 
 export const provisioningSchemas = [
-  WorkflowResponse, StepResponse, WaitingOn, ProvisioningCallbackRequest, ProvisioningCallbackResponse, ProvisioningStatusResponse,
+  WorkflowResponse, StepResponse, WaitingOn, ProvisioningCallbackRequest, ProvisioningStatusResponse,
   WorkflowDetailResponse, CredentialsResponse, WorkflowEventResponse, StartWorkflowRequest, AdminStartWorkflowRequest,
   AdminActionRequest, CancelRequest,
 ];

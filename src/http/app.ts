@@ -1,0 +1,205 @@
+import Fastify, { LogController } from 'fastify';
+import type {
+  FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifyServerOptions,
+} from 'fastify';
+import AjvCompiler from '@fastify/ajv-compiler';
+import swagger, { type SwaggerTransform, type SwaggerTransformObject } from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Type, { type TSchema } from 'typebox';
+import type { IncomingMessage } from 'node:http';
+import type { TokenVerifier } from '../auth/token-verifier.js';
+import { newRequestId } from '../domain/ids.js';
+import { authenticate, BEARER_SCHEME } from './auth.js';
+import { handleFrameworkError, installErrorHandling } from './errors.js';
+import { commonSchemas, registerSchemas } from './schemas/common.js';
+
+/** A route group; either flavour, so route files can use `FastifyPluginAsyncTypebox`. */
+export type RoutePlugin = FastifyPluginAsync | FastifyPluginAsyncTypebox;
+
+export interface AppDeps {
+  verifier: TokenVerifier;
+  /** pino options, a pino instance, or false (tests). */
+  logger: FastifyBaseLogger | boolean | object;
+  ready: () => Promise<{ ok: boolean; checks: Record<string, string> }>;
+  /** True for errors meaning the database is down: answered 503 `unavailable` instead of 500. */
+  isUnavailable?: (e: unknown) => boolean;
+  /** Plugins registered under /api/v1 WITHOUT auth (the callback route). */
+  publicApi?: RoutePlugin[];
+  /** Plugins registered under /api/v1 inside the authenticated scope. */
+  api?: RoutePlugin[];
+  /** Plugins registered at the root (UI pages, /metrics), with their own auth. */
+  root?: RoutePlugin[];
+  /** Component schemas (each with `$id`) that routes point at with `ref()` or `envelope()`. */
+  schemas?: TSchema[];
+  /** Default 1 MiB; a route may set its own `bodyLimit` (the callback: 256 KiB). */
+  bodyLimitBytes?: number;
+  /** Called when each response has been sent (metrics). */
+  onResponse?: (req: FastifyRequest, reply: FastifyReply) => void;
+}
+
+export const API_PREFIX = '/api/v1';
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** Builds the HTTP app without listening; tests drive it with `inject`. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...loggerOption(deps.logger),
+    // A client's id is kept only if it cannot smuggle anything into logs or headers.
+    genReqId: (raw: IncomingMessage) => requestIdFrom(raw.headers['x-request-id']),
+    requestIdHeader: false,
+    logController: new LogController({ requestIdLogLabel: 'request_id' }),
+    trustProxy: false,
+    return503OnClosing: true,
+    bodyLimit: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
+    // allErrors so one 422 lists every problem; removeAdditional false so nothing is dropped silently.
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true, useDefaults: true } },
+    schemaController: { compilersFactory: { buildValidator: noBodyCoercion() } },
+    frameworkErrors: handleFrameworkError,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandling(app, { isUnavailable: deps.isUnavailable });
+  app.addHook('onSend', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+  const onResponse = deps.onResponse;
+  if (onResponse) app.addHook('onResponse', async (req, reply) => onResponse(req, reply));
+  // The API speaks JSON only: a text body gets a clear 415 instead of a confusing 422.
+  app.removeContentTypeParser('text/plain');
+  registerSchemas(app, [...commonSchemas, ...(deps.schemas ?? [])]);
+
+  await registerDocs(app);
+  registerProbes(app, deps.ready);
+
+  for (const plugin of deps.root ?? []) await app.register(plugin);
+  await app.register(async (scope) => {
+    for (const plugin of deps.publicApi ?? []) await scope.register(plugin);
+  }, { prefix: API_PREFIX });
+  await app.register(async (scope) => {
+    await scope.register(authenticate(deps.verifier));
+    for (const plugin of deps.api ?? []) await scope.register(plugin);
+  }, { prefix: API_PREFIX });
+  return app;
+}
+
+export function requestIdFrom(header: string | string[] | undefined): string {
+  return typeof header === 'string' && REQUEST_ID.test(header) ? header : newRequestId();
+}
+
+function loggerOption(logger: AppDeps['logger']): Pick<FastifyServerOptions, 'logger' | 'loggerInstance'> {
+  if (typeof logger === 'object' && logger !== null && typeof (logger as { child?: unknown }).child === 'function') {
+    return { loggerInstance: logger as FastifyBaseLogger };
+  }
+  return { logger: logger as boolean | object };
+}
+
+/**
+ * Query, path and header values arrive as text and are coerced ("50" → 50). Bodies are JSON and are
+ * not: with coercion, ajv turns `null` into "" for `string | null` (the first anyOf branch wins).
+ */
+function noBodyCoercion(): AjvCompiler.BuildCompilerFromPool {
+  const pool = AjvCompiler();
+  return (externalSchemas, options) => {
+    const forText = pool(externalSchemas, options);
+    const forBody = options?.mode === 'JTD' ? forText
+      : pool(externalSchemas, { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } });
+    return (route) => (route.httpPart === 'body' ? forBody : forText)(route);
+  };
+}
+
+async function registerDocs(app: FastifyInstance): Promise<void> {
+  const hoisted = hoistNamedSchemas();
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Provisioner API', version: '1.0.0', description: 'Multi-tenant service-provisioning workflows.' },
+      components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+    },
+    // Component names are the schemas' `$id`s (DESIGN §4), not def-0, def-1…
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+    },
+    transform: hoisted.transform,
+    transformObject: hoisted.transformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}
+
+function registerProbes(app: FastifyInstance, ready: AppDeps['ready']): void {
+  const Health = Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up' });
+  const readiness = (description: string) =>
+    Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) }, { description });
+  app.get('/healthz', { schema: { tags: ['Health'], security: [], response: { 200: Health } } },
+    async () => ({ status: 'ok' as const }));
+  app.get('/readyz', { schema: { tags: ['Health'], security: [], response: { 200: readiness('Ready to serve'), 503: readiness('Not ready; see checks') } } },
+    async (req, reply) => {
+      let result: Awaited<ReturnType<AppDeps['ready']>>;
+      try {
+        result = await ready();
+      } catch (err) {
+        // An unauthenticated probe must not leak connection details: the log has them.
+        req.log.error({ err }, 'readiness check threw');
+        result = { ok: false, checks: { readiness: 'check failed; see the server log' } };
+      }
+      return reply.code(result.ok ? 200 : 503).send({ status: result.ok ? 'ok' : 'unavailable', checks: result.checks });
+    });
+}
+
+type Json = Record<string, unknown>;
+const COMPONENTS = '#/components/schemas/';
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null;
+const namedId = (v: unknown): string | null => (isObject(v) && typeof v.$id === 'string' && !v.$id.startsWith('#') ? v.$id : null);
+
+/**
+ * @fastify/swagger inlines a route's top-level body or response schema even when it has an `$id`,
+ * so `envelope(X)` would never appear as the `ApiResponse_X_` component the contract names. The
+ * docs get a `$ref` and the component instead; validation and serialization still use the schema.
+ */
+function hoistNamedSchemas() {
+  const named = new Map<string, Json>();
+  const hoist = (schema: unknown, description?: string): unknown => {
+    const id = namedId(schema);
+    if (id === null || !isObject(schema)) return schema;
+    named.set(id, schema);
+    const text = typeof schema.description === 'string' ? schema.description : description;
+    return { $ref: COMPONENTS + id, ...(text && { description: text }) };
+  };
+  // Bare `$ref: "X"` (how `ref()` points at a registered schema) → a components pointer.
+  const toComponent = (node: unknown, root: boolean): unknown => {
+    if (Array.isArray(node)) return node.map((n) => toComponent(n, false));
+    if (!isObject(node)) return node;
+    const nestedId = root ? null : namedId(node);
+    if (nestedId !== null) {
+      if (!named.has(nestedId)) named.set(nestedId, node);
+      return { $ref: COMPONENTS + nestedId };
+    }
+    const out: Json = {};
+    for (const [key, value] of Object.entries(node)) {
+      if (key === '$id') continue;
+      out[key] = key === '$ref' && typeof value === 'string' && !value.startsWith('#')
+        ? COMPONENTS + value.replace(/#$/, '') : toComponent(value, false);
+    }
+    return out;
+  };
+  const transform: SwaggerTransform = ({ schema, url }) => {
+    const out: Json = { ...schema };
+    if (schema.body) out.body = hoist(schema.body);
+    if (isObject(schema.response)) {
+      out.response = Object.fromEntries(Object.entries(schema.response)
+        .map(([status, r]) => [status, hoist(r, status.startsWith('2') ? 'Successful Response' : undefined)]));
+    }
+    return { schema: out, url };
+  };
+  const transformObject: SwaggerTransformObject = (doc) => {
+    if (!('openapiObject' in doc)) return doc.swaggerObject;
+    const components = doc.openapiObject.components ??= {};
+    const schemas: Record<string, unknown> = components.schemas ??= {};
+    for (const [id, schema] of named) {
+      if (!(id in schemas)) schemas[id] = toComponent(schema, true);
+    }
+    return doc.openapiObject;
+  };
+  return { transform, transformObject };
+}
