@@ -174,7 +174,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         if (woke) store.dialect.wakeups().notify('steps');
         return ok;
       } catch (e) {
-        if (e instanceof StaleWrite) return false;
+        // Another step of the workflow moved under us (claimed, called back): decide again on fresh rows.
+        // The load above then tells whether our own lease still holds.
+        if (e instanceof StaleWrite) {
+          if (attempt < 5) continue;
+          return false;
+        }
         if (now() > until || stopping.signal.aborted && abortRuns.signal.aborted) { slog.error({ err: toError(e) }, 'could not record the outcome; the step will run again after its lease'); return false; }
         slog.warn({ err: toError(e), attempt }, 'recording the outcome failed; retrying');
         await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));

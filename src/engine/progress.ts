@@ -16,7 +16,13 @@ export async function advance(u: WorkflowUnit): Promise<void> {
     if (u.wf.on_failure === 'rollback' && u.wf.kind === 'provision' && u.status !== 'failed') {
       return startRollback(u, describeFailures(failed), null);
     }
-    // hold: steps already under way carry on; the workflow is failed once nothing is left in flight.
+    // hold: nothing new starts. Steps queued but never attempted go back to waiting (retry-step re-queues
+    // them through advance); steps already under way carry on; the workflow is failed once none is left.
+    for (const s of u.steps) {
+      if (s.status === 'pending' && s.attempt === 0 && s.next_run_at !== null) {
+        await u.writeStep(s, { next_run_at: null, waiting_reason: null }, { from: ['pending'] });
+      }
+    }
     const underWay = u.steps.some((s) => isInFlight(s.status) || (s.status === 'pending' && s.next_run_at !== null));
     if (!underWay && u.status !== 'failed') {
       u.setWorkflow({ status: 'failed', error: describeFailures(failed), last_progress_at: u.now });
