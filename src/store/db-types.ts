@@ -123,6 +123,9 @@ export interface WebhookDeliveriesTable {
   attempts: number;
   next_attempt_at: number | null;
   lease_expires_at: number | null;
+  /** Added by 0002: the claim that holds the lease; results are fenced on it. */
+  lease_owner: string | null;
+  last_attempt_at: number | null;
   last_error: string | null;
   last_status_code: number | null;
   created_at: number;
