@@ -8,6 +8,8 @@ import { createWorkflowStarter } from './engine/workflow-starter.js';
 import { createWorkflowQueries } from './engine/workflow-queries.js';
 import { createAdminActions } from './engine/admin-actions.js';
 import { createRegistry } from './engine/registry.js';
+import { createWebhookDispatcher, type WebhookDispatcher } from './engine/webhook-dispatcher.js';
+import { createMetrics, type Metrics } from './metrics.js';
 
 /** The composition root: every engine part wired to one store, as `serve`, the CLI and tests use it. */
 export interface Runtime {
@@ -21,6 +23,9 @@ export interface Runtime {
   queries: ReturnType<typeof createWorkflowQueries>;
   admin: ReturnType<typeof createAdminActions>;
   executor: Executor | null;
+  /** Webhook delivery loop; created where the executor is, started next to it. */
+  webhooks: WebhookDispatcher | null;
+  metrics: Metrics;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -31,6 +36,8 @@ export interface RuntimeOptions {
   onCallback?: CallbackDeps['onOutcome'];
   /** Start the executor (default: by role). */
   executor?: boolean;
+  /** Create the webhook dispatcher (default: wherever the executor is). */
+  webhooks?: boolean;
 }
 
 export const REDACT_PATHS = [
@@ -49,19 +56,32 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const cipher = createCredentialCipher(config.secretKeys.current, config.secretKeys.old);
   const clock = opts.clock;
   const runExecutor = opts.executor ?? config.role !== 'api';
+  const metrics = createMetrics({ store, clock });
+  const extra = opts.executorHooks;
+  const hooks: ExecutorHooks = {
+    onAttempt(...a) { metrics.executorHooks.onAttempt?.(...a); extra?.onAttempt?.(...a); },
+    onLeaseLost() { metrics.executorHooks.onLeaseLost?.(); extra?.onLeaseLost?.(); },
+  };
   const executor = runExecutor
-    ? createExecutor({ store, cipher, log: log.child({ component: 'executor' }), config: config.worker, publicUrl: config.publicUrl, clock, hooks: opts.executorHooks })
+    ? createExecutor({ store, cipher, log: log.child({ component: 'executor' }), config: config.worker, publicUrl: config.publicUrl, clock, hooks })
+    : null;
+  const webhooks = (opts.webhooks ?? runExecutor)
+    ? createWebhookDispatcher({
+      store, cipher, log: log.child({ component: 'webhooks' }), retryScheduleS: config.webhookRetryScheduleS, clock,
+      pollIntervalMs: config.worker.pollIntervalMs, leaseGraceMs: config.worker.leaseGraceMs, hooks: metrics.webhookHooks,
+    })
     : null;
   return {
     config, log, store, cipher,
     registry: createRegistry({ store, clock }),
     starter: createWorkflowStarter({ store, cipher, clock }),
-    callbacks: createCallbackReceiver({ store, cipher, clock, onOutcome: opts.onCallback }),
+    callbacks: createCallbackReceiver({ store, cipher, clock, onOutcome: (o) => { metrics.onCallback(o); opts.onCallback?.(o); } }),
     queries: createWorkflowQueries({ store, cipher, clock }),
     admin: createAdminActions({ store, clock }),
-    executor,
+    executor, webhooks, metrics,
     async close(graceMs = 10_000) {
       await executor?.stop(graceMs);
+      await webhooks?.stop(graceMs);
       await store.close();
     },
   };

@@ -27,6 +27,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const app = await buildServer(runtime);
   const address = await app.listen({ host: config.listen.host, port: config.listen.port });
   runtime.executor?.start();
+  runtime.webhooks?.start();
   runtime.log.info({ address, role: config.role, database: runtime.store.dialect.name }, 'provisioner is serving');
   return {
     runtime, app, url: address,

@@ -65,6 +65,7 @@ export async function startTestRuntime(dialect: TestDialect, env: Env = {}, opts
   const config = testConfig(db.url, env);
   const rt = await createRuntime(config, { log: createLogger(config.logLevel), ...opts });
   rt.executor?.start();
+  rt.webhooks?.start();
   return Object.assign(rt, {
     async dispose() { await rt.close(200); await db.drop(); },
   });
