@@ -78,9 +78,11 @@ export const stepsRepo = {
   },
 
   /**
-   * Claims due steps in one statement. Fair across tenants: candidates are ranked within their tenant
-   * and taken round-robin (every tenant's oldest due step before any tenant's second). A reclaimed
-   * step (its lease expired) keeps its attempt number, so the re-run sends the same idempotency key.
+   * Claims due steps in one statement. Fair across tenants: a candidate's turn is its rank within its
+   * tenant plus the steps that tenant already has leased, so free slots go round-robin over tenants
+   * counting what each already runs. (Rank alone is not enough: slots free up one at a time, and a
+   * limit-1 claim would always take the oldest rank-1 step, i.e. the big backlog's.) A reclaimed step
+   * (its lease expired) keeps its attempt number, so the re-run sends the same idempotency key.
    * Raw SQL: the window function and the dialect's row-lock clause do not fit the builder.
    */
   async claimDue(db: Executor, o: ClaimOptions): Promise<StepRow[]> {
@@ -97,10 +99,17 @@ export const stepsRepo = {
       where id in (
         select id from steps where id in (
           select id from (
-            select id, next_run_at, row_number() over (partition by tenant_id order by next_run_at, id) as rn
-            from steps
-            where next_run_at <= ${o.now} and (lease_expires_at is null or lease_expires_at < ${o.now})
-          ) ranked order by rn, next_run_at limit ${o.limit}
+            select s.id, s.next_run_at,
+              row_number() over (partition by s.tenant_id order by s.next_run_at, s.id) + coalesce(busy.n, 0) as turn
+            from steps s
+            left join (
+              -- Leased steps were due when claimed, so next_run_at bounds them too (and uses steps_due).
+              select tenant_id, count(*) as n from steps
+              where next_run_at <= ${o.now} and lease_expires_at >= ${o.now}
+              group by tenant_id
+            ) busy on busy.tenant_id = s.tenant_id
+            where s.next_run_at <= ${o.now} and (s.lease_expires_at is null or s.lease_expires_at < ${o.now})
+          ) ranked order by turn, next_run_at, id limit ${o.limit}
         ) ${sql.raw(o.lockClause)}
       )
       and next_run_at <= ${o.now} and (lease_expires_at is null or lease_expires_at < ${o.now})

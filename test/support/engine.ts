@@ -1,6 +1,6 @@
 // Helpers for engine tests: manifests against a service sim, starting workflows, waiting on their state.
 import { after, before } from 'node:test';
-import { createExecutor, type Executor } from '../../src/engine/executor.js';
+import { createExecutor, type Executor, type ExecutorHooks } from '../../src/engine/executor.js';
 import type { WorkflowDetail } from '../../src/engine/workflow-queries.js';
 import type { StepResponse } from '../../src/domain/views.js';
 import type { Env } from '../../src/config.js';
@@ -74,10 +74,10 @@ export function tokenOf(req: RecordedRequest): string {
 }
 
 /** A second executor on the runtime's store, as another replica would run it. */
-export function extraExecutor(rt: TestRuntime, config: Partial<TestRuntime['config']['worker']> = {}): Executor {
+export function extraExecutor(rt: TestRuntime, opts: { config?: Partial<TestRuntime['config']['worker']>; hooks?: ExecutorHooks } = {}): Executor {
   return createExecutor({
     store: rt.store, cipher: rt.cipher, log: rt.log.child({ component: 'test-executor' }),
-    config: { ...rt.config.worker, ...config }, publicUrl: rt.config.publicUrl,
+    config: { ...rt.config.worker, ...opts.config }, publicUrl: rt.config.publicUrl, hooks: opts.hooks,
   });
 }
 
