@@ -1,0 +1,75 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Store } from '../../store/store.js';
+import type { CredentialCipher } from '../../engine/credential-cipher.js';
+import { createWebhookAdmin } from '../../engine/webhooks.js';
+import { isAdmin } from '../../domain/caller.js';
+import { WebhookDeliveryResponse, WebhookSubscriptionResponse } from '../../domain/webhook-views.js';
+import { ok, page } from '../envelope.js';
+import { requireCaller } from '../auth.js';
+import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
+import { CreateWebhookSubscriptionRequest, DeliveryIdParams, SubscriptionIdParams, WebhookDeliveryListQuery } from '../schemas/webhooks.js';
+
+const tags = ['Webhooks'];
+
+export interface WebhookRouteDeps {
+  store: Store;
+  /** Seals subscription secrets at rest (the credentials key). */
+  cipher: CredentialCipher;
+  clock?: () => number;
+}
+
+/**
+ * Webhook subscriptions and deliveries (DESIGN §9), for operators. Mount under /api/v1 inside the
+ * authenticated scope, with `webhookSchemas` added to the app's schemas. A runtime satisfies the deps.
+ */
+export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
+  const webhooks = createWebhookAdmin(deps);
+  return async (app) => {
+    app.addHook('preHandler', requireCaller(isAdmin, 'webhook endpoints need permission admin:provisioning or role super_admin'));
+
+    app.post('/admin/webhook-subscriptions', {
+      schema: {
+        tags, summary: 'Subscribe a URL to outbound events', body: CreateWebhookSubscriptionRequest,
+        response: { 201: envelope(WebhookSubscriptionResponse), ...errorResponses },
+      },
+    }, async (req, reply) => {
+      const b = req.body as { target_url: string; secret: string; topics: string[] };
+      const created = await webhooks.createSubscription({ targetUrl: b.target_url, secret: b.secret, topics: b.topics, actor: req.caller.sub });
+      reply.code(201);
+      return ok(req, created);
+    });
+
+    app.get('/admin/webhook-subscriptions', {
+      schema: { tags, summary: 'Webhook subscriptions (secrets are never returned)', response: { 200: listEnvelope(WebhookSubscriptionResponse), ...errorResponses } },
+    }, async (req) => {
+      const items = await webhooks.listSubscriptions();
+      return page(req, items, { limit: Math.max(1, items.length), next_cursor: null });
+    });
+
+    app.delete('/admin/webhook-subscriptions/:subscription_id', {
+      schema: { tags, summary: 'Delete a subscription and its deliveries', params: SubscriptionIdParams, response: { 204: { type: 'null', description: 'Deleted' }, ...errorResponses } },
+    }, async (req, reply) => {
+      await webhooks.deleteSubscription((req.params as { subscription_id: string }).subscription_id);
+      return reply.code(204).send();
+    });
+
+    app.get('/admin/webhook-deliveries', {
+      schema: {
+        tags, summary: 'Webhook deliveries, newest first (status=dead lists the ones given up)', querystring: WebhookDeliveryListQuery,
+        response: { 200: listEnvelope(WebhookDeliveryResponse), ...errorResponses },
+      },
+    }, async (req) => {
+      const q = req.query as { status?: 'pending' | 'delivered' | 'dead'; subscription_id?: string; limit?: number; cursor?: string };
+      const limit = q.limit ?? 100;
+      const r = await webhooks.listDeliveries({ status: q.status, subscriptionId: q.subscription_id, limit, cursor: q.cursor });
+      return page(req, r.items, { limit, next_cursor: r.nextCursor });
+    });
+
+    app.post('/admin/webhook-deliveries/:delivery_id/redeliver', {
+      schema: {
+        tags, summary: 'Attempt a dead (or delivered) delivery again, now, with a fresh retry schedule', params: DeliveryIdParams,
+        response: { 200: envelope(WebhookDeliveryResponse), ...errorResponses },
+      },
+    }, async (req) => ok(req, await webhooks.redeliver((req.params as { delivery_id: string }).delivery_id)));
+  };
+}
