@@ -37,8 +37,6 @@ export interface MetricsOptions {
 }
 
 const WORKFLOW_TOPIC = /^provisioning\.workflow\.([a-z_]+)$/;
-/** A scrape reads the database once, however many gauges it fills. */
-const SNAPSHOT_TTL_MS = 250;
 
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registry = new Registry();
@@ -79,16 +77,18 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   if (opts.store) {
     const store = opts.store;
-    let cached: { at: number; value: Promise<Snapshot | null> } | null = null;
+    // A scrape reads the database once, however many gauges it fills: prom-client calls every collect()
+    // synchronously at the start of a scrape, so they all join the query in flight, which is then dropped.
+    let inFlight: Promise<Snapshot | null> | null = null;
     const snapshot = (): Promise<Snapshot | null> => {
-      const t = Date.now();
-      if (!cached || t - cached.at > SNAPSHOT_TTL_MS) {
+      if (!inFlight) {
         const at = now();
         // A database that cannot answer leaves these gauges out of this scrape rather than failing /metrics.
-        cached = { at: t, value: Promise.all([stepsRepo.dueSummary(store.db, at), webhooksRepo.summary(store.db)])
-          .then(([due, hooks]) => ({ at, due, hooks }), () => null) };
+        inFlight = Promise.all([stepsRepo.dueSummary(store.db, at), webhooksRepo.summary(store.db)])
+          .then(([due, hooks]) => ({ at, due, hooks }), () => null)
+          .finally(() => { inFlight = null; });
       }
-      return cached.value;
+      return inFlight;
     };
     new Gauge({
       name: 'provisioner_steps_due', help: 'Steps due now and not held by any worker', registers,
