@@ -40,13 +40,19 @@ export interface RuntimeOptions {
   webhooks?: boolean;
 }
 
+/**
+ * pino's redaction has no recursive wildcard: each depth is listed. Secrets sit at most two levels down
+ * in what we log (`{report: {credentials}}`, `{data: {subscription: {secret}}}`).
+ */
+const SECRET_KEYS = ['credentials', 'callback_token', 'token', 'secret'];
 export const REDACT_PATHS = [
-  'req.headers.authorization', 'req.headers.cookie', '*.credentials', '*.callback_token', '*.token', '*.secret',
-  'credentials', 'callback_token', 'token', 'secret',
+  'req.headers.authorization', 'req.headers.cookie',
+  ...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`),
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+/** `destination` is for tests; the default is stdout. */
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
 }
 
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
