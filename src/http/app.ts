@@ -10,6 +10,7 @@ import Type, { type TSchema } from 'typebox';
 import type { IncomingMessage } from 'node:http';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { newRequestId } from '../domain/ids.js';
+import { Unavailable } from '../domain/errors.js';
 import { authenticate, BEARER_SCHEME } from './auth.js';
 import { handleFrameworkError, installErrorHandling } from './errors.js';
 import { commonSchemas, registerSchemas } from './schemas/common.js';
@@ -51,7 +52,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
     trustProxy: false,
-    return503OnClosing: true,
+    // Fastify's own drain answer is not in the contract's shape; shedDuringShutdown() answers instead.
+    return503OnClosing: false,
     bodyLimit: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
     // allErrors so one 422 lists every problem; removeAdditional false so nothing is dropped silently.
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true, useDefaults: true } },
@@ -60,6 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   installErrorHandling(app, { isUnavailable: deps.isUnavailable });
+  shedDuringShutdown(app);
   app.addHook('onSend', async (req, reply) => {
     void reply.header('x-request-id', req.id);
   });
@@ -81,6 +84,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     for (const plugin of deps.api ?? []) await scope.register(plugin);
   }, { prefix: API_PREFIX });
   return app;
+}
+
+/**
+ * Requests that still arrive once close() has begun (pipelined or on a busy keep-alive connection)
+ * get 503 `unavailable`, so the client retries on another replica (Fastify adds `Connection: close`).
+ */
+function shedDuringShutdown(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onRequest', async () => {
+    if (closing) throw new Unavailable('this server is shutting down; retry the request');
+  });
 }
 
 export function requestIdFrom(header: string | string[] | undefined): string {

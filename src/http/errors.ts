@@ -116,7 +116,7 @@ function isFastifyValidation(e: unknown): e is FastifyValidation {
 const LOC_ROOT: Record<string, string> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' };
 
 /** Ajv's errors in FastAPI's shape: one entry per problem, `loc` naming the field. */
-export function validationIssues(
+function validationIssues(
   errors: readonly FastifySchemaValidationError[], context: string | undefined, req: FastifyRequest,
 ): ValidationIssue[] {
   const root = LOC_ROOT[context ?? 'body'] ?? 'body';

@@ -10,11 +10,15 @@ import { ErrorCodes } from '../../domain/errors.js';
 
 /** `{"$ref": schema.$id}`, typed as the referenced schema. The schema must be registered. */
 export function ref<T extends TSchema>(schema: T, options: { description?: string } = {}): TUnsafe<Static<T>> {
+  return Type.Unsafe<Static<T>>(Type.Ref(idOf(schema), options));
+}
+
+function idOf(schema: TSchema): string {
   const id = (schema as { $id?: unknown }).$id;
   if (typeof id !== 'string' || id === '') {
-    throw new Error('ref(): the schema has no $id; give it one (the OpenAPI component name) and register it');
+    throw new Error(`schema ${JSON.stringify(schema).slice(0, 80)} has no $id; give it one (its OpenAPI component name)`);
   }
-  return Type.Unsafe<Static<T>>(Type.Ref(id, options));
+  return id;
 }
 
 export const ValidationError = Type.Object({
@@ -67,12 +71,6 @@ function memo<T extends TSchema>(id: string, build: () => T): T {
   return built;
 }
 
-function idOf(schema: TSchema): string {
-  const id = (schema as { $id?: unknown }).$id;
-  if (typeof id !== 'string' || id === '') throw new Error('envelope(): the data schema needs an $id (its component name)');
-  return id;
-}
-
 /** `{data: X, meta: Meta}` named `ApiResponse_<X>_`. X must be registered (its `$id` is referenced). */
 export function envelope<T extends TSchema>(schema: T) {
   const id = `ApiResponse_${idOf(schema)}_`;
@@ -91,7 +89,9 @@ export const ApiResponse_dict_ = Type.Object({
   meta: ref(Meta),
 }, { $id: 'ApiResponse_dict_', title: 'ApiResponse_dict_' });
 
-const err = (description: string) => ref(ErrorResponse, { description });
+/** One documented error answer, for statuses `errorResponses` leaves out: `410: errorResponse('The wait expired')`. */
+export const errorResponse = (description: string) => ref(ErrorResponse, { description });
+const err = errorResponse;
 
 /** Error answers to spread into a route's `response`: `{200: envelope(X), ...errorResponses}`. */
 export const errorResponses = {
@@ -107,13 +107,20 @@ export const errorResponses = {
 /** The schemas every app registers; route files add their own through `AppDeps.schemas`. */
 export const commonSchemas: readonly TSchema[] = [ValidationError, HTTPValidationError, ErrorResponse, Meta, ListMeta];
 
-/** Adds each schema once (by `$id`); a schema already present in this scope is skipped. */
+/**
+ * Adds each schema once. Listing the same schema twice is harmless; two different schemas under one
+ * `$id` is a naming bug that would make the docs lie, so it stops the start.
+ */
 export function registerSchemas(app: FastifyInstance, schemas: readonly TSchema[]): void {
-  const seen = new Set(Object.keys(app.getSchemas()));
+  const present = app.getSchemas();
   for (const schema of schemas) {
     const id = idOf(schema);
-    if (seen.has(id)) continue;
-    seen.add(id);
-    app.addSchema(schema);
+    const existing = present[id];
+    if (existing === undefined) {
+      app.addSchema(schema);
+      present[id] = schema;
+    } else if (JSON.stringify(existing) !== JSON.stringify(schema)) {
+      throw new Error(`two different schemas have $id ${JSON.stringify(id)}; rename one (the $id is its OpenAPI component name)`);
+    }
   }
 }
