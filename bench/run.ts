@@ -1,0 +1,138 @@
+// `npm run bench`: every workload on SQLite and, when a server answers, on PostgreSQL; results go to
+// bench/results/<YYYY-MM-DD>.json and .md, and a table is printed. Options: bench/options.ts and the
+// README's Performance section. Smoke scale (`--scale=smoke`) keeps the harness working in `npm test`.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { parseOptions, type BenchOptions, type WorkloadName } from './options.js';
+import { forkChild } from './support/rpc.js';
+import { freshPostgres, freshSqlite, LOCAL_POSTGRES, postgresReachable, withClient, type BenchDialect } from './support/databases.js';
+import { figuresOf, markdown, printTable, type BenchReport, type DialectResults, type Machine } from './support/report.js';
+import { round } from './support/stats.js';
+import type { SimApi } from './sim-service.js';
+import type { DialectRun } from './workloads/context.js';
+import { runCeiling } from './workloads/ceiling.js';
+import { runProvisionerWorkloads } from './workloads/provisioner.js';
+import { runReads } from './workloads/reads.js';
+import { runPeer } from './workloads/peer.js';
+
+const SIM_SCRIPT = fileURLToPath(new URL('./sim-service.ts', import.meta.url));
+
+export async function runBench(options: BenchOptions, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<{ report: BenchReport; files: string[]; failed: boolean }> {
+  const startedAt = new Date();
+  const notes: string[] = [];
+  const dialects: BenchDialect[] = [];
+  for (const d of options.dialects) {
+    if (d === 'postgres' && !(await postgresReachable(options.postgresUrl))) {
+      const why = `PostgreSQL is not reachable at ${redact(options.postgresUrl)}`;
+      if (options.postgresExplicit) throw new Error(`${why}; set BENCH_DATABASE_URL or DATABASE_URL, or run with --dialects=sqlite`);
+      notes.push(`${why}: PostgreSQL workloads skipped (set BENCH_DATABASE_URL or DATABASE_URL to include them).`);
+      continue;
+    }
+    dialects.push(d);
+  }
+  const machine = await describeMachine(options, dialects.includes('postgres'));
+  if (options.cpuProfDir) mkdirSync(options.cpuProfDir, { recursive: true });
+
+  const sim = await forkChild<SimApi>(SIM_SCRIPT);
+  const results: Partial<Record<BenchDialect, DialectResults>> = {};
+  let failed = false;
+  try {
+    const { url: simUrl } = await sim.call('start', {});
+    for (const dialect of dialects) {
+      const r: DialectResults = (results[dialect] = {});
+      const run: DialectRun = {
+        dialect, options, sim, simUrl,
+        freshDatabase: (label) => (dialect === 'sqlite' ? Promise.resolve(freshSqlite(label)) : freshPostgres(options.postgresUrl, label)),
+        log: (line) => log(`[${dialect}] ${line}`),
+      };
+      const want = (w: WorkloadName) => options.only.has(w);
+      const attempt = async <T>(names: WorkloadName[], fn: () => Promise<T>): Promise<T | { error: string }> => {
+        try {
+          return await fn();
+        } catch (e) {
+          failed = true;
+          const error = e instanceof Error ? e.stack ?? e.message : String(e);
+          run.log(`${names.join('/')} failed: ${error}`);
+          return { error };
+        }
+      };
+      if (want('ceiling')) r.ceiling = await attempt(['ceiling'], () => runCeiling(run));
+      if (want('throughput') || want('latency')) {
+        const p = await attempt(['throughput', 'latency'], () => runProvisionerWorkloads(run, { throughput: want('throughput'), latency: want('latency') }));
+        if ('error' in p) {
+          if (want('throughput')) { r.throughput = p; r.memory = p; }
+          if (want('latency')) r.latency = p;
+        } else {
+          if (p.throughput) r.throughput = p.throughput;
+          if (p.memory) r.memory = p.memory;
+          if (p.latency) r.latency = p.latency;
+        }
+      }
+      if (want('peer')) r.peer = dialect === 'postgres' ? await attempt(['peer'], () => runPeer(run)) : { skipped: 'graphile-worker runs on PostgreSQL only' };
+      if (want('reads')) r.reads = await attempt(['reads'], () => runReads(run));
+    }
+  } finally {
+    await sim.call('close', null).catch(() => sim.kill());
+    await sim.exited();
+  }
+
+  const date = startedAt.toISOString().slice(0, 10);
+  if (options.scale !== 'full') notes.push(`${options.scale} scale: the figures check that the harness works; only a full run measures.`);
+  if (options.only.has('reads') && options.settings.readsWorkflows < 1_000_000) notes.push(`reads ran with ${options.settings.readsWorkflows.toLocaleString('en-US')} stored workflows, not 1,000,000: no reads target applies.`);
+  if (machine.loadAverageAtStart > 0.5) notes.push(`the load average was ${machine.loadAverageAtStart} when the run started: other work shared the machine.`);
+  if (Object.keys(options.engineEnv).length > 0) notes.push(`engine tunables: ${Object.entries(options.engineEnv).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  const report: BenchReport = {
+    date,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    scale: options.scale,
+    settings: options.settings,
+    machine,
+    results,
+    notes,
+    figures: figuresOf(results, options.settings.readsWorkflows >= 1_000_000),
+  };
+  mkdirSync(options.outDir, { recursive: true });
+  const files = [join(options.outDir, `${date}.json`), join(options.outDir, `${date}.md`)];
+  writeFileSync(files[0] as string, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(files[1] as string, markdown(report));
+  return { report, files, failed };
+}
+
+async function describeMachine(options: BenchOptions, withPostgres: boolean): Promise<Machine> {
+  const mem = new Database(':memory:');
+  const sqlite = (mem.prepare('select sqlite_version() as v').get() as { v: string }).v;
+  mem.close();
+  const postgres = withPostgres
+    ? await withClient(options.postgresUrl, async (c) => (await c.query<{ v: string }>('show server_version')).rows[0]?.v ?? '?').then((v) => `PostgreSQL ${v}`)
+    : null;
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGb: round(totalmem() / 1024 ** 3, 1),
+    node: process.version,
+    platform: `${platform()} ${release()}`,
+    sqlite,
+    postgres,
+    loadAverageAtStart: round(loadavg()[0] ?? 0, 2),
+  };
+}
+
+const redact = (url: string) => url.replace(/:[^:@/]*@/, ':***@');
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const options = parseOptions(process.argv.slice(2), process.env, LOCAL_POSTGRES);
+  const t0 = performance.now();
+  runBench(options).then(({ report, files, failed }) => {
+    process.stdout.write(`\n${printTable(report.figures)}\n\n`);
+    for (const n of report.notes) process.stdout.write(`note: ${n}\n`);
+    process.stdout.write(`wrote ${files.join(' and ')} in ${round((performance.now() - t0) / 1000, 1)} s\n`);
+    process.exitCode = failed ? 1 : 0;
+  }, (e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,157 @@
+// Throughput, memory and latency of Provisioner on one dialect, on one fresh database and one engine process:
+//  1. throughput: N workflows are queued (executor held), then the executor starts and the clock runs until
+//     every workflow has ended; memory is the engine's RSS over both phases;
+//  2. latency: workflows started at a steady rate, the service calling back after a short delay so the
+//     callback is the last parent of the join; the simulated service times callback → dependent step;
+//  3. idle: one workflow at a time, start → completion.
+import { benchManifest, STEPS_PER_WORKFLOW } from '../manifest.js';
+import { machineBusyPercent, machineCpu, round, summarize, type Summary } from '../support/stats.js';
+import { postgresCommits } from '../support/databases.js';
+import { launchEngine, tenants, type DialectRun } from './context.js';
+
+export interface ThroughputResult {
+  workflows: number;
+  steps: number;
+  /** Starting the N workflows (queued, executor held), for reference. */
+  createPerS: number;
+  drainS: number;
+  workflowsPerS: number;
+  stepsPerS: number;
+  /** Of one core: the engine is one Node.js process. */
+  engineCpuPercent: number;
+  simCpuPercent: number;
+  /** Of all cores, everything on the machine (engine, service, database, bench). */
+  machineCpuPercent: number;
+  statementsPerStep: number;
+  /** The most frequent statement kinds, per completed step. */
+  statementsPerStepByKind: Record<string, number>;
+  /** PostgreSQL only: commits the server counted for the database, per second of the drain. */
+  commitsPerS: number | null;
+  ended: Record<string, number>;
+}
+
+export interface MemoryResult {
+  /** Highest sampled RSS of the engine while queueing and draining the throughput workload. */
+  peakRssMb: number;
+  queuePeakRssMb: number;
+  drainPeakRssMb: number;
+  /** getrusage high-water mark of the engine process over its whole life. */
+  maxRssMb: number;
+}
+
+export interface LatencyResult {
+  workflows: number;
+  perSecond: number;
+  /** Callback sent by the service → the dependent step's request reaches the service (ms). */
+  callbackToNextStep: Summary;
+  /** Callback answered 200 → the dependent step's request reaches the service (ms). */
+  callbackAnsweredToNextStep: Summary;
+  excluded: number;
+  /** One workflow on an idle engine: start → completed, as a client watching the database sees it (ms). */
+  idleWorkflow: Summary;
+}
+
+export interface ProvisionerResults { throughput?: ThroughputResult; memory?: MemoryResult; latency?: LatencyResult }
+
+const SLUG = 'bench';
+const QUEUE_CONCURRENCY = 16;
+
+export async function runProvisionerWorkloads(run: DialectRun, want: { throughput: boolean; latency: boolean }): Promise<ProvisionerResults> {
+  const { settings } = run.options;
+  const db = await run.freshDatabase('engine');
+  const engine = await launchEngine(run, db.url, { profileAs: `engine-${run.dialect}` });
+  const out: ProvisionerResults = {};
+  try {
+    await engine.child.call('register', { manifests: [benchManifest(SLUG, run.simUrl)] });
+    let started = 0;
+
+    if (want.throughput) {
+      const n = settings.throughputWorkflows;
+      run.log(`throughput: queueing ${n} workflows`);
+      await run.sim.call('reset', null);
+      await run.sim.call('configure', { callbackDelayMs: 0, recordLatency: false });
+      await engine.child.call('resetMeter', null);
+      const queued = await engine.child.call('create', { slug: SLUG, tenants: tenants('tp', n), concurrency: QUEUE_CONCURRENCY });
+      started += n;
+      const queueMeter = await engine.child.call('meter', null);
+      await engine.child.call('resetMeter', null);
+
+      run.log(`throughput: draining ${n} workflows (${n * STEPS_PER_WORKFLOW} steps)`);
+      const commits0 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
+      const cpu0 = machineCpu();
+      const sim0 = await run.sim.call('stats', null);
+      const t0 = performance.now();
+      await engine.child.call('startExecutor', null);
+      await run.sim.call('waitFor', { route: 'notify', count: n, timeoutMs: Math.max(120_000, n * 100) });
+      const ended = await engine.child.call('waitTerminal', { count: started, pollMs: 5, timeoutMs: 60_000 });
+      const drainMs = performance.now() - t0;
+      const cpu1 = machineCpu();
+      const drainMeter = await engine.child.call('meter', null);
+      const sim1 = await run.sim.call('stats', null);
+      const commits1 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
+
+      const steps = n * STEPS_PER_WORKFLOW;
+      const drainS = drainMs / 1000;
+      const perStep = (v: number) => round(v / steps, 2);
+      out.throughput = {
+        workflows: n, steps,
+        createPerS: round(n / (queued.ms / 1000), 0),
+        drainS: round(drainS, 2),
+        workflowsPerS: round(n / drainS, 1),
+        stepsPerS: round(steps / drainS, 0),
+        engineCpuPercent: round((100 * drainMeter.cpuMs) / drainMeter.wallMs, 0),
+        simCpuPercent: round((100 * (sim1.cpuMs - sim0.cpuMs)) / drainMs, 0),
+        machineCpuPercent: machineBusyPercent(cpu0, cpu1),
+        statementsPerStep: perStep(drainMeter.statements.total),
+        statementsPerStepByKind: Object.fromEntries(Object.entries(drainMeter.statements.byKind).slice(0, 14).map(([k, v]) => [k, perStep(v)])),
+        commitsPerS: run.dialect === 'postgres' ? round((commits1 - commits0) / drainS, 0) : null,
+        ended: ended.byStatus,
+      };
+      out.memory = {
+        peakRssMb: Math.max(queueMeter.peakRssMb, drainMeter.peakRssMb),
+        queuePeakRssMb: queueMeter.peakRssMb,
+        drainPeakRssMb: drainMeter.peakRssMb,
+        maxRssMb: drainMeter.maxRssMb,
+      };
+      run.log(`throughput: ${out.throughput.stepsPerS} steps/s, ${out.throughput.workflowsPerS} workflows/s, peak RSS ${out.memory.peakRssMb} MB`);
+    }
+
+    if (want.latency) {
+      // The executor may not be running yet if throughput was skipped.
+      await engine.child.call('startExecutor', null);
+      const m = settings.latencyWorkflows;
+      run.log(`latency: ${m} workflows at ${settings.latencyRate}/s, callback after ${settings.latencyCallbackDelayMs} ms`);
+      await run.sim.call('reset', null);
+      await run.sim.call('configure', { callbackDelayMs: settings.latencyCallbackDelayMs, recordLatency: true });
+      await engine.child.call('createPaced', { slug: SLUG, tenants: tenants('lat', m), perSecond: settings.latencyRate });
+      started += m;
+      await run.sim.call('waitFor', { route: 'notify', count: m, timeoutMs: 60_000 });
+      await engine.child.call('waitTerminal', { count: started, pollMs: 5, timeoutMs: 30_000 });
+      const lat = await run.sim.call('latency', null);
+
+      run.log(`latency: ${settings.idleRuns} workflows one at a time on an idle engine`);
+      await run.sim.call('configure', { callbackDelayMs: 0, recordLatency: false });
+      const idle: number[] = [];
+      const idleTenants = tenants('idle', settings.idleRuns);
+      for (const tenant of idleTenants) {
+        const r = await engine.child.call('runOne', { slug: SLUG, tenant, pollMs: 1, timeoutMs: 30_000 });
+        if (r.status !== 'completed') throw new Error(`idle workflow ended ${r.status}`);
+        idle.push(r.ms);
+        await new Promise((res) => setTimeout(res, 20));
+      }
+      out.latency = {
+        workflows: m,
+        perSecond: settings.latencyRate,
+        callbackToNextStep: summarize(lat.fromSent),
+        callbackAnsweredToNextStep: summarize(lat.fromAnswered),
+        excluded: lat.excluded,
+        idleWorkflow: summarize(idle),
+      };
+      run.log(`latency: callback → next step p50 ${out.latency.callbackToNextStep.p50} ms p99 ${out.latency.callbackToNextStep.p99} ms; idle workflow p50 ${out.latency.idleWorkflow.p50} ms`);
+    }
+  } finally {
+    await engine.stop().catch((e: unknown) => { engine.child.kill(); run.log(`engine stop failed: ${String(e)}`); });
+    await db.drop();
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+// Tenant reads under concurrent load, with many workflows stored: `status`, `list` and `detail` through a
+// real listening server (autocannon in this process, the server in its own), each request from a random
+// tenant with its own token, so caches see a realistic spread rather than one hot row.
+import autocannon from 'autocannon';
+import { signToken } from '../../src/auth/token-signer.js';
+import { benchManifest, STEPS_PER_WORKFLOW } from '../manifest.js';
+import { round, summarize, type Summary } from '../support/stats.js';
+import { launchEngine, type DialectRun } from './context.js';
+import { seedWorkflows, seededService, seededTenant, seededWorkflowId, type SeedShape } from './seed.js';
+
+export const READ_ENDPOINTS = ['status', 'list', 'detail'] as const;
+export type ReadEndpoint = (typeof READ_ENDPOINTS)[number];
+
+export interface ReadFigures {
+  path: string;
+  /** From raw per-request times (float ms), not autocannon's 1 ms histogram buckets. */
+  latency: Summary;
+  requestsPerS: number;
+  non2xx: number;
+  errors: number;
+}
+
+export interface ReadsResult {
+  workflows: number;
+  steps: number;
+  tenants: number;
+  connections: number;
+  durationS: number;
+  seedS: number;
+  endpoints: Record<ReadEndpoint, ReadFigures>;
+  serverPeakRssMb: number;
+  serverCpuPercent: number;
+}
+
+/** Distinct request targets, cycled through by every connection. */
+const SAMPLES = 2000;
+
+export async function runReads(run: DialectRun): Promise<ReadsResult> {
+  const { settings } = run.options;
+  const shape: SeedShape = { workflows: settings.readsWorkflows, tenants: settings.readsTenants, services: settings.readsServices };
+  const db = await run.freshDatabase('reads');
+  try {
+    // The engine creates the schema and registers the services; the rows then go in with SQL beside it,
+    // its executor held (it would only find nothing due).
+    const engine = await launchEngine(run, db.url);
+    try {
+      await engine.child.call('register', { manifests: Array.from({ length: shape.services }, (_, s) => benchManifest(seededService(s), run.simUrl)) });
+      run.log(`reads: seeding ${shape.workflows} workflows (${shape.workflows * STEPS_PER_WORKFLOW} steps) with SQL`);
+      const seeded = await seedWorkflows(run.dialect, db.url, shape, (l) => run.log(`reads: ${l}`));
+      run.log(`reads: seeded in ${round(seeded.seconds, 1)} s`);
+      await engine.child.call('startExecutor', null); // a normal replica: the (idle) executor runs too
+      const samples = await requestSamples(engine.jwtSecret, shape);
+      await engine.child.call('resetMeter', null);
+      const endpoints = {} as Record<ReadEndpoint, ReadFigures>;
+      for (const endpoint of READ_ENDPOINTS) {
+        if (settings.readsWarmupS > 0) await load(engine.url, samples, endpoint, settings.readsConnections, settings.readsWarmupS);
+        endpoints[endpoint] = await load(engine.url, samples, endpoint, settings.readsConnections, settings.readsDurationS);
+        run.log(`reads: ${endpoint} p50 ${endpoints[endpoint].latency.p50} ms p99 ${endpoints[endpoint].latency.p99} ms, ${endpoints[endpoint].requestsPerS} req/s`);
+      }
+      const meter = await engine.child.call('meter', null);
+      return {
+        workflows: shape.workflows,
+        steps: shape.workflows * STEPS_PER_WORKFLOW,
+        tenants: shape.tenants,
+        connections: settings.readsConnections,
+        durationS: settings.readsDurationS,
+        seedS: round(seeded.seconds, 1),
+        endpoints,
+        serverPeakRssMb: meter.peakRssMb,
+        serverCpuPercent: round((100 * meter.cpuMs) / meter.wallMs, 0),
+      };
+    } finally {
+      await engine.stop();
+    }
+  } finally {
+    await db.drop();
+  }
+}
+
+interface Sample { token: string; status: string; list: string; detail: string }
+
+async function requestSamples(secret: string, shape: SeedShape): Promise<Sample[]> {
+  const perTenant = Math.floor(shape.workflows / shape.tenants);
+  const tokens = new Map<number, string>();
+  const out: Sample[] = [];
+  // A fixed-seed generator: the same run picks the same tenants.
+  let x = 0x9e3779b9;
+  const rnd = (n: number) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
+  for (let i = 0; i < SAMPLES; i++) {
+    const t = rnd(shape.tenants);
+    let token = tokens.get(t);
+    if (!token) tokens.set(t, (token = await signToken(secret, { sub: `user-${t}`, tenant_id: seededTenant(t) }, '2h')));
+    const g = t + rnd(perTenant) * shape.tenants;
+    out.push({
+      token,
+      status: `/api/v1/provisioning/status/${seededService(rnd(shape.services))}`,
+      list: '/api/v1/provisioning/workflows',
+      detail: `/api/v1/provisioning/workflows/${seededWorkflowId(g)}`,
+    });
+  }
+  return out;
+}
+
+async function load(url: string, samples: Sample[], endpoint: ReadEndpoint, connections: number, durationS: number): Promise<ReadFigures> {
+  let i = 0;
+  const times: number[] = [];
+  const instance = autocannon({
+    url,
+    connections,
+    duration: durationS,
+    requests: [{
+      method: 'GET',
+      setupRequest: (req) => {
+        const s = samples[i++ % samples.length] as Sample;
+        return { ...req, path: s[endpoint], headers: { authorization: `Bearer ${s.token}` } };
+      },
+    }],
+  });
+  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, ms: number) => { if (statusCode < 300) times.push(ms); });
+  const r = await instance;
+  return {
+    path: endpoint === 'detail' ? '/api/v1/provisioning/workflows/{id}' : endpoint === 'status' ? '/api/v1/provisioning/status/{slug}' : samples[0]?.list ?? '',
+    latency: summarize(times),
+    requestsPerS: round(r.requests.total / r.duration, 0),
+    non2xx: r.non2xx,
+    errors: r.errors,
+  };
+}
