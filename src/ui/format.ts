@@ -1,10 +1,10 @@
 import { html, type SafeHtml } from './html.js';
 import { label } from './dag-svg.js';
 
-/** `<time>` with the ISO value in `datetime` and a compact UTC rendering; a dash for null. */
+/** `<time>` with the ISO value in `datetime` and a compact UTC rendering (…Z); a dash for null. */
 export function time(iso: string | null): SafeHtml {
   if (iso === null) return html`<span class="muted">—</span>`;
-  return html`<time datetime="${iso}">${iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC')}</time>`;
+  return html`<time datetime="${iso}" title="${iso}">${iso.replace('T', ' ').replace(/(\.\d+)?Z$/, 'Z')}</time>`;
 }
 
 export function badge(status: string): SafeHtml {

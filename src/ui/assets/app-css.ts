@@ -81,6 +81,7 @@ th, td { text-align: left; padding: 8px 12px; border-bottom: 1px solid var(--lin
 th { font-size: 0.85em; color: var(--muted); font-weight: 600; background: var(--bg); }
 tr:last-child td { border-bottom: 0; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+td time, td .badge, th { white-space: nowrap; }
 .pager { display: flex; gap: 12px; margin-top: 12px; }
 
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 4px 14px; margin: 0; }

@@ -25,14 +25,13 @@ export interface ConfirmPageInput {
 export function confirmPage(input: ConfirmPageInput): SafeHtml {
   const { wf, name, step } = input;
   const action = UI_ACTIONS[name];
-  const target = step ? `step ${step.name} of ` : '';
   return page({ title: `${action.title} · ${wf.id}`, session: input.session, assets: input.assets, nav: 'workflows' }, html`
 <p><a href="/ui/workflows/${encodeURIComponent(wf.id)}">« Back to the workflow</a></p>
 <section class="card confirm" aria-labelledby="confirm-title">
   <h1 id="confirm-title">${action.title}?</h1>
   ${input.problem && html`<p class="notice error" role="alert">${input.problem}</p>`}
-  <p>You are about to ${action.title.toLowerCase()} — ${target}workflow <code>${wf.id}</code>
-    (${wf.service_slug} ${wf.kind} for tenant ${wf.tenant_id}, now ${badge(wf.status)}${step ? html`; the step is ${badge(step.status)}` : ''}).</p>
+  <p>Workflow <code>${wf.id}</code> (${wf.service_slug} ${wf.kind} for tenant ${wf.tenant_id}) is ${badge(wf.status)}${step ? html`;
+    its step <strong>${step.name}</strong> is ${badge(step.status)}` : ''}.</p>
   <p>${action.explain(wf, step)}</p>
   ${step?.error && html`<p>Last error:</p><pre>${step.error}</pre>`}
   <form method="post" action="${actionUrl(wf.id, name)}">

@@ -60,7 +60,7 @@ export function workflowsPage(input: WorkflowsPageInput): SafeHtml {
   const rows = input.items.map((w) => html`<tr data-workflow="${w.id}">
       <td data-label="Workflow"><a class="mono" href="/ui/workflows/${encodeURIComponent(w.id)}">${w.id}</a></td>
       ${session.admin && html`<td data-label="Tenant">${w.tenant_id}</td>`}
-      <td data-label="Service">${w.service_slug} <span class="muted">${w.service_version}</span></td>
+      <td data-label="Service" class="num">${w.service_slug} <span class="muted">${w.service_version}</span></td>
       <td data-label="Kind" class="hide-narrow">${w.kind}</td>
       <td data-label="Status">${badge(w.status)}</td>
       <td data-label="Steps done" class="num">${w.steps_completed} / ${w.steps_total}</td>
