@@ -131,8 +131,15 @@ function loginRoutes(app: FastifyInstance, ctx: UiContext): void {
   });
   app.post<{ Body: Record<string, string> | undefined }>('/ui/login', async (req, reply) => signIn(reply, req.body?.token, req.body?.next));
 
-  const logout = async (_req: FastifyRequest, reply: FastifyReply) =>
-    reply.header('set-cookie', ctx.sessions.logoutCookie()).redirect('/ui/login', 303);
-  app.get('/ui/logout', logout);
-  app.post('/ui/logout', logout);
+  const signedOut = (reply: FastifyReply) => reply.header('set-cookie', ctx.sessions.logoutCookie()).redirect('/ui/login', 303);
+  // GET is a convenience link (signing someone out is a nuisance at worst); the button POSTs with the
+  // session's CSRF token, which is checked whenever there is a session to end.
+  app.get('/ui/logout', async (_req, reply) => signedOut(reply));
+  app.post<{ Body: Record<string, string> | undefined }>('/ui/logout', async (req, reply) => {
+    const session = await ctx.sessions.resolve(req.headers.cookie);
+    if (session && !ctx.sessions.csrfValid(session, req.body?.csrf)) {
+      return sendPage(reply, 403, messagePage({ assets: ctx.assets, session, title: 'Form expired', message: 'Reload the page and sign out again.' }));
+    }
+    return signedOut(reply);
+  });
 }

@@ -15,6 +15,8 @@ const PAGE_SIZE = 25;
 const FRAGMENT_ROUTE = '/ui/workflows/:id/fragment';
 const EVENTS_SHOWN = 300;
 const EVENTS_PAGE = 500;
+/** Polls are summarised, so real workflows stay far below this; beyond it the page says "more than". */
+const EVENTS_PAGES = 4;
 
 type Query = Record<string, string | string[] | undefined>;
 type IdParams = { id: string };
@@ -76,7 +78,7 @@ export const workflowRoutes: FastifyPluginAsync<UiContext> = async (app, ctx) =>
     const all = [];
     let after: string | undefined;
     let more = false;
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < EVENTS_PAGES; i++) {
       const r = await runtime.queries.events(wf.id, s.tenantScope, after, EVENTS_PAGE);
       all.push(...r.items);
       more = r.nextCursor !== null;
@@ -84,7 +86,7 @@ export const workflowRoutes: FastifyPluginAsync<UiContext> = async (app, ctx) =>
       after = r.nextCursor ?? undefined;
     }
     const events = all.slice(-EVENTS_SHOWN).reverse();
-    return { session: s, wf, events, eventsTotal: more ? all.length + 1 : all.length };
+    return { session: s, wf, events, eventsTotal: all.length, eventsMore: more };
   }
 
   app.get<{ Params: IdParams; Querystring: Query }>('/ui/workflows/:id', async (req, reply) => {

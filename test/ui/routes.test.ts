@@ -106,9 +106,13 @@ describe('the UI routes', () => {
     }
   });
 
-  it('signs out by clearing the cookie', async () => {
-    for (const method of ['GET', 'POST'] as const) {
-      const res = await s.app.inject({ method, url: '/ui/logout', headers: { cookie: admin } });
+  it('signs out by clearing the cookie; the sign-out button needs the session\'s CSRF token', async () => {
+    const session = await signIn(adminClaims);
+    const csrf = csrfOf((await get('/ui/workflows', session)).body);
+    const forged = await post('/ui/logout', session, { csrf: 'forged' });
+    assert.equal(forged.statusCode, 403);
+    assert.equal(forged.headers['set-cookie'], undefined);
+    for (const res of [await post('/ui/logout', session, { csrf }), await get('/ui/logout', session)]) {
       assert.equal(res.statusCode, 303);
       assert.equal(res.headers.location, '/ui/login');
       assert.match(setCookie(res), /^prov_ui_session=; Max-Age=0; Path=\/ui; HttpOnly; SameSite=Strict/);
@@ -219,6 +223,24 @@ describe('the UI routes', () => {
 });
 
 describe('the UI plugin on its own Fastify app', () => {
+  it('keeps the token of a sign-in link out of the request log', async () => {
+    const rt = await startTestRuntime('sqlite');
+    const lines: string[] = [];
+    const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(line); } } } });
+    try {
+      await app.register(uiPlugin({ runtime: rt, verifier: createTokenVerifier(rt.config.auth) }));
+      const token = await tokenFor(adminClaims);
+      const signIn = await app.inject({ method: 'GET', url: `/ui/login?token=${token}` });
+      assert.equal(signIn.statusCode, 303);
+      await app.inject({ method: 'GET', url: '/ui/workflows' });
+      assert.ok(lines.some((l) => l.includes('"url":"/ui/workflows"')), 'other requests are still logged');
+      assert.ok(!lines.some((l) => l.includes(token)), 'no log line carries the token');
+    } finally {
+      await app.close();
+      await rt.dispose();
+    }
+  });
+
   it('marks the session cookie Secure when PUBLIC_URL is https', async () => {
     const rt = await startTestRuntime('sqlite', { PUBLIC_URL: 'https://provisioner.example.com' });
     const app = Fastify();

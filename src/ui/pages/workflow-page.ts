@@ -14,8 +14,9 @@ export interface LiveInput {
   wf: WorkflowDetail;
   /** Newest first. */
   events: readonly EventView[];
-  /** How many events exist when more than those shown. */
+  /** How many events were read, and whether there are more beyond those. */
   eventsTotal: number;
+  eventsMore?: boolean;
 }
 
 export interface WorkflowPageInput extends LiveInput {
@@ -81,7 +82,7 @@ export function renderLive(input: LiveInput): { html: SafeHtml; etag: string } {
 <h2 id="steps-title">Steps</h2>
 <div class="steps">${wf.steps.map((s) => stepPanel(wf, s, session))}</div>
 <h2 id="events">History</h2>
-${eventsTable(input.events, input.eventsTotal)}`;
+${eventsTable(input.events, input.eventsTotal, input.eventsMore ?? false)}`;
   const etag = `"${createHash('sha256').update(inner.value).digest('base64url').slice(0, 22)}"`;
   return {
     etag,
@@ -119,9 +120,10 @@ function stepPanel(wf: WorkflowDetail, s: StepResponse, session: UiSession): Saf
 </article>`;
 }
 
-function eventsTable(events: readonly EventView[], total: number): SafeHtml {
+function eventsTable(events: readonly EventView[], total: number, more: boolean): SafeHtml {
   if (events.length === 0) return html`<p class="muted">No events yet.</p>`;
-  return html`${total > events.length && html`<p class="muted">Showing the newest ${events.length} of ${total} events.</p>`}
+  return html`${(more || total > events.length) && html`<p class="muted">Showing the newest ${events.length} of ${more ? `more than ${total}` : total} events;
+    GET /api/v1/provisioning/workflows/{id}/events lists them all.</p>`}
 <div class="table-wrap"><table class="events stack">
   <thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Step</th><th scope="col" class="hide-narrow">Attempt</th>
     <th scope="col">By</th><th scope="col">Details</th></tr></thead>
