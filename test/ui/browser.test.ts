@@ -50,10 +50,19 @@ describe('the operator UI in a browser', () => {
     return operator;
   }
 
+  /** A second browser (own cookie jar) for tenant and anonymous visits, signed out each time it is handed out. */
+  let other: Page | undefined;
+  async function signedOutPage(): Promise<Page> {
+    other ??= await newPage();
+    await other.context().clearCookies();
+    return other;
+  }
+
   before(async () => {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`${CHROMIUM} is missing; install Debian's chromium (apt-get update && apt-get install -y chromium), never a downloaded browser`);
     }
+    const launching = chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     s = await startUiServer();
     simulateServices(s.sim);
     for (const m of [storageManifest, flakyManifest, quickManifest]) await s.rt.registry.register(m(s.sim.url));
@@ -67,7 +76,7 @@ describe('the operator UI in a browser', () => {
       waitForWorkflow(s.rt, flakyWf, 'flaky to fail and hold', (d) => d.status === 'failed'),
       waitForWorkflow(s.rt, globexWf, 'the globex workflow to complete', (d) => d.status === 'completed'),
     ]);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launching;
   });
 
   after(async () => {
@@ -159,7 +168,9 @@ describe('the operator UI in a browser', () => {
   });
 
   it('shows a tenant user only its own workflows and a 404 page for another tenant\'s', async () => {
-    const page = await signedIn(tenantClaims('acme'));
+    const page = await signedOutPage();
+    await page.goto(`${s.url}/ui/login?token=${await tokenFor(tenantClaims('acme'))}`);
+    assert.equal(new URL(page.url()).pathname, '/ui/workflows');
     const ids = await page.locator('tr[data-workflow]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-workflow')));
     assert.deepEqual(ids.sort(), [flakyWf, storageWf].sort());
     const res = await page.goto(`${s.url}/ui/workflows/${globexWf}`);
@@ -169,7 +180,7 @@ describe('the operator UI in a browser', () => {
   });
 
   it('shows the sign-in page, never data, without a session, and signs in with the form', async () => {
-    const page = await newPage();
+    const page = await signedOutPage();
     for (const path of ['/ui/workflows', `/ui/workflows/${storageWf}`]) {
       const res = await page.goto(`${s.url}${path}`);
       assert.equal(res?.status(), 401, path);
