@@ -10,6 +10,7 @@ import { registryRoutes, catalogRoutes } from './routes/registry.js';
 import { provisioningSchemas } from './schemas/provisioning.js';
 import { registrySchemas } from './schemas/registry.js';
 import { ApiResponse_dict_ } from './schemas/common.js';
+import { uiPlugin } from '../ui/plugin.js';
 
 /** The whole HTTP surface of a replica, by role: `worker` serves only probes (and metrics). */
 export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
@@ -39,6 +40,6 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
     schemas: [...provisioningSchemas, ...registrySchemas, ApiResponse_dict_],
     publicApi,
     api,
-    root: [],
+    root: serveApi ? [uiPlugin({ runtime, verifier })] : [],
   });
 }
