@@ -199,6 +199,8 @@ function hoistNamedSchemas() {
     return out;
   };
   const transform: SwaggerTransform = ({ schema, url }) => {
+    // Routes without a schema are pages (the UI) or plain text (/metrics): not part of the API document.
+    if (!schema) return { schema: { hide: true }, url };
     const out: Json = { ...schema };
     if (schema.body) out.body = hoist(schema.body);
     if (isObject(schema.response)) {

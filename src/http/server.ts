@@ -11,6 +11,9 @@ import { provisioningSchemas } from './schemas/provisioning.js';
 import { registrySchemas } from './schemas/registry.js';
 import { ApiResponse_dict_ } from './schemas/common.js';
 import { uiPlugin } from '../ui/plugin.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import { webhookSchemas } from './schemas/webhooks.js';
+import { metricsRoute } from './routes/metrics.js';
 
 /** The whole HTTP surface of a replica, by role: `worker` serves only probes (and metrics). */
 export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
@@ -18,7 +21,7 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
   const verifier = createTokenVerifier(config.auth);
   const serveApi = config.role !== 'worker';
   const api: RoutePlugin[] = serveApi
-    ? [provisioningRoutes({ runtime }), adminRoutes({ runtime }), registryRoutes({ runtime }), catalogRoutes({ runtime })]
+    ? [provisioningRoutes({ runtime }), adminRoutes({ runtime }), registryRoutes({ runtime }), catalogRoutes({ runtime }), webhookRoutes(runtime)]
     : [];
   const publicApi: RoutePlugin[] = serveApi
     ? [callbackRoutes({ runtime, limiter: createRateLimiter(config.callbackRateLimitPerMinute) })]
@@ -37,9 +40,10 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
         return { ok: false, checks: { database: 'unreachable' } };
       }
     },
-    schemas: [...provisioningSchemas, ...registrySchemas, ApiResponse_dict_],
+    schemas: [...provisioningSchemas, ...registrySchemas, ...webhookSchemas, ApiResponse_dict_],
     publicApi,
     api,
-    root: serveApi ? [uiPlugin({ runtime, verifier })] : [],
+    root: [metricsRoute(runtime.metrics), ...(serveApi ? [uiPlugin({ runtime, verifier })] : [])],
+    onResponse: (req, reply) => runtime.metrics.observeHttp(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000),
   });
 }
