@@ -62,6 +62,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     });
   }
 
+  // This loop is also the sweeper: a wait past its deadline is due like any other step (its next_run_at
+  // is the deadline), so it is claimed here and failed or retried by its type. Nothing else scans for
+  // overdue work; what no loop can move shows in GET /admin/provisioning/stuck.
   async function run() {
     let failures = 0;
     while (!stopping.signal.aborted) {

@@ -7,7 +7,7 @@ import { toJsonColumn } from '../store/columns.js';
 import { NotFound } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import { newEventId } from '../domain/ids.js';
-import { InFlightStepStatuses } from '../domain/model.js';
+import { InFlightStepStatuses, type Step } from '../domain/model.js';
 import { iso, stepView, workflowView, waitingReason, type StepResponse, type WorkflowResponse } from '../domain/views.js';
 import type { CredentialCipher } from './credential-cipher.js';
 
@@ -71,9 +71,7 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
     }
     const steps = (await stepsRepo.listForWorkflow(store.db, row.id)).map(toStep);
     const wf = toWorkflow(row);
-    const waitingOn = steps
-      .filter((s) => (InFlightStepStatuses as readonly string[]).includes(s.status) || s.status === 'compensating' || (s.status === 'pending' && s.nextRunAt !== null))
-      .map((s) => ({ step: s.name, status: s.status, reason: waitingReason(s, steps) ?? s.status, next_action_at: iso(s.nextRunAt ?? s.deadlineAt) }));
+    const waitingOn = waitingOnOf(steps);
     return {
       service_slug: serviceSlug, tenant_id: tenantId, status: wf.status, workflow_id: wf.id, kind: wf.kind, endpoint: wf.endpoint,
       has_credentials: wf.hasCredentials, steps_total: wf.stepsTotal, steps_completed: wf.stepsCompleted, waiting_on: waitingOn,
@@ -113,7 +111,61 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
     return workflowsRepo.countByStatus(store.db, q);
   }
 
-  return { detail, list, status, events, revealCredentials, counts };
+  /**
+   * Unfinished workflows (and held failures) without progress for `olderThanS`, oldest first, each
+   * with why. This only reports: the sweeper is the executor's claim loop, which claims a wait past
+   * its deadline like any due step and fails (or retries) it. What lands here is what no loop will
+   * move on its own: a failure held for an operator, a long wait, or due work no worker is claiming.
+   */
+  async function stuck(q: { olderThanS: number; limit: number }): Promise<StuckWorkflow[]> {
+    const t = now();
+    const rows = await workflowsRepo.listStale(store.db, t - q.olderThanS * 1000, q.limit);
+    return Promise.all(rows.map(async (row) => {
+      const steps = (await stepsRepo.listForWorkflow(store.db, row.id)).map(toStep);
+      const wf = toWorkflow(row);
+      const waitingOn = waitingOnOf(steps, t);
+      return {
+        ...workflowView(wf),
+        last_progress_at: new Date(wf.lastProgressAt).toISOString(),
+        stuck_for_s: Math.floor((t - wf.lastProgressAt) / 1000),
+        reason: stuckReason(wf.status, wf.error, waitingOn),
+        waiting_on: waitingOn,
+      };
+    }));
+  }
+
+  return { detail, list, status, events, revealCredentials, counts, stuck };
+}
+
+export interface WaitingOnView { step: string; status: string; reason: string; next_action_at: string | null }
+
+export interface StuckWorkflow extends WorkflowResponse {
+  last_progress_at: string;
+  stuck_for_s: number;
+  reason: string;
+  waiting_on: WaitingOnView[];
+}
+
+/** The steps a workflow waits on, each with why and when it acts next; `now` flags what is overdue. */
+function waitingOnOf(steps: Step[], now?: number): WaitingOnView[] {
+  return steps
+    .filter((s) => (InFlightStepStatuses as readonly string[]).includes(s.status) || s.status === 'compensating' || (s.status === 'pending' && s.nextRunAt !== null))
+    .map((s) => {
+      const at = s.nextRunAt ?? s.deadlineAt;
+      let reason = waitingReason(s, steps) ?? s.status;
+      if (now !== undefined && s.leaseExpiresAt !== null && s.leaseOwner !== null && s.leaseExpiresAt < now) {
+        reason += `; its worker's lease expired at ${iso(s.leaseExpiresAt)} and another worker will take it over`;
+      } else if (now !== undefined && s.leaseOwner === null && at !== null && at < now) {
+        reason += `; overdue since ${iso(at)}: no worker has claimed it (is a worker running?)`;
+      }
+      return { step: s.name, status: s.status, reason, next_action_at: iso(at) };
+    });
+}
+
+function stuckReason(status: string, error: string | null, waitingOn: WaitingOnView[]): string {
+  if (status === 'failed') return `failed and held: ${error ?? 'unknown error'}; retry a failed step or cancel the workflow`;
+  if (waitingOn.length === 0) return `${status} with no step in flight or due; retry a step, force-complete or cancel the workflow`;
+  return `${status}, waiting on ${waitingOn.map((w) => `${w.step} (${w.reason})`).join('; ')}`;
 }
 
 export type WorkflowQueries = ReturnType<typeof createWorkflowQueries>;

@@ -6,8 +6,8 @@ import { ok, page } from '../envelope.js';
 import { requireCaller } from '../auth.js';
 import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
 import {
-  AdminActionRequest, AdminStartWorkflowRequest, AdminWorkflowListQuery, CancelRequest, EventsQuery, RetryStepParams,
-  WorkflowDetailResponse, WorkflowEventResponse, WorkflowIdParams,
+  AdminActionRequest, AdminStartWorkflowRequest, AdminWorkflowListQuery, CancelRequest, EventsQuery, RetryStepParams, StuckQuery,
+  StuckWorkflowResponse, WorkflowDetailResponse, WorkflowEventResponse, WorkflowIdParams,
 } from '../schemas/provisioning.js';
 import { IdempotencyKeyHeaders } from '../schemas/headers.js';
 
@@ -39,6 +39,15 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
       const limit = q.limit ?? 100;
       const r = await runtime.queries.events((req.params as IdParams).workflow_id, null, q.cursor, limit);
       return page(req, r.items, { limit, next_cursor: r.nextCursor });
+    });
+
+    app.get('/admin/provisioning/stuck', {
+      schema: { tags, summary: 'Unfinished workflows without progress for longer than older_than_s, oldest first, each with why', querystring: StuckQuery, response: { 200: listEnvelope(StuckWorkflowResponse), ...errorResponses } },
+    }, async (req) => {
+      const q = req.query as { older_than_s?: number; limit?: number };
+      const limit = q.limit ?? 100;
+      const items = await runtime.queries.stuck({ olderThanS: q.older_than_s ?? runtime.config.stuckAfterS, limit });
+      return page(req, items, { limit, next_cursor: null });
     });
 
     app.post('/admin/provisioning/workflows', {

@@ -47,6 +47,19 @@ export const WorkflowDetailResponse = Type.Object({
   steps: Type.Array(Type.Ref('StepResponse')),
 }, { $id: 'WorkflowDetailResponse' });
 
+export const StuckWorkflowResponse = Type.Object({
+  ...WorkflowResponse.properties,
+  last_progress_at: Type.String({ format: 'date-time' }),
+  stuck_for_s: Type.Integer({ minimum: 0 }),
+  reason: Type.String({ description: 'why nothing moves: the waiting steps and their next action, or "failed and held: …"' }),
+  waiting_on: Type.Array(Type.Ref('WaitingOn')),
+}, { $id: 'StuckWorkflowResponse' });
+
+export const StuckQuery = Type.Object({
+  older_than_s: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86400, description: 'default: PROVISIONER_STUCK_AFTER_S' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+}, { additionalProperties: false });
+
 export const CredentialsResponse = Type.Object({
   service_slug: Type.String(),
   workflow_id: Type.String(),
@@ -111,5 +124,5 @@ export const CancelRequest = Type.Object({
 export const provisioningSchemas = [
   WorkflowResponse, StepResponse, WaitingOn, ProvisioningCallbackRequest, ProvisioningStatusResponse,
   WorkflowDetailResponse, CredentialsResponse, WorkflowEventResponse, StartWorkflowRequest, AdminStartWorkflowRequest,
-  AdminActionRequest, CancelRequest,
+  AdminActionRequest, CancelRequest, StuckWorkflowResponse,
 ];
