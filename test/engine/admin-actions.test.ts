@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Conflict, NotFound } from '../../src/domain/errors.js';
-import { testDialects } from '../support/runtime.js';
+import { eventually, testDialects } from '../support/runtime.js';
 import { eventsOf, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, tokenOf, untilDetail, untilStep, untilWorkflow } from '../support/engine.js';
 
 const ops = { actor: 'ops@example.com', reason: 'test repair' };
@@ -16,7 +16,13 @@ for (const dialect of testDialects()) {
       const sim = await simFor(t);
       sim.route('POST', '/accounts', { json: { id: 'acc' } });
       sim.route('POST', '/buckets', (_r, nth) => (nth === 1 ? { status: 400, json: { error: 'region full' } } : { json: { id: 'b' } }));
-      sim.route('POST', '/indexes', { json: { id: 'ix' }, delayMs: 300 });
+      let whileIndexRuns: string[] = [];
+      // Answers only after bucket has failed, so index is surely under way when it does.
+      sim.route('POST', '/indexes', async (req) => {
+        const d = await untilStep(rt, req.headers['x-provisioner-workflow'], 'bucket', 'failed');
+        whileIndexRuns = [d.status, stepOf(d, 'index').status];
+        return { json: { id: 'ix' } };
+      });
       sim.route('POST', '/dns', { json: { id: 'dns' } });
       const m = manifestFor(sim, [
         { name: 'account', type: 'http', request: { path: '/accounts' } },
@@ -26,10 +32,8 @@ for (const dialect of testDialects()) {
       ], hold);
       const { workflowId } = await registerAndStart(rt, m);
 
-      const partial = await untilStep(rt, workflowId, 'bucket', 'failed');
-      assert.equal(partial.status, 'running', 'the workflow is not failed while index is still running');
-      assert.equal(stepOf(partial, 'index').status, 'running');
       const failed = await untilWorkflow(rt, workflowId, 'failed');
+      assert.deepEqual(whileIndexRuns, ['running', 'running'], 'the workflow is not failed while index is still running');
       assert.equal(stepOf(failed, 'index').status, 'completed');
       assert.equal(stepOf(failed, 'dns').status, 'pending');
       assert.equal(stepOf(failed, 'dns').next_run_at, null);
@@ -115,7 +119,9 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/wait', { status: 202 });
-      sim.route('POST', '/slow', { json: { id: 'slow' }, delayMs: 300 });
+      let release: () => void = () => undefined;
+      const released = new Promise<void>((r) => { release = r; });
+      sim.route('POST', '/slow', async () => { await released; return { json: { id: 'slow' } }; });
       const m = manifestFor(sim, [
         { name: 'waits', type: 'callback', request: { path: '/wait', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 10 } },
         { name: 'slow', type: 'http', request: { path: '/slow' } },
@@ -132,7 +138,8 @@ for (const dialect of testDialects()) {
       await assert.rejects(rt.callbacks.receive(tokenOf(waitReq), { status: 'completed' }), Conflict);
 
       // The request in flight returns; its outcome no longer counts.
-      await untilDetail(rt, workflowId, 'the in-flight attempt to end', async () => rt.executor?.running() === 0);
+      release();
+      await eventually('the in-flight attempt to end', async () => rt.executor?.running() === 0);
       const later = await rt.queries.detail(workflowId, null);
       assert.equal(stepOf(later, 'slow').status, 'skipped');
       assert.equal(later.status, 'completed');
