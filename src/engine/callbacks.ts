@@ -32,6 +32,11 @@ export interface CallbackDeps {
  * A service reports on a callback step (DESIGN §5.1). Every path runs under the workflow's lock, so
  * concurrent identical callbacks make exactly one transition and the rest see `duplicate: true`.
  */
+/** A duplicate changes nothing: thrown out of the transaction so even the lock's touch is rolled back. */
+class Unchanged extends Error {
+  constructor(readonly result: CallbackResult) { super('duplicate callback'); }
+}
+
 export function createCallbackReceiver(deps: CallbackDeps) {
   const now = deps.clock ?? Date.now;
 
@@ -53,7 +58,7 @@ export function createCallbackReceiver(deps: CallbackDeps) {
 
   async function receiveOnce(found: StepRow, report: Report): Promise<CallbackResult> {
     let woke = false;
-    const result = await deps.store.transaction(async (tx) => {
+    const result = await deps.store.transaction(async (tx): Promise<CallbackResult> => {
       const u = await WorkflowUnit.load(tx, found.workflow_id, now());
       const s = u?.stepById(found.id);
       if (!u || !s) throw new NotFound('unknown callback token; use the callback_token sent with the request');
@@ -90,7 +95,7 @@ export function createCallbackReceiver(deps: CallbackDeps) {
       if (status === 'running') {
         // The request that started the wait has not returned yet: keep the report; the worker applies it.
         if (s.early_report !== null) {
-          if (s.report_hash === hash) { deps.onOutcome?.('duplicate'); return out(true); }
+          if (s.report_hash === hash) { deps.onOutcome?.('duplicate'); throw new Unchanged(out(true)); }
           throw new Conflict(`step ${s.name} already received a different ${fromJsonColumn<Report>(s.early_report)?.status} report`);
         }
         await u.writeStep(s, { early_report: sealEarlyReport(report, deps.cipher), report_hash: hash }, { from: ['running'] });
@@ -113,9 +118,12 @@ export function createCallbackReceiver(deps: CallbackDeps) {
       // The accepted report stays identifiable after the step moves on (e.g. to compensated in a rollback).
       if ((['completed', 'failed', 'compensating', 'compensated'] as StepStatus[]).includes(status) && s.report_hash === hash) {
         deps.onOutcome?.('duplicate');
-        return out(true);
+        throw new Unchanged(out(true));
       }
       throw endedError(s, `a ${report.status} report`);
+    }).catch((e: unknown) => {
+      if (e instanceof Unchanged) return e.result;
+      throw e;
     });
     if (woke) deps.store.dialect.wakeups().notify('steps');
     return result;

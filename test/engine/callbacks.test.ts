@@ -91,7 +91,7 @@ for (const dialect of testDialects()) {
       const again = await rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { b: 2, a: 1 }, endpoint: 'https://b.example' });
       assert.deepEqual(again, { workflow_id: workflowId, step_name: 'create_bucket', step_status: 'completed', duplicate: true });
       const after = await rt.queries.detail(workflowId, null);
-      assert.deepEqual({ ...after, updated_at: null }, { ...done, updated_at: null });
+      assert.deepEqual(after, done, 'not even updated_at moves');
       assert.deepEqual(await eventsOf(rt, workflowId), eventsBefore);
     });
 
