@@ -175,5 +175,43 @@ for (const dialect of testDialects()) {
       assert.equal(again.duplicate, true);
       assert.equal(again.step_status, 'compensated');
     });
+
+    it('keeps the same callback token across a step\'s retries, so a callback to a re-sent request is accepted', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      sim.route('POST', '/buckets', { status: 202 });
+      const m = manifestFor(sim, [{
+        name: 'create_bucket', type: 'callback', retry: { max_attempts: 2, initial_s: 0.05, on_wait_timeout: true },
+        request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 0.2 },
+      }]);
+      const { workflowId } = await registerAndStart(rt, m);
+      const second = await sim.waitFor((r) => r.path === '/buckets' && r.headers['idempotency-key'] === `${workflowId}:create_bucket:2`, 5000);
+      const [first] = sim.calls('POST', '/buckets');
+      assert.equal(tokenOf(second), tokenOf(first));
+      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+      await rt.callbacks.receive(tokenOf(second), { status: 'completed', metadata: { try: 2 } });
+      const d = await untilWorkflow(rt, workflowId, 'completed');
+      assert.deepEqual(stepOf(d, 'create_bucket').output, { try: 2 });
+    });
+
+    it('after a reported failure and an operator retry, sends the request again and accepts the new callback', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const m = callbackManifest(sim, { timeout_s: 5 }, { on_failure: 'hold' });
+      const { workflowId } = await registerAndStart(rt, m);
+      const first = await sim.waitFor((r) => r.path === '/buckets');
+      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+      await rt.callbacks.receive(tokenOf(first), { status: 'failed', error: 'disk full' });
+      const failed = await untilWorkflow(rt, workflowId, 'failed');
+      assert.equal(stepOf(failed, 'create_bucket').error, 'the service reported failure: disk full');
+      assert.equal((await rt.callbacks.receive(tokenOf(first), { status: 'failed', error: 'disk full' })).duplicate, true);
+
+      await rt.admin.retryStep(workflowId, 'create_bucket', { actor: 'ops', reason: 'disk freed' });
+      const again = await sim.waitFor((r) => r.path === '/buckets' && r !== first);
+      assert.equal(tokenOf(again), tokenOf(first));
+      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+      await rt.callbacks.receive(tokenOf(again), { status: 'completed' });
+      await untilWorkflow(rt, workflowId, 'completed');
+    });
   });
 }

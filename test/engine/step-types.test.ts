@@ -151,5 +151,20 @@ for (const dialect of testDialects()) {
       const [after] = sim.calls('POST', '/after');
       assert.ok(after.at - startedAt >= 300, `the next step started ${after.at - startedAt} ms after the delay began`);
     });
+
+    it('fails a poll step that is still in progress at its deadline with "timed out waiting for poll"', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      sim.route('POST', '/indexes', { status: 202, headers: { location: '/indexes/slow' } });
+      sim.route('GET', '/indexes/slow', { json: { status: 'in_progress' } });
+      const m = manifestFor(sim, [{ name: 'build_index', type: 'poll', request: { path: '/indexes' }, poll: { interval_s: 0.05, timeout_s: 0.3 } }], { on_failure: 'hold' });
+      const { workflowId } = await registerAndStart(rt, m);
+
+      const d = await untilWorkflow(rt, workflowId, 'failed');
+      const step = stepOf(d, 'build_index');
+      assert.equal(step.error, 'timed out waiting for poll');
+      assert.ok(Date.parse(step.completed_at as string) - Date.parse(step.started_at as string) >= 300);
+      assert.ok(step.poll_count >= 2);
+    });
   });
 }
