@@ -29,6 +29,13 @@ export interface AuthSettings {
   clockToleranceS: number;
 }
 
+/** OpenTelemetry tracing (OTLP/HTTP JSON); off while `endpoint` is null. */
+export interface TracingConfig {
+  endpoint: string | null;
+  serviceName: string;
+  headers: Record<string, string>;
+}
+
 export interface Config {
   listen: { host: string; port: number };
   publicUrl: string;
@@ -44,6 +51,7 @@ export interface Config {
   callbackRateLimitPerMinute: number;
   stuckAfterS: number;
   logLevel: string;
+  tracing: TracingConfig;
   devSecretsGenerated: boolean;
 }
 
@@ -153,6 +161,7 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
     callbackRateLimitPerMinute: int('PROVISIONER_CALLBACK_RATE_LIMIT', get('PROVISIONER_CALLBACK_RATE_LIMIT'), 600, 1, 1_000_000),
     stuckAfterS: int('PROVISIONER_STUCK_AFTER_S', get('PROVISIONER_STUCK_AFTER_S'), 3600, 1, 30 * 86400),
     logLevel: get('LOG_LEVEL') ?? 'info',
+    tracing: parseTracing(get, problems),
     devSecretsGenerated,
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
@@ -172,6 +181,25 @@ function parseDatabaseUrl(raw: string | undefined, dataDir: string, problems: st
   }
   problems.push(`DATABASE_URL: expected postgres://user@host:port/db or sqlite:PATH, got ${JSON.stringify(raw.replace(/:[^:@/]*@/, ':***@'))}`);
   return { kind: 'sqlite', path: join(dataDir, 'provisioner.db') };
+}
+
+/** The standard OpenTelemetry variables; headers are `k=v,k2=v2` with percent-encoded values. */
+function parseTracing(get: (name: string) => string | undefined, problems: string[]): TracingConfig {
+  const endpoint = get('OTEL_EXPORTER_OTLP_ENDPOINT')?.replace(/\/+$/, '') ?? null;
+  if (endpoint !== null && !/^https?:\/\/[^/]+/.test(endpoint)) {
+    problems.push(`OTEL_EXPORTER_OTLP_ENDPOINT=${JSON.stringify(endpoint)}: expected the collector's http(s) base URL, e.g. http://127.0.0.1:4318`);
+  }
+  const headers: Record<string, string> = {};
+  for (const pair of (get('OTEL_EXPORTER_OTLP_HEADERS') ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    const key = pair.slice(0, Math.max(0, eq)).trim().toLowerCase();
+    let value: string | null = null;
+    try { value = key ? decodeURIComponent(pair.slice(eq + 1).trim()) : null; } catch { value = null; }
+    // A value may be an API key: a problem names the key only, never the value.
+    if (value === null) problems.push(`OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs separated by commas, values percent-encoded (${key ? `bad value for ${JSON.stringify(key)}` : 'a pair has no key'})`);
+    else headers[key] = value;
+  }
+  return { endpoint, serviceName: get('OTEL_SERVICE_NAME') ?? 'provisioner', headers };
 }
 
 function devSecrets(dataDir: string): { jwtSecret: string; secretKey: string } {
