@@ -1,5 +1,6 @@
 import type { Json } from '../domain/json.js';
 import { parseRetryAfter } from './retry.js';
+import type { Span, Tracer } from '../tracing/tracer.js';
 
 export interface OutboundRequest {
   method: string;
@@ -38,6 +39,9 @@ export interface OutboundOptions {
   headers: Record<string, string>;
   maxResponseBytes?: number;
   now?: () => number;
+  /** When on, each request is a client span under `parent` and carries its `traceparent`. */
+  tracer?: Tracer;
+  parent?: Span | null;
 }
 
 const MAX_REDIRECTS = 3;
@@ -48,10 +52,15 @@ export function createOutbound(o: OutboundOptions): Outbound {
   const maxBytes = o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const now = o.now ?? Date.now;
 
-  return {
-    async send(req) {
+  const plain = {
+    async send(req: OutboundRequest, span: Span | null = null): Promise<OutboundResponse> {
       let url = resolveOnOrigin(base, req.target, req.query);
       const headers: Record<string, string> = { accept: 'application/json', ...req.headers, ...o.headers };
+      const traceparent = span ? o.tracer?.traceparent(span) : null;
+      if (span && traceparent) {
+        headers.traceparent = traceparent;
+        span.setAttributes({ 'url.path': url.pathname, 'server.address': url.hostname });
+      }
       let body: string | undefined;
       if (req.body !== undefined && req.method !== 'GET' && req.method !== 'DELETE') {
         body = JSON.stringify(req.body);
@@ -83,6 +92,25 @@ export function createOutbound(o: OutboundOptions): Outbound {
           throw describeFetchError(e, method, url, o.timeoutMs, o.signal);
         });
         return { status: res.status, headers: res.headers, text, json: parseJson(text), retryAt: parseRetryAfter(res.headers.get('retry-after'), now()), durationMs: now() - started };
+      }
+    },
+  };
+  const tracer = o.tracer;
+  if (!tracer?.enabled) return plain;
+  return {
+    async send(req) {
+      // Named by method only, as OpenTelemetry's HTTP convention asks: rendered paths hold ids.
+      const span = tracer.startSpan(req.method, { kind: 'client', parent: o.parent, attributes: { 'http.request.method': req.method } });
+      try {
+        const res = await plain.send(req, span);
+        span.setAttributes({ 'http.response.status_code': res.status });
+        if (res.status >= 400) span.setError(`HTTP ${res.status}`);
+        return res;
+      } catch (e) {
+        span.setError(e instanceof Error ? e.message : String(e));
+        throw e;
+      } finally {
+        span.end();
       }
     },
   };
