@@ -1,7 +1,7 @@
 import type { Store } from '../store/store.js';
 import { Conflict, NotFound } from '../domain/errors.js';
 import type { StepStatus } from '../domain/model.js';
-import { cancelUnfinished, startRollback } from './progress.js';
+import { advance, cancelUnfinished, startRollback } from './progress.js';
 import { effectiveRetry } from './retry.js';
 import { StaleWrite, WorkflowUnit } from './unit.js';
 
@@ -72,6 +72,8 @@ export function createAdminActions(deps: { store: Store; clock?: () => number })
         u.setWorkflow({ status: 'running', error: null, completed_at: null, last_progress_at: u.now });
         u.event({ type: 'workflow.resumed', actor: a.actor, reason: a.reason });
       }
+      // Steps the failure kept from starting are ready again too (unless another step is still failed).
+      await advance(u);
       u.wake = true;
     }).catch((e: unknown) => {
       if (store.dialect.isUniqueViolation(e)) throw new Conflict(`another workflow of this tenant and service is active; cancel it before retrying ${workflowId}`);

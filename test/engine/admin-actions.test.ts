@@ -107,6 +107,8 @@ for (const dialect of testDialects()) {
       assert.match(stepOf(failed, 'second').waiting_reason ?? '', /not started/);
 
       await rt.admin.retryStep(workflowId, 'first', ops);
+      const resumed = await rt.queries.detail(workflowId, null);
+      assert.ok(stepOf(resumed, 'second').status !== 'pending' || stepOf(resumed, 'second').next_run_at !== null, 'second is queued again at once');
       await untilWorkflow(rt, workflowId, 'completed');
       assert.equal(sim.calls('POST', '/second').length, 1);
     });

@@ -213,5 +213,29 @@ for (const dialect of testDialects()) {
       await rt.callbacks.receive(tokenOf(again), { status: 'completed' });
       await untilWorkflow(rt, workflowId, 'completed');
     });
+
+    it('makes exactly one transition when the same final callback arrives several times at once', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const { workflowId } = await registerAndStart(rt, callbackManifest(sim, { timeout_s: 5 }));
+      const req = await sim.waitFor((r) => r.path === '/buckets');
+      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+
+      const results = await Promise.all(Array.from({ length: 5 }, () => rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { n: 1 } })));
+      assert.deepEqual(results.map((r) => r.duplicate).sort(), [false, true, true, true, true]);
+      await untilWorkflow(rt, workflowId, 'completed');
+      assert.equal((await eventsOf(rt, workflowId)).filter((e) => e.type === 'step.completed').length, 1);
+
+      const { workflowId: other } = await registerAndStart(rt, { ...callbackManifest(sim, { timeout_s: 5 }) });
+      const req2 = await sim.waitFor((r) => r.path === '/buckets' && r.headers['x-provisioner-workflow'] === other);
+      await untilStep(rt, other, 'create_bucket', 'waiting_callback');
+      const raced = await Promise.allSettled([
+        rt.callbacks.receive(tokenOf(req2), { status: 'completed' }),
+        rt.callbacks.receive(tokenOf(req2), { status: 'failed', error: 'no' }),
+      ]);
+      assert.equal(raced.filter((r) => r.status === 'fulfilled').length, 1, 'conflicting callbacks: one wins');
+      const lost = raced.find((r) => r.status === 'rejected');
+      assert.ok(lost?.status === 'rejected' && lost.reason instanceof Conflict, String(lost?.status === 'rejected' ? lost.reason : ''));
+    });
   });
 }
