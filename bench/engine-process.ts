@@ -3,6 +3,8 @@
 // except that the executor starts on command, so a backlog can be queued first and drained on the clock.
 //
 // It meters itself (peak RSS, CPU time, SQL statements by kind) so bench/run.ts can attribute costs.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import pg from 'pg';
@@ -32,7 +34,7 @@ export interface EngineMeter {
   cpuMs: number;
   wallMs: number;
   /** SQL statements sent since the last reset, total and by kind (first words of the statement). */
-  statements: { total: number; byKind: Record<string, number> };
+  statements: { total: number; byKind: Record<string, number>; msByKind: Record<string, number> };
 }
 
 const TERMINAL = ['completed', 'failed', 'rolled_back', 'cancelled'];
@@ -51,6 +53,9 @@ export type EngineApi = {
   runOne(a: { slug: string; tenant: string; pollMs: number; timeoutMs: number }): Promise<{ ms: number; dbMs: number; status: string }>;
   resetMeter(a: null): Promise<void>;
   meter(a: null): Promise<EngineMeter>;
+  /** V8's CPU profiler (what --cpu-prof runs) over a window of the run, written as a .cpuprofile. */
+  profileStart(a: null): Promise<void>;
+  profileStop(a: { file: string }): Promise<void>;
   stop(a: null): Promise<void>;
 };
 
@@ -58,6 +63,8 @@ export type EngineApi = {
 
 let statementsTotal = 0;
 let statementsByKind = new Map<string, number>();
+/** SQLite only: time inside the driver's execute calls per kind (synchronous, so it is CPU on this thread). */
+let statementMs = new Map<string, number>();
 function countStatement(sqlText: string) {
   statementsTotal++;
   const kind = statementKind(sqlText);
@@ -67,6 +74,8 @@ function countStatement(sqlText: string) {
 function statementKind(sqlText: string): string {
   const s = sqlText.trimStart().slice(0, 120).replace(/"/g, '').replace(/\s+/g, ' ').toLowerCase();
   const verb = s.split(' ', 1)[0] ?? '';
+  // The executor's claim (steps-repo claimDue) is an update too; it is told apart by its window function.
+  if (verb === 'update' && sqlText.includes('row_number()')) return `update ${/^update ([a-z_]+)/.exec(s)?.[1] ?? ''} (claim)`;
   const table = verb === 'select' ? / from ([a-z_]+)/.exec(s)?.[1] ?? ''
     : verb === 'insert' ? / into ([a-z_]+)/.exec(s)?.[1] ?? ''
       : verb === 'update' ? /^update ([a-z_]+)/.exec(s)?.[1] ?? ''
@@ -74,9 +83,32 @@ function statementKind(sqlText: string): string {
   return table ? `${verb} ${table}` : s.slice(0, 24);
 }
 // Both drivers are wrapped at their one entry point; Kysely prepares every statement anew on SQLite.
-const sqliteProto = Database.prototype as unknown as { prepare(this: unknown, sqlText: string): unknown };
+const sqliteProto = Database.prototype as unknown as { prepare(this: unknown, sqlText: string): object };
 const prepare = sqliteProto.prepare;
-sqliteProto.prepare = function (this: unknown, sqlText: string) { countStatement(sqlText); return prepare.call(this, sqlText); };
+type Run = (this: { source: string }, ...args: unknown[]) => unknown;
+let statementTimed = false;
+sqliteProto.prepare = function (this: unknown, sqlText: string) {
+  countStatement(sqlText);
+  const t0 = performance.now();
+  const stmt = prepare.call(this, sqlText);
+  const kind = statementKind(sqlText);
+  statementMs.set(`prepare: ${kind}`, (statementMs.get(`prepare: ${kind}`) ?? 0) + performance.now() - t0);
+  if (!statementTimed) {
+    statementTimed = true;
+    const proto = Object.getPrototypeOf(stmt) as Record<'run' | 'all' | 'get', Run>;
+    for (const m of ['run', 'all', 'get'] as const) {
+      const original = proto[m];
+      proto[m] = function (this: { source: string }, ...args: unknown[]) {
+        const s0 = performance.now();
+        try { return original.apply(this, args); } finally {
+          const k = statementKind(this.source);
+          statementMs.set(k, (statementMs.get(k) ?? 0) + performance.now() - s0);
+        }
+      };
+    }
+  }
+  return stmt;
+};
 const pgProto = pg.Client.prototype as unknown as { query(this: unknown, ...args: unknown[]): unknown };
 const query = pgProto.query;
 pgProto.query = function (this: unknown, ...args: unknown[]) {
@@ -94,6 +126,7 @@ setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 2
 
 let rt: Runtime | null = null;
 let app: FastifyInstance | null = null;
+let profiler: Session | null = null;
 const need = (): Runtime => { if (!rt) throw new Error('call start first'); return rt; };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -188,6 +221,7 @@ const api: EngineApi = {
     wallBase = performance.now();
     statementsTotal = 0;
     statementsByKind = new Map();
+    statementMs = new Map();
   },
 
   async meter() {
@@ -200,8 +234,27 @@ const api: EngineApi = {
       heapUsedMb: mb(process.memoryUsage().heapUsed),
       cpuMs: (cpu.user + cpu.system) / 1000,
       wallMs: performance.now() - wallBase,
-      statements: { total: statementsTotal, byKind: Object.fromEntries([...statementsByKind].sort((x, y) => y[1] - x[1])) },
+      statements: {
+        total: statementsTotal,
+        byKind: Object.fromEntries([...statementsByKind].sort((x, y) => y[1] - x[1])),
+        msByKind: Object.fromEntries([...statementMs].sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, Math.round(v)])),
+      },
     };
+  },
+
+  async profileStart() {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.start');
+  },
+
+  async profileStop({ file }) {
+    if (!profiler) throw new Error('profileStart was not called');
+    const { profile } = await profiler.post('Profiler.stop');
+    writeFileSync(file, JSON.stringify(profile));
+    profiler.disconnect();
+    profiler = null;
   },
 
   async stop() {

@@ -35,7 +35,7 @@ export const SCALE_SETTINGS: Record<Scale, ScaleSettings> = {
     ceilingDurationS: 1,
   },
   full: {
-    throughputWorkflows: 5_000, latencyWorkflows: 300, latencyRate: 50, latencyCallbackDelayMs: 30, idleRuns: 20,
+    throughputWorkflows: 2_000, latencyWorkflows: 300, latencyRate: 50, latencyCallbackDelayMs: 30, idleRuns: 20,
     readsWorkflows: 1_000_000, readsTenants: 50_000, readsServices: 5, readsConnections: 10, readsWarmupS: 3, readsDurationS: 10,
     ceilingDurationS: 10,
   },

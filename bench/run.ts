@@ -1,6 +1,7 @@
 // `npm run bench`: every workload on SQLite and, when a server answers, on PostgreSQL; results go to
 // bench/results/<YYYY-MM-DD>.json and .md, and a table is printed. Options: bench/options.ts and the
 // README's Performance section. Smoke scale (`--scale=smoke`) keeps the harness working in `npm test`.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -118,7 +119,18 @@ async function describeMachine(options: BenchOptions, withPostgres: boolean): Pr
     sqlite,
     postgres,
     loadAverageAtStart: round(loadavg()[0] ?? 0, 2),
+    git: gitState(),
   };
+}
+
+function gitState(): Machine['git'] {
+  try {
+    const commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return { commit, srcDirty: dirty !== '' };
+  } catch {
+    return null; // not a checkout (an unpacked tarball): the figures stand without it
+  }
 }
 
 const redact = (url: string) => url.replace(/:[^:@/]*@/, ':***@');

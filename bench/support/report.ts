@@ -30,6 +30,8 @@ export interface Machine {
   postgres: string | null;
   /** 1-minute load average when the run started: anything far above 0 means other work shared the machine. */
   loadAverageAtStart: number;
+  /** The code measured: HEAD, and whether src/ had uncommitted changes at the time. */
+  git: { commit: string; srcDirty: boolean } | null;
 }
 
 export interface Figure {
@@ -134,6 +136,8 @@ export function markdown(report: BenchReport): string {
     '',
     `Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb} GB RAM, ${m.platform}, Node ${m.node}, SQLite ${m.sqlite}` +
       `${m.postgres ? `, ${m.postgres}` : ''}. Load average when the run started: ${m.loadAverageAtStart}.`,
+    '',
+    `Code: ${m.git ? `${m.git.commit.slice(0, 10)}${m.git.srcDirty ? ' with uncommitted changes in src/' : ''}` : 'not a git checkout'}.`,
     '',
     '| database | figure | value | target | | note |',
     '|---|---|---:|---|---|---|',

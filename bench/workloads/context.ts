@@ -32,8 +32,10 @@ const ENGINE_SCRIPT = fileURLToPath(new URL('../engine-process.ts', import.meta.
 /** Starts `provisioner serve` in its own process (executor held until startExecutor), on `databaseUrl`. */
 export async function launchEngine(run: DialectRun, databaseUrl: string, opts: { profileAs?: string } = {}): Promise<Engine> {
   const port = await freePort();
+  // One directory per engine: Node writes a profile per thread (tsx's loader hooks run in a thread of
+  // their own), named CPU.<date>.<pid>.<thread>.<seq>.cpuprofile; the main thread's is the big one.
   const execArgv = opts.profileAs && run.options.cpuProfDir
-    ? ['--cpu-prof', `--cpu-prof-dir=${run.options.cpuProfDir}`, `--cpu-prof-name=${opts.profileAs}.cpuprofile`]
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(run.options.cpuProfDir, opts.profileAs)}`]
     : [];
   const child = await forkChild<EngineApi>(ENGINE_SCRIPT, { execArgv });
   const jwtSecret = randomBytes(24).toString('base64url');

@@ -37,7 +37,7 @@ export async function runPeer(run: DialectRun): Promise<PeerResult> {
     const cpu0 = machineCpu();
     const t0 = performance.now();
     await peer.call('startRunner', null);
-    await peer.call('waitDone', { count: n, timeoutMs: Math.max(120_000, n * 100) });
+    await peer.call('waitDone', { count: n, timeoutMs: Math.max(120_000, n * 250) });
     await run.sim.call('waitFor', { route: 'notify', count: n, timeoutMs: 5_000 });
     await peer.call('waitIdle', { pollMs: 5, timeoutMs: 60_000 });
     const drainS = (performance.now() - t0) / 1000;

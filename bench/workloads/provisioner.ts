@@ -4,6 +4,7 @@
 //  2. latency: workflows started at a steady rate, the service calling back after a short delay so the
 //     callback is the last parent of the join; the simulated service times callback → dependent step;
 //  3. idle: one workflow at a time, start → completion.
+import { join } from 'node:path';
 import { benchManifest, STEPS_PER_WORKFLOW } from '../manifest.js';
 import { machineBusyPercent, machineCpu, round, summarize, type Summary } from '../support/stats.js';
 import { postgresCommits } from '../support/databases.js';
@@ -25,12 +26,16 @@ export interface ThroughputResult {
   statementsPerStep: number;
   /** The most frequent statement kinds, per completed step. */
   statementsPerStepByKind: Record<string, number>;
+  /** SQLite only: ms spent executing (and preparing) statements by kind during the drain. */
+  statementMsByKind: Record<string, number>;
   /** PostgreSQL only: commits the server counted for the database, per second of the drain. */
   commitsPerS: number | null;
   ended: Record<string, number>;
 }
 
 export interface MemoryResult {
+  /** The engine after start-up (API, executor, store), before any workflow. */
+  startRssMb: number;
   /** Highest sampled RSS of the engine while queueing and draining the throughput workload. */
   peakRssMb: number;
   queuePeakRssMb: number;
@@ -71,6 +76,7 @@ export async function runProvisionerWorkloads(run: DialectRun, want: { throughpu
       await run.sim.call('reset', null);
       await run.sim.call('configure', { callbackDelayMs: 0, recordLatency: false });
       await engine.child.call('resetMeter', null);
+      const startMeter = await engine.child.call('meter', null);
       const queued = await engine.child.call('create', { slug: SLUG, tenants: tenants('tp', n), concurrency: QUEUE_CONCURRENCY });
       started += n;
       const queueMeter = await engine.child.call('meter', null);
@@ -80,11 +86,14 @@ export async function runProvisionerWorkloads(run: DialectRun, want: { throughpu
       const commits0 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
       const cpu0 = machineCpu();
       const sim0 = await run.sim.call('stats', null);
+      const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `throughput-${run.dialect}.cpuprofile`) : null;
+      if (profile) await engine.child.call('profileStart', null);
       const t0 = performance.now();
       await engine.child.call('startExecutor', null);
-      await run.sim.call('waitFor', { route: 'notify', count: n, timeoutMs: Math.max(120_000, n * 100) });
+      await run.sim.call('waitFor', { route: 'notify', count: n, timeoutMs: Math.max(120_000, n * 250) });
       const ended = await engine.child.call('waitTerminal', { count: started, pollMs: 5, timeoutMs: 60_000 });
       const drainMs = performance.now() - t0;
+      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`throughput: drain profile in ${profile}`); }
       const cpu1 = machineCpu();
       const drainMeter = await engine.child.call('meter', null);
       const sim1 = await run.sim.call('stats', null);
@@ -104,10 +113,12 @@ export async function runProvisionerWorkloads(run: DialectRun, want: { throughpu
         machineCpuPercent: machineBusyPercent(cpu0, cpu1),
         statementsPerStep: perStep(drainMeter.statements.total),
         statementsPerStepByKind: Object.fromEntries(Object.entries(drainMeter.statements.byKind).slice(0, 14).map(([k, v]) => [k, perStep(v)])),
+        statementMsByKind: Object.fromEntries(Object.entries(drainMeter.statements.msByKind).slice(0, 14)),
         commitsPerS: run.dialect === 'postgres' ? round((commits1 - commits0) / drainS, 0) : null,
         ended: ended.byStatus,
       };
       out.memory = {
+        startRssMb: startMeter.peakRssMb,
         peakRssMb: Math.max(queueMeter.peakRssMb, drainMeter.peakRssMb),
         queuePeakRssMb: queueMeter.peakRssMb,
         drainPeakRssMb: drainMeter.peakRssMb,

@@ -1,0 +1,81 @@
+// Summarises a V8 .cpuprofile (from `npm run bench -- --cpu-prof`): the functions with the most self
+// time, and the total (inclusive) time per source file and per package, so hot spots read at a glance.
+//   node --import tsx bench/profile-summary.ts bench/tmp/profiles/engine-sqlite.cpuprofile [top]
+import { readFileSync } from 'node:fs';
+
+interface CallFrame { functionName: string; url: string; lineNumber: number }
+interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
+interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+
+export interface ProfileSummary {
+  totalMs: number;
+  idleMs: number;
+  selfByFunction: { name: string; ms: number; percent: number }[];
+  inclusiveByFile: { file: string; ms: number; percent: number }[];
+  inclusiveByPackage: { pkg: string; ms: number; percent: number }[];
+}
+
+export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const selfUs = new Map<number, number>();
+  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
+
+  const fileOf = (f: CallFrame) => f.url.replace(/^file:\/\//, '').replace(/^.*\/work\/main\//, '').replace(/\?.*$/, '') || `(${f.functionName || 'native'})`;
+  const pkgOf = (f: CallFrame) => {
+    const file = fileOf(f);
+    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
+    if (m) return m[1] as string;
+    if (file.startsWith('src/')) return `src/${file.split('/')[1]}`;
+    if (file.startsWith('node:') || file.startsWith('internal')) return 'node (built-in)';
+    return file.startsWith('(') ? file : file.split('/')[0] as string;
+  };
+
+  const self = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  const byPkg = new Map<string, number>();
+  let idle = 0;
+  for (const [id, us] of selfUs) {
+    const n = byId.get(id);
+    if (!n) continue;
+    const f = n.callFrame;
+    if (f.functionName === '(idle)') { idle += us; continue; }
+    const name = `${f.functionName || '(anonymous)'} ${fileOf(f)}:${f.lineNumber + 1}`;
+    self.set(name, (self.get(name) ?? 0) + us);
+    // Inclusive: charge every distinct file / package on the stack once.
+    const files = new Set<string>();
+    const pkgs = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const cf = (byId.get(cur) as ProfileNode).callFrame;
+      if (cf.url) { files.add(fileOf(cf)); pkgs.add(pkgOf(cf)); }
+    }
+    if (f.url === '') { files.add(fileOf(f)); pkgs.add(fileOf(f)); }
+    for (const x of files) byFile.set(x, (byFile.get(x) ?? 0) + us);
+    for (const x of pkgs) byPkg.set(x, (byPkg.get(x) ?? 0) + us);
+  }
+  const busy = total - idle;
+  const rank = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top)
+    .map(([k, us]) => ({ k, ms: Math.round(us / 1000), percent: Math.round((1000 * us) / busy) / 10 }));
+  return {
+    totalMs: Math.round(total / 1000),
+    idleMs: Math.round(idle / 1000),
+    selfByFunction: rank(self).map(({ k, ms, percent }) => ({ name: k, ms, percent })),
+    inclusiveByFile: rank(byFile).map(({ k, ms, percent }) => ({ file: k, ms, percent })),
+    inclusiveByPackage: rank(byPkg).map(({ k, ms, percent }) => ({ pkg: k, ms, percent })),
+  };
+}
+
+if (import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const [file, topRaw] = process.argv.slice(2);
+  if (!file) throw new Error('usage: node --import tsx bench/profile-summary.ts FILE.cpuprofile [top]');
+  const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile, Number(topRaw ?? 25));
+  const out: string[] = [`${file}: ${s.totalMs} ms sampled, ${s.idleMs} ms idle; percentages are of the busy time`, '', 'self time by function:'];
+  for (const r of s.selfByFunction) out.push(`  ${String(r.percent).padStart(5)} %  ${String(r.ms).padStart(6)} ms  ${r.name}`);
+  out.push('', 'inclusive time by package / src directory:');
+  for (const r of s.inclusiveByPackage) out.push(`  ${String(r.percent).padStart(5)} %  ${String(r.ms).padStart(6)} ms  ${r.pkg}`);
+  out.push('', 'inclusive time by file:');
+  for (const r of s.inclusiveByFile) out.push(`  ${String(r.percent).padStart(5)} %  ${String(r.ms).padStart(6)} ms  ${r.file}`);
+  process.stdout.write(`${out.join('\n')}\n`);
+}
