@@ -10,6 +10,7 @@ import { createAdminActions } from './engine/admin-actions.js';
 import { createRegistry } from './engine/registry.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from './engine/webhook-dispatcher.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createTracer, noopTracer, type Tracer } from './tracing/tracer.js';
 
 /** The composition root: every engine part wired to one store, as `serve`, the CLI and tests use it. */
 export interface Runtime {
@@ -26,6 +27,8 @@ export interface Runtime {
   /** Webhook delivery loop; created where the executor is, started next to it. */
   webhooks: WebhookDispatcher | null;
   metrics: Metrics;
+  /** Spans for API requests, step attempts and outbound calls; the no-op tracer unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracer: Tracer;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -63,13 +66,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const clock = opts.clock;
   const runExecutor = opts.executor ?? config.role !== 'api';
   const metrics = createMetrics({ store, clock });
+  const tracer = await openTracer(config.tracing, log);
   const extra = opts.executorHooks;
   const hooks: ExecutorHooks = {
     onAttempt(...a) { metrics.executorHooks.onAttempt?.(...a); extra?.onAttempt?.(...a); },
     onLeaseLost() { metrics.executorHooks.onLeaseLost?.(); extra?.onLeaseLost?.(); },
   };
   const executor = runExecutor
-    ? createExecutor({ store, cipher, log: log.child({ component: 'executor' }), config: config.worker, publicUrl: config.publicUrl, clock, hooks })
+    ? createExecutor({ store, cipher, log: log.child({ component: 'executor' }), config: config.worker, publicUrl: config.publicUrl, clock, hooks, tracer })
     : null;
   const webhooks = (opts.webhooks ?? runExecutor)
     ? createWebhookDispatcher({
@@ -84,11 +88,21 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     callbacks: createCallbackReceiver({ store, cipher, clock, onOutcome: (o) => { metrics.onCallback(o); opts.onCallback?.(o); } }),
     queries: createWorkflowQueries({ store, cipher, clock }),
     admin: createAdminActions({ store, clock }),
-    executor, webhooks, metrics,
+    executor, webhooks, metrics, tracer,
     async close(graceMs = 10_000) {
       await executor?.stop(graceMs);
       await webhooks?.stop(graceMs);
+      await tracer.close();
       await store.close();
     },
   };
+}
+
+/** Off (no endpoint): the no-op tracer, and the exporter module is never even loaded. */
+async function openTracer(config: Config['tracing'], log: Logger): Promise<Tracer> {
+  if (config.endpoint === null) return noopTracer;
+  const { createOtlpExporter } = await import('./tracing/otlp-exporter.js');
+  const exporter = createOtlpExporter({ endpoint: config.endpoint, headers: config.headers, serviceName: config.serviceName, log: log.child({ component: 'tracing' }) });
+  log.info({ collector: config.endpoint, service_name: config.serviceName }, 'tracing on: exporting spans over OTLP/HTTP');
+  return createTracer(exporter);
 }

@@ -16,6 +16,8 @@ import { buildScope } from './scope.js';
 import { StaleWrite, WorkflowUnit } from './unit.js';
 import { callbackUrl } from './callbacks.js';
 import { ulid } from '../domain/ids.js';
+import { noopTracer, type Tracer } from '../tracing/tracer.js';
+import { parseTraceparent } from '../tracing/ids.js';
 
 export interface ExecutorDeps {
   store: Store;
@@ -25,6 +27,8 @@ export interface ExecutorDeps {
   publicUrl: string;
   clock?: () => number;
   hooks?: ExecutorHooks;
+  /** Each attempt a span, a child of the request that started the workflow; its requests are client spans. */
+  tracer?: Tracer;
 }
 
 /** Observation points for metrics; the executor works the same without them. */
@@ -44,6 +48,7 @@ export interface Executor {
 export function createExecutor(deps: ExecutorDeps): Executor {
   const { store, log, config } = deps;
   const now = deps.clock ?? Date.now;
+  const tracer = deps.tracer ?? noopTracer;
   const workerId = `w_${ulid()}`;
   const stopping = new AbortController();
   const abortRuns = new AbortController();
@@ -114,6 +119,13 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       : 'attempt';
     const spec = WorkflowUnit.spec(row);
     const attemptLabel = compensating ? `compensate-${row.compensation_attempt}` : String(row.attempt);
+    const span = tracer.startSpan(`step ${row.type} ${row.name}`, {
+      parent: parseTraceparent(wf.trace_parent),
+      attributes: {
+        'provisioner.workflow_id': wf.id, 'provisioner.tenant_id': wf.tenant_id, 'provisioner.step': row.name, 'provisioner.step_type': row.type,
+        'provisioner.attempt': compensating ? row.compensation_attempt : row.attempt, 'provisioner.trigger': compensating ? 'compensate' : trigger,
+      },
+    });
     const http = createOutbound({
       baseUrl: wf.base_url,
       timeoutMs: row.timeout_ms,
@@ -124,6 +136,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         'x-provisioner-tenant': wf.tenant_id,
         'user-agent': 'provisioner',
       },
+      tracer, parent: span,
     });
 
     let outcome: StepOutcome;
@@ -149,6 +162,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     if (abortRuns.signal.aborted) {
       // Stopping: hand the step back untouched so another worker runs the same attempt at once.
       await stepsRepo.updateFenced(store.db, fence, { lease_owner: null, lease_expires_at: null }).catch(() => undefined);
+      span.setAttributes({ 'provisioner.outcome': 'released' });
+      span.end();
       return;
     }
 
@@ -156,6 +171,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       ? applyCompensationOutcome(u, s, outcome, fence)
       : applyStepOutcome(u, s, outcome, { guard: { fence }, polled: trigger === 'poll', trigger }, deps.cipher), slog);
     deps.hooks?.onAttempt?.(row.type, applied ? outcome.kind : 'lost', now() - started);
+    span.setAttributes({ 'provisioner.outcome': applied ? outcome.kind : 'lost' });
+    if (outcome.kind === 'failed' || outcome.kind === 'retry') span.setError(outcome.error);
+    span.end();
     if (!applied) { deps.hooks?.onLeaseLost?.(); slog.warn('lease lost; outcome discarded'); }
   }
 

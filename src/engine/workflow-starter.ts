@@ -16,6 +16,8 @@ import { toWorkflow } from '../store/workflows-repo.js';
 import { hashToken, type CredentialCipher } from './credential-cipher.js';
 import { effectiveRetry } from './retry.js';
 import { WorkflowUnit } from './unit.js';
+import { activeSpanContext } from '../tracing/context.js';
+import { formatTraceparent } from '../tracing/ids.js';
 
 export interface StartRequest {
   tenantId: string;
@@ -58,13 +60,15 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
 
     const t = now();
     const id = newWorkflowId();
+    // The API request's span when tracing is on: the workflow's step spans become its children.
+    const traceContext = activeSpanContext();
     const wf: WorkflowRow = {
       id, tenant_id: req.tenantId, service_slug: service.slug, service_version: service.version, kind: req.kind,
       status: specs.length === 0 ? 'completed' : 'running', parameters: toJsonColumn(req.parameters), endpoint: null,
       credentials: null, error: null, on_failure: manifest.on_failure ?? 'rollback', base_url: service.base_url,
       idempotency_key: req.idempotencyKey, provision_workflow_id: provisionId, steps_total: specs.length,
       steps_completed: 0, created_at: t, started_at: t, updated_at: t, completed_at: specs.length === 0 ? t : null,
-      last_progress_at: t,
+      last_progress_at: t, trace_parent: traceContext ? formatTraceparent(traceContext) : null,
     };
     const steps = specs.map((spec, position) => stepRow(wf, spec, position, t, cipher));
     try {

@@ -14,6 +14,7 @@ import { uiPlugin } from '../ui/plugin.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { webhookSchemas } from './schemas/webhooks.js';
 import { metricsRoute } from './routes/metrics.js';
+import { httpTracing } from './tracing.js';
 
 /** The whole HTTP surface of a replica, by role: `worker` serves only probes (and metrics). */
 export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
@@ -43,7 +44,11 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
     schemas: [...provisioningSchemas, ...registrySchemas, ...webhookSchemas, ApiResponse_dict_],
     publicApi,
     api,
-    root: [metricsRoute(runtime.metrics), ...(serveApi ? [uiPlugin({ runtime, verifier })] : [])],
+    root: [
+      // Probes and scrapes are left untraced: every few seconds each, they would bury the requests worth reading.
+      ...(runtime.tracer.enabled ? [httpTracing(runtime.tracer, { skipRoutes: ['/healthz', '/readyz', '/metrics'] })] : []),
+      metricsRoute(runtime.metrics), ...(serveApi ? [uiPlugin({ runtime, verifier })] : []),
+    ],
     onResponse: (req, reply) => runtime.metrics.observeHttp(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000),
   });
 }

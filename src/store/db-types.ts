@@ -47,6 +47,8 @@ export interface WorkflowsTable {
   updated_at: number;
   completed_at: number | null;
   last_progress_at: number;
+  /** Added by 0003: the `traceparent` of the request that started the workflow. */
+  trace_parent: string | null;
 }
 
 export interface StepsTable {
