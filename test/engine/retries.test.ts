@@ -112,5 +112,19 @@ for (const dialect of testDialects()) {
       assert.equal(stepOf(d, 'create_account').attempt, 1);
       assert.match(stepOf(d, 'create_account').error ?? '', /answered 422/);
     });
+
+    it('keeps polling through a 5xx poll answer, waiting for its Retry-After before the next poll', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      sim.route('POST', '/indexes', { status: 202, headers: { location: '/indexes/ix' } });
+      sim.route('GET', '/indexes/ix', (_r, nth) => (nth === 1 ? { status: 503, headers: { 'retry-after': '1' } } : { json: { status: 'completed' } }));
+      const m = manifestFor(sim, [{ name: 'build_index', type: 'poll', request: { path: '/indexes' }, poll: { interval_s: 0.05, timeout_s: 10 } }]);
+      const { workflowId } = await registerAndStart(rt, m);
+
+      await untilWorkflow(rt, workflowId, 'completed');
+      const polls = sim.calls('GET', '/indexes/ix');
+      assert.equal(polls.length, 2);
+      assert.ok(polls[1].at - polls[0].at >= 1000 - 5, `polled again after ${polls[1].at - polls[0].at} ms`);
+    });
   });
 }

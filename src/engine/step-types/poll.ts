@@ -31,7 +31,8 @@ export const pollStep: StepType<PollStepSpec> = {
     const answer = await sendRequest(ctx.http, { method: 'GET', target: pollUrl });
     if (!answer.ok) {
       // A transient error while polling is not the end of the work: keep polling until the deadline.
-      if (answer.outcome.kind === 'retry') return waiting(ctx, ctx.state, deadlineAt, intervalMs, null, answer.outcome.error);
+      // Retry-After is honoured here too: the next poll waits for it (never past the deadline).
+      if (answer.outcome.kind === 'retry') return waiting(ctx, ctx.state, deadlineAt, intervalMs, null, answer.outcome.error, answer.outcome.notBefore);
       return answer.outcome;
     }
     const report = parseReport(answer.res.json);
@@ -43,8 +44,8 @@ export const pollStep: StepType<PollStepSpec> = {
   },
 };
 
-function waiting(ctx: StepContext, state: StepContext['state'], deadlineAt: number, intervalMs: number, progress: Report['metadata'], lastError: string | null): StepOutcome {
-  const nextRunAt = Math.min(deadlineAt, ctx.now + intervalMs);
+function waiting(ctx: StepContext, state: StepContext['state'], deadlineAt: number, intervalMs: number, progress: Report['metadata'], lastError: string | null, notBefore?: number): StepOutcome {
+  const nextRunAt = Math.min(deadlineAt, Math.max(ctx.now + intervalMs, notBefore ?? 0));
   const url = typeof state.poll_url === 'string' ? state.poll_url : '?';
   const note = lastError ? `; last poll failed: ${lastError}` : '';
   return {
