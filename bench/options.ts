@@ -14,7 +14,7 @@ export interface ScaleSettings {
   /** Workflows started at `latencyRate`/s while the callback → next step latency is recorded. */
   latencyWorkflows: number;
   latencyRate: number;
-  /** How long the simulated service waits before calling back in the latency workload, so the callback is the join's last parent. */
+  /** In the latency workload the service calls back once both siblings of the callback step were answered, and this long after. */
   latencyCallbackDelayMs: number;
   /** Workflows run one at a time on an idle engine (start → completion). */
   idleRuns: number;
@@ -30,12 +30,12 @@ export interface ScaleSettings {
 
 export const SCALE_SETTINGS: Record<Scale, ScaleSettings> = {
   smoke: {
-    throughputWorkflows: 60, latencyWorkflows: 12, latencyRate: 30, latencyCallbackDelayMs: 30, idleRuns: 3,
+    throughputWorkflows: 60, latencyWorkflows: 12, latencyRate: 20, latencyCallbackDelayMs: 30, idleRuns: 3,
     readsWorkflows: 10_000, readsTenants: 500, readsServices: 5, readsConnections: 10, readsWarmupS: 0, readsDurationS: 1,
     ceilingDurationS: 1,
   },
   full: {
-    throughputWorkflows: 2_000, latencyWorkflows: 300, latencyRate: 50, latencyCallbackDelayMs: 30, idleRuns: 20,
+    throughputWorkflows: 2_000, latencyWorkflows: 200, latencyRate: 10, latencyCallbackDelayMs: 30, idleRuns: 20,
     readsWorkflows: 1_000_000, readsTenants: 50_000, readsServices: 5, readsConnections: 10, readsWarmupS: 3, readsDurationS: 10,
     ceilingDurationS: 10,
   },
@@ -51,7 +51,7 @@ export interface BenchOptions {
   postgresUrl: string;
   outDir: string;
   only: ReadonlySet<WorkloadName>;
-  /** When set, the engine process of the throughput workload runs with --cpu-prof into this directory. */
+  /** When set: V8 CPU profiles of the engine while draining (throughput) and serving reads, and the whole engine process under --cpu-prof, into this directory. */
   cpuProfDir: string | null;
   /** Tunables passed to the engine (PROVISIONER_WORKER_CONCURRENCY, …) for experiments; empty by default. */
   engineEnv: Record<string, string>;

@@ -1,6 +1,7 @@
 // Tenant reads under concurrent load, with many workflows stored: `status`, `list` and `detail` through a
 // real listening server (autocannon in this process, the server in its own), each request from a random
 // tenant with its own token, so caches see a realistic spread rather than one hot row.
+import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { signToken } from '../../src/auth/token-signer.js';
 import { benchManifest, STEPS_PER_WORKFLOW } from '../manifest.js';
@@ -18,6 +19,7 @@ export interface ReadFigures {
   requestsPerS: number;
   non2xx: number;
   errors: number;
+  requests: number;
 }
 
 export interface ReadsResult {
@@ -30,6 +32,8 @@ export interface ReadsResult {
   endpoints: Record<ReadEndpoint, ReadFigures>;
   serverPeakRssMb: number;
   serverCpuPercent: number;
+  /** SQL statements per request over all three loads, by kind. */
+  statementsPerRequest: Record<string, number>;
 }
 
 /** Distinct request targets, cycled through by every connection. */
@@ -51,6 +55,8 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
       await engine.child.call('startExecutor', null); // a normal replica: the (idle) executor runs too
       const samples = await requestSamples(engine.jwtSecret, shape);
       await engine.child.call('resetMeter', null);
+      const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `reads-${run.dialect}.cpuprofile`) : null;
+      if (profile) await engine.child.call('profileStart', null);
       const endpoints = {} as Record<ReadEndpoint, ReadFigures>;
       for (const endpoint of READ_ENDPOINTS) {
         if (settings.readsWarmupS > 0) await load(engine.url, samples, endpoint, settings.readsConnections, settings.readsWarmupS);
@@ -58,6 +64,7 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
         run.log(`reads: ${endpoint} p50 ${endpoints[endpoint].latency.p50} ms p99 ${endpoints[endpoint].latency.p99} ms, ${endpoints[endpoint].requestsPerS} req/s`);
       }
       const meter = await engine.child.call('meter', null);
+      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`reads: server profile in ${profile}`); }
       return {
         workflows: shape.workflows,
         steps: shape.workflows * STEPS_PER_WORKFLOW,
@@ -68,6 +75,7 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
         endpoints,
         serverPeakRssMb: meter.peakRssMb,
         serverCpuPercent: round((100 * meter.cpuMs) / meter.wallMs, 0),
+        statementsPerRequest: perRequest(meter.statements.byKind, Object.values(endpoints).reduce((n, f) => n + f.requests, 0)),
       };
     } finally {
       await engine.stop();
@@ -75,6 +83,10 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
   } finally {
     await db.drop();
   }
+}
+
+function perRequest(byKind: Record<string, number>, requests: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(byKind).slice(0, 10).map(([k, n]) => [k, round(n / Math.max(1, requests), 2)]));
 }
 
 interface Sample { token: string; status: string; list: string; detail: string }
@@ -124,5 +136,6 @@ async function load(url: string, samples: Sample[], endpoint: ReadEndpoint, conn
     requestsPerS: round(r.requests.total / r.duration, 0),
     non2xx: r.non2xx,
     errors: r.errors,
+    requests: r.requests.total,
   };
 }
