@@ -179,19 +179,24 @@ for (const dialect of testDialects()) {
     it('keeps the same callback token across a step\'s retries, so a callback to a re-sent request is accepted', async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
-      sim.route('POST', '/buckets', { status: 202 });
+      const tokens: string[] = [];
+      sim.route('POST', '/buckets', async (req, nth) => {
+        tokens.push(tokenOf(req));
+        // The first wait is left to expire; the re-sent request is answered by a callback at once.
+        if (nth === 2) await rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { try: 2 } });
+        return { status: 202 };
+      });
       const m = manifestFor(sim, [{
         name: 'create_bucket', type: 'callback', retry: { max_attempts: 2, initial_s: 0.05, on_wait_timeout: true },
         request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 0.2 },
       }]);
       const { workflowId } = await registerAndStart(rt, m);
-      const second = await sim.waitFor((r) => r.path === '/buckets' && r.headers['idempotency-key'] === `${workflowId}:create_bucket:2`, 5000);
-      const [first] = sim.calls('POST', '/buckets');
-      assert.equal(tokenOf(second), tokenOf(first));
-      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
-      await rt.callbacks.receive(tokenOf(second), { status: 'completed', metadata: { try: 2 } });
+
       const d = await untilWorkflow(rt, workflowId, 'completed');
       assert.deepEqual(stepOf(d, 'create_bucket').output, { try: 2 });
+      assert.deepEqual(sim.calls('POST', '/buckets').map((r) => r.headers['idempotency-key']), [`${workflowId}:create_bucket:1`, `${workflowId}:create_bucket:2`]);
+      assert.equal(tokens.length, 2);
+      assert.equal(tokens[1], tokens[0]);
     });
 
     it('after a reported failure and an operator retry, sends the request again and accepts the new callback', async (t) => {
