@@ -3,7 +3,7 @@ import { Conflict, NotFound } from '../domain/errors.js';
 import type { StepStatus } from '../domain/model.js';
 import { advance, cancelUnfinished, startRollback } from './progress.js';
 import { effectiveRetry } from './retry.js';
-import { StaleWrite, WorkflowUnit } from './unit.js';
+import { StaleWrite, WorkflowUnit, announceCommit } from './unit.js';
 
 export interface Actor { actor: string | null; reason: string | null }
 
@@ -15,15 +15,15 @@ export function createAdminActions(deps: { store: Store; clock?: () => number })
   async function inUnit(workflowId: string, fn: (u: WorkflowUnit) => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        let woke = false;
+        let committed: WorkflowUnit | null = null;
         await store.transaction(async (tx) => {
           const u = await WorkflowUnit.load(tx, workflowId, now());
           if (!u) throw new NotFound(`workflow ${workflowId} not found`);
           await fn(u);
           await u.flush();
-          woke = u.wake;
+          committed = u;
         });
-        if (woke) store.dialect.wakeups().notify('steps');
+        announceCommit(store.dialect.wakeups(), committed);
         return;
       } catch (e) {
         // A worker claimed a step between our read and write: decide again on fresh rows.

@@ -8,7 +8,7 @@ import type { StepTypeName, CallbackStepSpec } from '../domain/step-specs.js';
 import { CALLBACK_TOKEN_PATTERN, hashToken, type CredentialCipher } from './credential-cipher.js';
 import { stepTypeOf } from './step-types/index.js';
 import { applyStepOutcome } from './outcomes.js';
-import { StaleWrite, WorkflowUnit } from './unit.js';
+import { StaleWrite, WorkflowUnit, announceCommit } from './unit.js';
 import { sealEarlyReport } from './early-report.js';
 
 export const CALLBACK_PATH = '/api/v1/provisioning/callback';
@@ -57,7 +57,7 @@ export function createCallbackReceiver(deps: CallbackDeps) {
   }
 
   async function receiveOnce(found: StepRow, report: Report): Promise<CallbackResult> {
-    let woke = false;
+    let committed: WorkflowUnit | null = null;
     const result = await deps.store.transaction(async (tx): Promise<CallbackResult> => {
       const u = await WorkflowUnit.load(tx, found.workflow_id, now());
       const s = u?.stepById(found.id);
@@ -111,7 +111,7 @@ export function createCallbackReceiver(deps: CallbackDeps) {
         u.event({ type: 'step.callback', step: s.name, attempt: s.attempt, data: { status: report.status } });
         await applyStepOutcome(u, s, onReport(spec, report, u.now), { guard: { from: [status] }, trigger: 'callback' }, deps.cipher);
         await u.flush();
-        woke = u.wake;
+        committed = u;
         deps.onOutcome?.('accepted');
         return out(false);
       }
@@ -125,7 +125,7 @@ export function createCallbackReceiver(deps: CallbackDeps) {
       if (e instanceof Unchanged) return e.result;
       throw e;
     });
-    if (woke) deps.store.dialect.wakeups().notify('steps');
+    announceCommit(deps.store.dialect.wakeups(), committed);
     return result;
   }
 

@@ -13,7 +13,7 @@ import { renderRequest, sendRequest } from './step-types/request.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import { applyCompensationOutcome, applyStepOutcome } from './outcomes.js';
 import { buildScope } from './scope.js';
-import { StaleWrite, WorkflowUnit } from './unit.js';
+import { StaleWrite, WorkflowUnit, announceCommit } from './unit.js';
 import { callbackUrl } from './callbacks.js';
 import { ulid } from '../domain/ids.js';
 import { noopTracer, type Tracer } from '../tracing/tracer.js';
@@ -182,17 +182,17 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     const until = now() + Math.max(5000, config.leaseGraceMs);
     for (let attempt = 1; ; attempt++) {
       try {
-        let woke = false;
+        let committed: WorkflowUnit | null = null;
         const ok = await store.transaction(async (tx) => {
           const u = await WorkflowUnit.load(tx, row.workflow_id, now());
           const s = u?.stepById(row.id);
           if (!u || !s || s.lease_owner !== fence.owner) return false;
           await apply(u, s);
           await u.flush();
-          woke = u.wake;
+          committed = u;
           return true;
         });
-        if (woke) store.dialect.wakeups().notify('steps');
+        announceCommit(store.dialect.wakeups(), committed);
         return ok;
       } catch (e) {
         // Another step of the workflow moved under us (claimed, called back): decide again on fresh rows.

@@ -1,5 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Db } from '../store/db-types.js';
+import type { WakeupChannel } from '../store/dialect.js';
 import { workflowsRepo, toWorkflow, type WorkflowRow, type WorkflowPatch } from '../store/workflows-repo.js';
 import { stepsRepo, toStep, type StepRow, type StepPatch, type Fence } from '../store/steps-repo.js';
 import { eventsRepo } from '../store/events-repo.js';
@@ -41,6 +42,8 @@ export class WorkflowUnit {
   private events: EventInput[] = [];
   private pendingOutbox: { id: string; topic: string; payload: string; created_at: number; dispatched_at: null }[] = [];
   wake = false;
+  /** Set by emit(): the commit writes outbox rows, so the webhook dispatcher has events to fan out. */
+  emitted = false;
 
   private constructor(readonly tx: Transaction<Db>, readonly wf: WorkflowRow, steps: StepRow[], readonly now: number) {
     this.steps = steps;
@@ -91,6 +94,7 @@ export class WorkflowUnit {
       data: { workflow: workflowView(toWorkflow(this.wf)), ...(step ? { step: stepView(toStep(step), this.steps.map(toStep)) } : {}) },
     };
     this.pendingOutbox.push({ id, topic, payload: JSON.stringify(payload), created_at: this.now, dispatched_at: null });
+    this.emitted = true;
   }
 
   domainSteps(): Step[] { return this.steps.map(toStep); }
@@ -108,4 +112,15 @@ export class WorkflowUnit {
     await outboxRepo.insertMany(this.tx, this.pendingOutbox);
     this.pendingOutbox = [];
   }
+}
+
+/**
+ * Call once the unit's transaction has committed (never inside it: a listener would look before the
+ * rows exist): wakes the executors when steps became due and the webhook dispatchers when events were
+ * written, on this replica and (PostgreSQL NOTIFY) the others. Without it an event waits for the
+ * dispatcher's next poll.
+ */
+export function announceCommit(wakeups: WakeupChannel, u: Pick<WorkflowUnit, 'wake' | 'emitted'> | null): void {
+  if (u?.wake) wakeups.notify('steps');
+  if (u?.emitted) wakeups.notify('webhooks');
 }

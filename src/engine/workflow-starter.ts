@@ -100,7 +100,9 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
       const active = await workflowsRepo.findActive(store.db, req.tenantId, req.serviceSlug);
       throw new Conflict(`workflow ${active?.id ?? '(unknown)'} for ${req.serviceSlug} is still ${active?.status ?? 'active'} for tenant ${req.tenantId}; wait for it to end or cancel it`);
     }
+    // Steps are due and the started event is in the outbox: wake both loops now rather than at their next poll.
     store.dialect.wakeups().notify('steps');
+    store.dialect.wakeups().notify('webhooks');
     return { workflowId: id, created: true };
   }
 
