@@ -62,10 +62,10 @@ export function classifyStatus(status: number): 'delivered' | 'retry' | 'dead' {
  * lease. Delivery is at least once: a dispatcher that dies mid-attempt leaves a lease that expires,
  * and the delivery is attempted again; receivers deduplicate on `X-Provisioner-Event-Id`.
  *
- * Wake-ups: the loop runs on the 'webhooks' topic (new or redelivered deliveries, on any replica) and
- * on 'steps' (most engine commits that emit an event also make work due), and otherwise polls every
- * `pollIntervalMs`. The poll is what picks up events whose commit announced nothing (a workflow's
- * last step completing), at the cost of one indexed query per interval; an event therefore leaves
+ * Wake-ups: the loop runs on the 'webhooks' topic (every commit that wrote outbox rows announces it
+ * through `announceCommit`, as do redeliveries, on any replica) and on 'steps', and otherwise polls
+ * every `pollIntervalMs`. The poll is the fallback for a wake-up that never arrived (a NOTIFY lost
+ * with its connection), at the cost of one indexed query per interval; an event therefore leaves
  * within one poll interval at worst, and nothing depends on a wake-up arriving.
  */
 export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDispatcher {
