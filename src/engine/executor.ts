@@ -56,11 +56,18 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let claimSeq = 0;
   let loop: Promise<void> | null = null;
   let wakeUp: (() => void) | null = null;
-  const wake = () => { const w = wakeUp; wakeUp = null; w?.(); };
+  // A wake-up that arrives while the loop is claiming (not sleeping) must not be lost: the work it
+  // announces may have committed after the claim looked, and the next sleep would be the full poll.
+  let wokenWhileBusy = false;
+  const wake = () => {
+    const w = wakeUp; wakeUp = null;
+    if (w) w(); else wokenWhileBusy = true;
+  };
   const unsubscribe = store.dialect.wakeups().subscribe('steps', wake);
 
   async function sleep(ms: number) {
     if (stopping.signal.aborted) return;
+    if (wokenWhileBusy) { wokenWhileBusy = false; return; }
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => { wakeUp = null; resolve(); }, ms);
       wakeUp = () => { clearTimeout(t); resolve(); };
@@ -76,6 +83,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       const free = config.concurrency - running.size;
       let claimed: StepRow[] = [];
       if (free > 0) {
+        wokenWhileBusy = false; // this claim sees everything committed before it
         try {
           claimed = await stepsRepo.claimDue(store.db, {
             owner: `${workerId}:${++claimSeq}`, limit: free, now: now(), leaseGraceMs: config.leaseGraceMs, lockClause: store.dialect.claimLockClause,
