@@ -5,12 +5,12 @@ import { configFrom, withConfigFlags } from './options.js';
 
 export function keysCommand(): Command {
   const cmd = new Command('keys').description('encryption keys for credentials at rest');
-  cmd.addCommand(withConfigFlags(new Command('rotate').description('re-encrypt every stored credential with PROVISIONER_SECRET_KEY (old keys in PROVISIONER_OLD_SECRET_KEYS)'))
+  cmd.addCommand(withConfigFlags(new Command('rotate').description('re-encrypt every stored credential and webhook secret with PROVISIONER_SECRET_KEY (old keys in PROVISIONER_OLD_SECRET_KEYS)'))
     .action(async (flags) => {
       const rt = await createRuntime(configFrom(flags), { executor: false });
       try {
         const r = await rotateCredentialKeys(rt.store, rt.cipher);
-        process.stdout.write(`re-encrypted ${r.reencrypted} of ${r.total} credential sets with key ${rt.cipher.currentKid}\n`);
+        process.stdout.write(`re-encrypted ${r.reencrypted} of ${r.total} credential sets with key ${rt.cipher.currentKid}, and ${r.webhookSecrets.reencrypted} of ${r.webhookSecrets.total} webhook secrets\n`);
       } finally {
         await rt.close();
       }

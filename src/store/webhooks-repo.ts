@@ -61,6 +61,17 @@ export const webhooksRepo = {
     return (await db.selectFrom('webhook_subscriptions').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
   },
 
+  /** Sealed signing secrets after `afterId`, in id order: key rotation walks them in batches. */
+  async listSecrets(db: Executor, afterId: string, limit: number): Promise<{ id: string; secret: string }[]> {
+    return db.selectFrom('webhook_subscriptions').select(['id', 'secret']).where('id', '>', afterId).orderBy('id').limit(limit).execute();
+  },
+
+  /** Replaces a sealed secret only if it is still the one that was read. */
+  async replaceSecret(db: Executor, id: string, from: string, to: string): Promise<boolean> {
+    const r = await db.updateTable('webhook_subscriptions').set({ secret: to }).where('id', '=', id).where('secret', '=', from).executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  },
+
   /** Removes the subscription and its deliveries (pending ones would have nowhere to go). Run in a transaction. */
   async deleteSubscription(db: Executor, id: string): Promise<boolean> {
     await db.deleteFrom('webhook_deliveries').where('subscription_id', '=', id).execute();
