@@ -10,8 +10,12 @@ export interface CredentialCipher {
   encrypt(value: JsonObject): string;
   decrypt(stored: string): JsonObject;
   kidOf(stored: string): string;
-  /** Derives a per-step callback token; only its hash is stored, and a retry derives the same one. */
-  callbackToken(stepId: string): string;
+  /**
+   * Derives a per-step callback token; only its hash is stored, and a retry derives the same one. With
+   * the stored hash, the key that minted it is found among all configured keys, so a token handed out
+   * before a key rotation is the one sent again after it.
+   */
+  callbackToken(stepId: string, storedHash?: string | null): string;
 }
 
 interface Sealed { v: 1; kid: string; iv: string; tag: string; ct: string }
@@ -24,7 +28,9 @@ export function createCredentialCipher(current: string, old: readonly string[] =
   const keys = new Map<string, Buffer>();
   for (const k of [current, ...old]) { const b = Buffer.from(k, 'base64'); keys.set(keyId(b), b); }
   const currentKid = keyId(currentKey);
-  const tokenKey = createHmac('sha256', currentKey).update('provisioner callback tokens v1').digest();
+  const tokenKeyOf = (key: Buffer) => createHmac('sha256', key).update('provisioner callback tokens v1').digest();
+  const tokenKeys = [...keys.values()].map(tokenKeyOf); // current key first (Map keeps insertion order)
+  const tokenWith = (tokenKey: Buffer, stepId: string) => `cbt_${createHmac('sha256', tokenKey).update(stepId).digest('base64url')}`;
 
   const parse = (stored: string): Sealed => {
     const s = JSON.parse(stored) as Sealed;
@@ -51,7 +57,10 @@ export function createCredentialCipher(current: string, old: readonly string[] =
       return JSON.parse(pt.toString('utf8')) as JsonObject;
     },
     kidOf: (stored) => parse(stored).kid,
-    callbackToken: (stepId) => `cbt_${createHmac('sha256', tokenKey).update(stepId).digest('base64url')}`,
+    callbackToken(stepId, storedHash) {
+      const tokens = tokenKeys.map((k) => tokenWith(k, stepId));
+      return (storedHash ? tokens.find((t) => hashToken(t) === storedHash) : undefined) ?? tokens[0];
+    },
   };
 }
 

@@ -155,7 +155,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         const answer = compensate ? await sendRequest(http, renderRequest(compensate, scope)) : null;
         outcome = answer === null || answer.ok ? { kind: 'completed', output: null } : answer.outcome;
       } else {
-        if (spec.type === 'callback') scope.callback = { url: callbackUrl(deps.publicUrl), token: deps.cipher.callbackToken(row.id) };
+        if (spec.type === 'callback') scope.callback = { url: callbackUrl(deps.publicUrl), token: deps.cipher.callbackToken(row.id, row.callback_token_hash) };
         outcome = await stepTypeOf(spec.type as StepTypeName).run({
           trigger, now: started, stepName: row.name, attempt: row.attempt, state: WorkflowUnit.state(row), deadlineAt: row.deadline_at,
           pollCount: row.poll_count, timeoutMs: row.timeout_ms, scope, http, signal: abortRuns.signal,

@@ -36,11 +36,11 @@ function capturedLogger() {
 interface Node { rt: Runtime; app: FastifyInstance; close(): Promise<void> }
 
 /** One replica on `databaseUrl` with the given keys: what a restart with new configuration gives. */
-async function startNode(databaseUrl: string, keys: { current: string; old?: string[] }, log?: pino.Logger): Promise<Node> {
+async function startNode(databaseUrl: string, keys: { current: string; old?: string[] }, log?: pino.Logger, executor = true): Promise<Node> {
   const config = testConfig(databaseUrl, {
     PROVISIONER_SECRET_KEY: keys.current, PROVISIONER_OLD_SECRET_KEYS: (keys.old ?? []).join(','), PROVISIONER_WEBHOOK_RETRY_SCHEDULE: '0.05',
   });
-  const rt = await createRuntime(config, log ? { log } : {});
+  const rt = await createRuntime(config, { ...(log ? { log } : {}), executor });
   rt.executor?.start();
   rt.webhooks?.start();
   const app = await buildServer(rt);
@@ -142,6 +142,34 @@ for (const dialect of testDialects()) {
       assert.equal(lines.length, 4);
       assert.ok(!text.includes(HTTP_SECRET) && !text.includes(CALLBACK_SECRET), text);
       assert.equal((text.match(/\[redacted\]/g) ?? []).length, 7);
+    });
+
+    it('keeps a callback token minted under the old key working after a restart with a new key', async (t) => {
+      const db = await freshDatabaseUrl(dialect);
+      const sim = await startServiceSim();
+      t.after(async () => { await sim.close(); await db.drop(); });
+      sim.route('POST', '/accounts', { status: 201, json: { id: 'acc-1' } });
+      sim.route('POST', '/keys', { status: 202 });
+      const [keyA, keyB] = [newKey(), newKey()];
+
+      // Started under A: the step's token (and its stored hash) come from A. No worker runs yet.
+      let node = await startNode(db.url, { current: keyA }, undefined, false);
+      let id: string;
+      try {
+        assert.equal((await call(node.app, 'POST', '/api/v1/registry/register', REGISTRAR, manifest(sim))).status, 201);
+        const start = await call(node.app, 'POST', '/api/v1/provisioning/workflows', tenantAdmin('acme'), { service_slug: 'vault' });
+        id = start.json.data.id;
+      } finally { await node.close(); }
+
+      // Restarted with B current and A old: the request carries the token the stored hash knows.
+      node = await startNode(db.url, { current: keyB, old: [keyA] });
+      try {
+        const req = await sim.waitFor((r) => r.path === '/keys', 10_000);
+        await eventually('the wait', async () => (await call(node.app, 'GET', `/api/v1/provisioning/workflows/${id}`, tenantReader('acme'))).json.data.steps[1].status === 'waiting_callback');
+        const cb = await call(node.app, 'POST', '/api/v1/provisioning/callback', null, { callback_token: (req.body as { callback_token: string }).callback_token, status: 'completed' });
+        assert.equal(cb.status, 200, cb.text);
+        assert.equal(cb.json.data.step_status, 'completed');
+      } finally { await node.close(); }
     });
 
     it('reads credentials after a restart with a new key (old one listed), re-encrypts them (function and CLI), and then needs only the new key', async (t) => {
