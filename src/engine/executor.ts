@@ -116,7 +116,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
   async function runOne(row: StepRow) {
     const fence: Fence = { stepId: row.id, owner: row.lease_owner as string };
-    const slog = log.child({ workflow_id: row.workflow_id, step: row.name, attempt: row.attempt });
+    const slog = log.child({ workflow_id: row.workflow_id, tenant: row.tenant_id, step: row.name, attempt: row.attempt });
     const started = now();
     const wf = await workflowsRepo.get(store.db, row.workflow_id);
     if (!wf) return;
@@ -183,6 +183,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     if (outcome.kind === 'failed' || outcome.kind === 'retry') span.setError(outcome.error);
     span.end();
     if (!applied) { deps.hooks?.onLeaseLost?.(); slog.warn('lease lost; outcome discarded'); }
+    // The outcome's kind only: an error text may quote a service's answer, which logs never carry.
+    else slog.debug({ trigger: compensating ? 'compensate' : trigger, outcome: outcome.kind, duration_ms: now() - started }, 'step attempt ended');
   }
 
   /** Database hiccups (a restart) should not cost the attempt: keep the outcome and retry until the lease would expire. */

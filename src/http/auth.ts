@@ -22,8 +22,13 @@ export const BEARER_SCHEME = 'bearerAuth';
 export function authenticate(verifier: TokenVerifier): FastifyPluginAsync {
   const plugin: FastifyPluginAsync = async (scope) => {
     if (!scope.hasRequestDecorator('caller')) scope.decorateRequest('caller');
-    scope.addHook('onRequest', async (req) => {
+    scope.addHook('onRequest', async (req, reply) => {
       req.caller = await verifier.verify(req.headers.authorization);
+      // Every later line of the request (handler, errors, "request completed") names the caller's tenant.
+      if (req.caller.tenantId !== null) {
+        req.log = req.log.child({ tenant: req.caller.tenantId });
+        reply.log = req.log;
+      }
     });
     // Documents the requirement on exactly the routes the hook guards.
     scope.addHook('onRoute', (route) => {
