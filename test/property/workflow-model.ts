@@ -38,7 +38,7 @@ export interface Scenario { onFailure: 'rollback' | 'hold'; steps: StepScenario[
  * hanging service gets a short request timeout; every other step a long one, so a slow machine
  * cannot turn an answer into a timeout.
  */
-export const TIMING = { hangTimeoutS: 0.5, requestTimeoutS: 10, waitTimeoutS: 2, pollIntervalS: 0.05, pollTimeoutS: 1.5, retryS: 0.01 } as const;
+export const TIMING = { hangTimeoutS: 0.5, requestTimeoutS: 10, waitTimeoutS: 2.5, pollIntervalS: 0.05, pollTimeoutS: 3, retryS: 0.01 } as const;
 
 const meetsHang = (s: StepScenario) => s.request.kind === 'hang' || (s.request.kind === 'flaky' && s.request.how === 'hang') || (s.kind === 'poll' && s.poll.end === 'hang');
 
