@@ -88,6 +88,8 @@ export function createAdminActions(deps: { store: Store; clock?: () => number })
       }
       u.event({ type: 'admin.cancel', actor: a.actor, reason: a.reason, data: { compensate } });
       if (compensate && u.wf.kind === 'provision' && u.status !== 'rolling_back') {
+        // Roll back first; the rollback then ends the workflow `cancelled` (DESIGN §7: any non-terminal → cancelled).
+        u.setWorkflow({ cancel_requested_at: u.now });
         await startRollback(u, `cancelled by an operator${a.reason ? `: ${a.reason}` : ''}`, a);
         return;
       }

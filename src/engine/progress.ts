@@ -99,6 +99,12 @@ async function rollbackProgress(u: WorkflowUnit): Promise<void> {
     u.emit('provisioning.workflow.failed');
     return;
   }
+  if (u.wf.cancel_requested_at !== null) {
+    u.setWorkflow({ status: 'cancelled', completed_at: u.now, last_progress_at: u.now });
+    u.event({ type: 'workflow.cancelled', data: { compensated: true } });
+    u.emit('provisioning.workflow.cancelled');
+    return;
+  }
   u.setWorkflow({ status: 'rolled_back', completed_at: u.now, last_progress_at: u.now });
   u.event({ type: 'workflow.rolled_back' });
   u.emit('provisioning.workflow.rolled_back');

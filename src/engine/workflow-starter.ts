@@ -69,6 +69,7 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
       idempotency_key: req.idempotencyKey, provision_workflow_id: provisionId, steps_total: specs.length,
       steps_completed: 0, created_at: t, started_at: t, updated_at: t, completed_at: specs.length === 0 ? t : null,
       last_progress_at: t, trace_parent: traceContext ? formatTraceparent(traceContext) : null,
+      cancel_requested_at: null,
     };
     const steps = specs.map((spec, position) => stepRow(wf, spec, position, t, cipher));
     try {

@@ -49,6 +49,7 @@ export interface WorkflowsTable {
   last_progress_at: number;
   /** Added by 0003: the `traceparent` of the request that started the workflow. */
   trace_parent: string | null;
+  cancel_requested_at: number | null;
 }
 
 export interface StepsTable {

@@ -187,6 +187,7 @@ for (const dialect of testDialects()) {
 
       await rt.admin.cancel(workflowId, true, ops);
       const d = await untilDetail(rt, workflowId, 'the rollback to end', (x) => !['running', 'rolling_back'].includes(x.status));
+      assert.equal(d.status, 'cancelled', 'a cancel with compensation rolls back, then ends cancelled');
       assert.deepEqual(d.steps.map((s) => s.status), ['compensated', 'cancelled']);
       assert.equal(sim.calls('DELETE', '/accounts/acc').length, 1);
       assert.match(d.error ?? '', /cancelled by an operator: test repair/);

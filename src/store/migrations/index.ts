@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { initial } from './0001-initial.js';
 import { webhookLeases } from './0002-webhook-leases.js';
 import { workflowTraceParent } from './0003-workflow-trace-parent.js';
+import { workflowCancelRequested } from './0004-workflow-cancel-requested.js';
 
 /** Static provider: migrations are compiled in, so a bundle or a tsx run finds them the same way. */
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-webhook-leases': webhookLeases,
   '0003-workflow-trace-parent': workflowTraceParent,
+  '0004-workflow-cancel-requested': workflowCancelRequested,
 };
 
 export const migrationProvider: MigrationProvider = {
