@@ -13,6 +13,10 @@ export function createPostgresDialect(url: string, poolSize: number, log?: (msg:
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000 });
   // An idle client that loses its connection (database restart) emits here; without a listener the process dies.
   pool.on('error', (err) => log?.('idle database connection lost', err));
+  // pg-pool listens for errors only while a client is idle; one checked out between two queries (inside
+  // a transaction, say) that loses its server would emit 'error' unheard and crash the process. The
+  // query in progress or the next one fails instead, and the callers' retries take it from there.
+  pool.on('connect', (client) => { client.on('error', (err) => log?.('database connection lost', err)); });
   const db = new Kysely<Db>({ dialect: new PostgresDialect({ pool }) });
   let wakeups: PgWakeups | null = null;
   return {

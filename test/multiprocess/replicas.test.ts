@@ -196,7 +196,9 @@ describe('PostgreSQL going away', { skip: !enabled }, () => {
 
       cluster.stop();
       const started = Date.now();
-      const down = await call(base, 'GET', '/api/v1/admin/provisioning/workflows');
+      const down = await call(base, 'GET', '/api/v1/admin/provisioning/workflows').catch((e: unknown) => {
+        throw new Error(`replica did not answer while the database was down (${String(e)}); its output:\n${replicas[0].output()}`);
+      });
       assert.equal(down.status, 503, JSON.stringify(down.json));
       assert.equal(down.json.error.code, 'unavailable');
       assert.ok(Date.now() - started < 10_000, 'answers promptly instead of hanging');

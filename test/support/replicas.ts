@@ -39,14 +39,14 @@ export async function startReplica(databaseUrl: string, env: Record<string, stri
   proc.stdout?.on('data', (d) => { out += String(d); });
   proc.stderr?.on('data', (d) => { out += String(d); });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const until = Date.now() + 20_000;
+  const until = Date.now() + 60_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`replica exited with ${proc.exitCode}:\n${out}`);
     try {
       const r = await fetch(`${url}/healthz`);
       if (r.ok) break;
     } catch { /* not listening yet */ }
-    if (Date.now() > until) { proc.kill('SIGKILL'); throw new Error(`replica did not start in 20 s:\n${out}`); }
+    if (Date.now() > until) { proc.kill('SIGKILL'); throw new Error(`replica did not start in 60 s:\n${out}`); }
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
