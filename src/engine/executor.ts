@@ -54,6 +54,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   const abortRuns = new AbortController();
   const running = new Map<string, Promise<void>>();
   let claimSeq = 0;
+  let tenantCursor = '';
   let loop: Promise<void> | null = null;
   let wakeUp: (() => void) | null = null;
   // A wake-up that arrives while the loop is claiming (not sleeping) must not be lost: the work it
@@ -87,7 +88,9 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         try {
           claimed = await stepsRepo.claimDue(store.db, {
             owner: `${workerId}:${++claimSeq}`, limit: free, now: now(), leaseGraceMs: config.leaseGraceMs, lockClause: store.dialect.claimLockClause,
+            afterTenant: tenantCursor,
           });
+          if (claimed.length > 0) tenantCursor = claimed[claimed.length - 1].tenant_id;
           failures = 0;
         } catch (e) {
           failures++;

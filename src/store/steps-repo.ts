@@ -58,6 +58,38 @@ export interface ClaimOptions {
   now: number;
   leaseGraceMs: number;
   lockClause: string;
+  /** Round-robin cursor: claiming starts with the first tenant after this one. */
+  afterTenant?: string;
+}
+
+async function nextDueTenant(db: Executor, after: string, now: number): Promise<string | null> {
+  const r = await db.selectFrom('steps').select('tenant_id')
+    .where('tenant_id', '>', after).where('next_run_at', '<=', now)
+    .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
+    .orderBy('tenant_id').limit(1).executeTakeFirst();
+  return r?.tenant_id ?? null;
+}
+
+/** Raw SQL: the dialect's row-lock clause (FOR UPDATE SKIP LOCKED) does not fit the builder. */
+async function claimOldestOfTenant(db: Executor, tenant: string, o: ClaimOptions): Promise<StepRow | null> {
+  const res = await sql<StepRow>`
+    update steps set
+      lease_owner = ${o.owner},
+      -- The cast: PostgreSQL would otherwise type the parameter after timeout_ms (integer) and overflow.
+      lease_expires_at = cast(${o.now + o.leaseGraceMs} as bigint) + timeout_ms,
+      attempt = case when status = 'pending' then attempt + 1 else attempt end,
+      compensation_attempt = case when status = 'compensating' and lease_owner is null then compensation_attempt + 1 else compensation_attempt end,
+      status = case when status = 'pending' then 'running' else status end,
+      started_at = coalesce(started_at, ${o.now}),
+      updated_at = ${o.now}
+    where id in (
+      select id from steps
+      where tenant_id = ${tenant} and next_run_at <= ${o.now} and (lease_expires_at is null or lease_expires_at < ${o.now})
+      order by next_run_at limit 1 ${sql.raw(o.lockClause)}
+    )
+    and next_run_at <= ${o.now} and (lease_expires_at is null or lease_expires_at < ${o.now})
+    returning *`.execute(db);
+  return res.rows[0] ?? null;
 }
 
 export const stepsRepo = {
@@ -78,43 +110,31 @@ export const stepsRepo = {
   },
 
   /**
-   * Claims due steps in one statement. Fair across tenants: a candidate's turn is its rank within its
-   * tenant plus the steps that tenant already has leased, so free slots go round-robin over tenants
-   * counting what each already runs. (Rank alone is not enough: slots free up one at a time, and a
-   * limit-1 claim would always take the oldest rank-1 step, i.e. the big backlog's.) A reclaimed step
-   * (its lease expired) keeps its attempt number, so the re-run sends the same idempotency key.
-   * Raw SQL: the window function and the dialect's row-lock clause do not fit the builder.
+   * Claims up to `limit` due steps, round-robin over tenants: each claim takes the oldest due step of
+   * the next tenant (in tenant-id order) after `afterTenant`, wrapping around, so one tenant's backlog
+   * never delays another tenant's step by more than one turn. Two index seeks per claimed step on
+   * steps_due_tenant, whatever the backlog: ranking every due row in one statement cost 2-11 ms per
+   * claim at 2,000 due steps (bench, 2026-11-29). A reclaimed step (its lease expired) keeps its attempt
+   * number, so the re-run sends the same idempotency key.
    */
   async claimDue(db: Executor, o: ClaimOptions): Promise<StepRow[]> {
-    const res = await sql<StepRow>`
-      update steps set
-        lease_owner = ${o.owner},
-        -- The cast: PostgreSQL would otherwise type the parameter after timeout_ms (integer) and overflow.
-        lease_expires_at = cast(${o.now + o.leaseGraceMs} as bigint) + timeout_ms,
-        attempt = case when status = 'pending' then attempt + 1 else attempt end,
-        compensation_attempt = case when status = 'compensating' and lease_owner is null then compensation_attempt + 1 else compensation_attempt end,
-        status = case when status = 'pending' then 'running' else status end,
-        started_at = coalesce(started_at, ${o.now}),
-        updated_at = ${o.now}
-      where id in (
-        select id from steps where id in (
-          select id from (
-            select s.id, s.next_run_at,
-              row_number() over (partition by s.tenant_id order by s.next_run_at, s.id) + coalesce(busy.n, 0) as turn
-            from steps s
-            left join (
-              -- Leased steps were due when claimed, so next_run_at bounds them too (and uses steps_due).
-              select tenant_id, count(*) as n from steps
-              where next_run_at <= ${o.now} and lease_expires_at >= ${o.now}
-              group by tenant_id
-            ) busy on busy.tenant_id = s.tenant_id
-            where s.next_run_at <= ${o.now} and (s.lease_expires_at is null or s.lease_expires_at < ${o.now})
-          ) ranked order by turn, next_run_at, id limit ${o.limit}
-        ) ${sql.raw(o.lockClause)}
-      )
-      and next_run_at <= ${o.now} and (lease_expires_at is null or lease_expires_at < ${o.now})
-      returning *`.execute(db);
-    return res.rows;
+    const claimed: StepRow[] = [];
+    let cursor = o.afterTenant ?? '';
+    // A pass over the tenants that claims nothing ends the call; starting mid-way allows one wrap.
+    let progressInPass = cursor !== '';
+    while (claimed.length < o.limit) {
+      const tenant = await nextDueTenant(db, cursor, o.now);
+      if (tenant === null) {
+        if (!progressInPass) break;
+        progressInPass = false;
+        cursor = '';
+        continue;
+      }
+      cursor = tenant;
+      const row = await claimOldestOfTenant(db, tenant, o);
+      if (row) { claimed.push(row); progressInPass = true; }
+    }
+    return claimed;
   },
 
   /** A write after a claim: applies only while this claim still holds the lease. */

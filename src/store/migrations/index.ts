@@ -3,6 +3,7 @@ import { initial } from './0001-initial.js';
 import { webhookLeases } from './0002-webhook-leases.js';
 import { workflowTraceParent } from './0003-workflow-trace-parent.js';
 import { workflowCancelRequested } from './0004-workflow-cancel-requested.js';
+import { stepsDueByTenant } from './0005-steps-due-by-tenant.js';
 
 /** Static provider: migrations are compiled in, so a bundle or a tsx run finds them the same way. */
 export const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ export const migrations: Record<string, Migration> = {
   '0002-webhook-leases': webhookLeases,
   '0003-workflow-trace-parent': workflowTraceParent,
   '0004-workflow-cancel-requested': workflowCancelRequested,
+  '0005-steps-due-by-tenant': stepsDueByTenant,
 };
 
 export const migrationProvider: MigrationProvider = {
