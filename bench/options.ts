@@ -11,7 +11,7 @@ export type Scale = (typeof SCALES)[number];
 export interface ScaleSettings {
   /** Workflows queued and then drained by the throughput workload (and by the peer). */
   throughputWorkflows: number;
-  /** Workflows started at `latencyRate`/s while the callback → next step latency is recorded. */
+  /** Workflows started at `latencyRate`/s (or a quarter of the measured throughput, if lower) while the callback → next step latency is recorded. */
   latencyWorkflows: number;
   latencyRate: number;
   /** In the latency workload the service calls back once both siblings of the callback step were answered, and this long after. */
@@ -30,7 +30,7 @@ export interface ScaleSettings {
 
 export const SCALE_SETTINGS: Record<Scale, ScaleSettings> = {
   smoke: {
-    throughputWorkflows: 60, latencyWorkflows: 12, latencyRate: 20, latencyCallbackDelayMs: 30, idleRuns: 3,
+    throughputWorkflows: 60, latencyWorkflows: 8, latencyRate: 20, latencyCallbackDelayMs: 30, idleRuns: 3,
     readsWorkflows: 10_000, readsTenants: 500, readsServices: 5, readsConnections: 10, readsWarmupS: 0, readsDurationS: 1,
     ceilingDurationS: 1,
   },

@@ -80,6 +80,7 @@ export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>
       const ofCeiling = ceiling ? `${round((100 * tp.stepsPerS) / ceiling.commitsPerS, 1)} % of the ceiling's commits/s` : '';
       add('throughput: steps/s', tp.stepsPerS, '/s', `≥ ${stepsTarget}`, ofCeiling);
       add('throughput: workflows/s', tp.workflowsPerS, '/s', '', `engine ${tp.engineCpuPercent} % of a core, machine ${tp.machineCpuPercent} % busy`);
+      add('engine CPU per step', tp.engineCpuMsPerStep, 'ms', '', `1000 / this = ${round(1000 / tp.engineCpuMsPerStep, 0)} steps/s on one free core`);
       add('SQL statements per step', tp.statementsPerStep, '', '', '');
       if (tp.commitsPerS !== null) add('commits/s during throughput', tp.commitsPerS, '/s', '', ceiling ? `${round((100 * tp.commitsPerS) / ceiling.commitsPerS, 1)} % of the ceiling` : '');
     }
@@ -98,6 +99,7 @@ export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>
         add(`reads: ${e} p50`, f.latency.p50, 'ms', '', `${f.requestsPerS} req/s`);
         add(`reads: ${e} p99`, f.latency.p99, 'ms', readsAtFullScale ? '≤ 20' : '', at);
       }
+      add('reads: server CPU per request', reads.serverCpuMsPerRequest, 'ms', '', `1000 / this = ${round(1000 / reads.serverCpuMsPerRequest, 0)} req/s on one free core`);
     }
     if (peer) {
       add('peer: steps/s', peer.stepsPerS, '/s', '', peer.name);

@@ -20,6 +20,11 @@ export interface ThroughputResult {
   stepsPerS: number;
   /** Of one core: the engine is one Node.js process. */
   engineCpuPercent: number;
+  /**
+   * Engine CPU time per completed step. Unlike steps/s it hardly depends on what else runs on the
+   * machine, so 1000 / this is what one free core could sustain if nothing else limited it.
+   */
+  engineCpuMsPerStep: number;
   simCpuPercent: number;
   /** Of all cores, everything on the machine (engine, service, database, bench). */
   machineCpuPercent: number;
@@ -46,6 +51,7 @@ export interface MemoryResult {
 
 export interface LatencyResult {
   workflows: number;
+  /** Start rate: a quarter of the measured throughput, at most the scale's latencyRate. */
   perSecond: number;
   /** Callback sent by the service → the dependent step's request reaches the service (ms). */
   callbackToNextStep: Summary;
@@ -109,6 +115,7 @@ export async function runProvisionerWorkloads(run: DialectRun, want: { throughpu
         workflowsPerS: round(n / drainS, 1),
         stepsPerS: round(steps / drainS, 0),
         engineCpuPercent: round((100 * drainMeter.cpuMs) / drainMeter.wallMs, 0),
+        engineCpuMsPerStep: round(drainMeter.cpuMs / steps, 3),
         simCpuPercent: round((100 * (sim1.cpuMs - sim0.cpuMs)) / drainMs, 0),
         machineCpuPercent: machineBusyPercent(cpu0, cpu1),
         statementsPerStep: perStep(drainMeter.statements.total),
@@ -130,11 +137,15 @@ export async function runProvisionerWorkloads(run: DialectRun, want: { throughpu
     if (want.latency) {
       // The executor may not be running yet if throughput was skipped.
       await engine.child.call('startExecutor', null);
-      const m = settings.latencyWorkflows;
-      run.log(`latency: ${m} workflows at ${settings.latencyRate}/s, callback after ${settings.latencyCallbackDelayMs} ms`);
+      // Latency is measured under load, but not in saturation: at a quarter of the rate the throughput
+      // workload sustained (when it ran), at most latencyRate/s, for about 20 s.
+      const capacity = out.throughput ? out.throughput.workflowsPerS : Number.POSITIVE_INFINITY;
+      const rate = round(Math.max(0.5, Math.min(settings.latencyRate, capacity / 4)), 1);
+      const m = Math.max(4, Math.min(settings.latencyWorkflows, Math.round(rate * 20)));
+      run.log(`latency: ${m} workflows at ${rate}/s, callback ${settings.latencyCallbackDelayMs} ms after its siblings`);
       await run.sim.call('reset', null);
       await run.sim.call('configure', { callbackDelayMs: settings.latencyCallbackDelayMs, recordLatency: true });
-      await engine.child.call('createPaced', { slug: SLUG, tenants: tenants('lat', m), perSecond: settings.latencyRate });
+      await engine.child.call('createPaced', { slug: SLUG, tenants: tenants('lat', m), perSecond: rate });
       started += m;
       await run.sim.call('waitFor', { route: 'notify', count: m, timeoutMs: 60_000 });
       await engine.child.call('waitTerminal', { count: started, pollMs: 5, timeoutMs: 30_000 });
@@ -152,7 +163,7 @@ export async function runProvisionerWorkloads(run: DialectRun, want: { throughpu
       }
       out.latency = {
         workflows: m,
-        perSecond: settings.latencyRate,
+        perSecond: rate,
         callbackToNextStep: summarize(lat.fromSent),
         callbackAnsweredToNextStep: summarize(lat.fromAnswered),
         excluded: lat.excluded,

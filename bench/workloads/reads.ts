@@ -32,6 +32,8 @@ export interface ReadsResult {
   endpoints: Record<ReadEndpoint, ReadFigures>;
   serverPeakRssMb: number;
   serverCpuPercent: number;
+  /** Server CPU time per answered request, over the three loads (warm-ups included). */
+  serverCpuMsPerRequest: number;
   /** SQL statements per request over all three loads, by kind. */
   statementsPerRequest: Record<string, number>;
 }
@@ -58,12 +60,14 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
       const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `reads-${run.dialect}.cpuprofile`) : null;
       if (profile) await engine.child.call('profileStart', null);
       const endpoints = {} as Record<ReadEndpoint, ReadFigures>;
+      let warmupRequests = 0;
       for (const endpoint of READ_ENDPOINTS) {
-        if (settings.readsWarmupS > 0) await load(engine.url, samples, endpoint, settings.readsConnections, settings.readsWarmupS);
+        if (settings.readsWarmupS > 0) warmupRequests += (await load(engine.url, samples, endpoint, settings.readsConnections, settings.readsWarmupS)).requests;
         endpoints[endpoint] = await load(engine.url, samples, endpoint, settings.readsConnections, settings.readsDurationS);
         run.log(`reads: ${endpoint} p50 ${endpoints[endpoint].latency.p50} ms p99 ${endpoints[endpoint].latency.p99} ms, ${endpoints[endpoint].requestsPerS} req/s`);
       }
       const meter = await engine.child.call('meter', null);
+      const served = Object.values(endpoints).reduce((n, f) => n + f.requests, warmupRequests);
       if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`reads: server profile in ${profile}`); }
       return {
         workflows: shape.workflows,
@@ -75,7 +79,8 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
         endpoints,
         serverPeakRssMb: meter.peakRssMb,
         serverCpuPercent: round((100 * meter.cpuMs) / meter.wallMs, 0),
-        statementsPerRequest: perRequest(meter.statements.byKind, Object.values(endpoints).reduce((n, f) => n + f.requests, 0)),
+        serverCpuMsPerRequest: round(meter.cpuMs / Math.max(1, served), 3),
+        statementsPerRequest: perRequest(meter.statements.byKind, served),
       };
     } finally {
       await engine.stop();
