@@ -108,7 +108,7 @@ async function describeMachine(options: BenchOptions, withPostgres: boolean): Pr
   const sqlite = (mem.prepare('select sqlite_version() as v').get() as { v: string }).v;
   mem.close();
   const postgres = withPostgres
-    ? await withClient(options.postgresUrl, async (c) => (await c.query<{ v: string }>('show server_version')).rows[0]?.v ?? '?').then((v) => `PostgreSQL ${v}`)
+    ? await withClient(options.postgresUrl, async (c) => (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]?.v ?? '?').then((v) => `PostgreSQL ${v}`)
     : null;
   return {
     cpus: cpus().length,
