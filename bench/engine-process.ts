@@ -20,6 +20,8 @@ export interface EngineStart {
   port: number;
   /** Extra PROVISIONER_* variables (e.g. PROVISIONER_WORKER_CONCURRENCY) on top of the defaults. */
   env: Env;
+  /** SQLite: also time every statement by kind (costs two clock reads per statement; off by default). */
+  timeStatements: boolean;
   jwtSecret: string;
   secretKey: string;
   dataDir: string;
@@ -63,47 +65,52 @@ export type EngineApi = {
 
 let statementsTotal = 0;
 let statementsByKind = new Map<string, number>();
-/** SQLite only: time inside the driver's execute calls per kind (synchronous, so it is CPU on this thread). */
+/** SQLite only: time inside the driver's prepare and execute calls per kind (synchronous, so CPU on this thread). */
 let statementMs = new Map<string, number>();
-function countStatement(sqlText: string) {
+const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
+function countStatement(kind: string) {
   statementsTotal++;
-  const kind = statementKind(sqlText);
-  statementsByKind.set(kind, (statementsByKind.get(kind) ?? 0) + 1);
+  add(statementsByKind, kind, 1);
 }
-/** "update steps", "select workflows", "begin"… from the statement's first words. */
+const kinds = new Map<string, string>();
+/** "update steps", "select workflows", "begin"… from the statement's first words (memoised by text). */
 function statementKind(sqlText: string): string {
+  let kind = kinds.get(sqlText);
+  if (kind !== undefined) return kind;
   const s = sqlText.trimStart().slice(0, 120).replace(/"/g, '').replace(/\s+/g, ' ').toLowerCase();
   const verb = s.split(' ', 1)[0] ?? '';
-  // The executor's claim (steps-repo claimDue) is an update too; it is told apart by its window function.
-  if (verb === 'update' && sqlText.includes('row_number()')) return `update ${/^update ([a-z_]+)/.exec(s)?.[1] ?? ''} (claim)`;
   const table = verb === 'select' ? / from ([a-z_]+)/.exec(s)?.[1] ?? ''
     : verb === 'insert' ? / into ([a-z_]+)/.exec(s)?.[1] ?? ''
       : verb === 'update' ? /^update ([a-z_]+)/.exec(s)?.[1] ?? ''
         : verb === 'delete' ? / from ([a-z_]+)/.exec(s)?.[1] ?? '' : '';
-  return table ? `${verb} ${table}` : s.slice(0, 24);
+  kind = table ? `${verb} ${table}` : s.slice(0, 24);
+  // The executor's claim (steps-repo claimDue) is an update too; it is told apart by its window function.
+  if (verb === 'update' && sqlText.includes('row_number()')) kind += ' (claim)';
+  if (kinds.size < 10_000) kinds.set(sqlText, kind);
+  return kind;
 }
-// Both drivers are wrapped at their one entry point; Kysely prepares every statement anew on SQLite.
+// SQLite: statements are counted and timed where they run (Statement#run/all/get/iterate), whether or not
+// the store reuses prepared statements; prepares are timed apart. PostgreSQL: Client#query, every query.
 const sqliteProto = Database.prototype as unknown as { prepare(this: unknown, sqlText: string): object };
 const prepare = sqliteProto.prepare;
 type Run = (this: { source: string }, ...args: unknown[]) => unknown;
-let statementTimed = false;
+let statementWrapped = false;
+let timeStatements = false;
 sqliteProto.prepare = function (this: unknown, sqlText: string) {
-  countStatement(sqlText);
   const t0 = performance.now();
   const stmt = prepare.call(this, sqlText);
-  const kind = statementKind(sqlText);
-  statementMs.set(`prepare: ${kind}`, (statementMs.get(`prepare: ${kind}`) ?? 0) + performance.now() - t0);
-  if (!statementTimed) {
-    statementTimed = true;
-    const proto = Object.getPrototypeOf(stmt) as Record<'run' | 'all' | 'get', Run>;
-    for (const m of ['run', 'all', 'get'] as const) {
+  if (timeStatements) add(statementMs, `prepare: ${statementKind(sqlText)}`, performance.now() - t0);
+  if (!statementWrapped) {
+    statementWrapped = true;
+    const proto = Object.getPrototypeOf(stmt) as Record<'run' | 'all' | 'get' | 'iterate', Run>;
+    for (const m of ['run', 'all', 'get', 'iterate'] as const) {
       const original = proto[m];
       proto[m] = function (this: { source: string }, ...args: unknown[]) {
+        const kind = statementKind(this.source);
+        countStatement(kind);
+        if (!timeStatements) return original.apply(this, args);
         const s0 = performance.now();
-        try { return original.apply(this, args); } finally {
-          const k = statementKind(this.source);
-          statementMs.set(k, (statementMs.get(k) ?? 0) + performance.now() - s0);
-        }
+        try { return original.apply(this, args); } finally { add(statementMs, kind, performance.now() - s0); }
       };
     }
   }
@@ -113,7 +120,7 @@ const pgProto = pg.Client.prototype as unknown as { query(this: unknown, ...args
 const query = pgProto.query;
 pgProto.query = function (this: unknown, ...args: unknown[]) {
   const first = args[0];
-  countStatement(typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'text' in first ? String(first.text) : '?');
+  countStatement(statementKind(typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'text' in first ? String(first.text) : '?'));
   return query.apply(this, args);
 };
 
@@ -136,6 +143,7 @@ function startRequest(slug: string, tenantId: string) {
 
 const api: EngineApi = {
   async start(a) {
+    timeStatements = a.timeStatements;
     const config = loadConfig({
       DATABASE_URL: a.databaseUrl,
       HOST: '127.0.0.1',

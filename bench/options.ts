@@ -53,6 +53,8 @@ export interface BenchOptions {
   only: ReadonlySet<WorkloadName>;
   /** When set: V8 CPU profiles of the engine while draining (throughput) and serving reads, and the whole engine process under --cpu-prof, into this directory. */
   cpuProfDir: string | null;
+  /** SQLite: time each statement kind in the engine (BENCH_STATEMENT_TIMES=1); adds a little overhead. */
+  timeStatements: boolean;
   /** Tunables passed to the engine (PROVISIONER_WORKER_CONCURRENCY, …) for experiments; empty by default. */
   engineEnv: Record<string, string>;
 }
@@ -98,6 +100,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, de
     outDir: resolve(pick('out', 'BENCH_OUT_DIR') ?? 'bench/results'),
     only,
     cpuProfDir: cpuProf === undefined ? null : resolve(cpuProf === 'true' ? 'bench/tmp/profiles' : cpuProf),
+    timeStatements: ['1', 'true'].includes(pick('statement-times', 'BENCH_STATEMENT_TIMES') ?? ''),
     engineEnv: Object.fromEntries(ENGINE_TUNABLES.filter((k) => env[k]).map((k) => [k, env[k] as string])),
   };
 }

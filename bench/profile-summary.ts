@@ -10,10 +10,26 @@ interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[
 export interface ProfileSummary {
   totalMs: number;
   idleMs: number;
+  /** Busy time by activity: each sample goes to the first category whose pattern matches a frame on its stack. */
+  byActivity: { activity: string; ms: number; percent: number }[];
   selfByFunction: { name: string; ms: number; percent: number }[];
   inclusiveByFile: { file: string; ms: number; percent: number }[];
   inclusiveByPackage: { pkg: string; ms: number; percent: number }[];
 }
+
+/**
+ * What the engine spends its time on, in precedence order (SQL first: Kysely and the HTTP server call it).
+ * Native SQLite time shows up on the nearest JS frame (Kysely's driver, or the bench's statement counter).
+ */
+const ACTIVITIES: [string, RegExp][] = [
+  ['SQL: database driver and execution', /better-sqlite3|sqlite-driver\.js|postgres-driver\.js|node_modules\/pg(-protocol|-pool)?\/|^\((all|run|get)\)$|bench\/engine-process\.ts/],
+  ['outbound HTTP (fetch / undici)', /deps\/undici|src\/engine\/outbound\.ts/],
+  ['Kysely: building and compiling queries', /node_modules\/kysely\//],
+  ['HTTP server (Fastify: callbacks, reads)', /node_modules\/(fastify|find-my-way|avvio|fast-json-stringify|@fastify|ajv|jose)\/|src\/http\//],
+  ['logs and metrics (pino, prom-client)', /node_modules\/(pino|@pinojs|prom-client)|src\/metrics\.ts/],
+  ['garbage collector', /garbage collector/],
+  ['engine and domain logic (src/)', /^src\//],
+];
 
 export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -33,6 +49,7 @@ export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
     return file.startsWith('(') ? file : file.split('/')[0] as string;
   };
 
+  const activity = new Map<string, number>();
   const self = new Map<string, number>();
   const byFile = new Map<string, number>();
   const byPkg = new Map<string, number>();
@@ -52,6 +69,8 @@ export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
       if (cf.url) { files.add(fileOf(cf)); pkgs.add(pkgOf(cf)); }
     }
     if (f.url === '') { files.add(fileOf(f)); pkgs.add(fileOf(f)); }
+    const act = ACTIVITIES.find(([, re]) => [...files].some((file) => re.test(file)))?.[0] ?? 'other (Node.js internals: timers, streams, sockets)';
+    activity.set(act, (activity.get(act) ?? 0) + us);
     for (const x of files) byFile.set(x, (byFile.get(x) ?? 0) + us);
     for (const x of pkgs) byPkg.set(x, (byPkg.get(x) ?? 0) + us);
   }
@@ -61,6 +80,7 @@ export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
   return {
     totalMs: Math.round(total / 1000),
     idleMs: Math.round(idle / 1000),
+    byActivity: rank(activity).map(({ k, ms, percent }) => ({ activity: k, ms, percent })),
     selfByFunction: rank(self).map(({ k, ms, percent }) => ({ name: k, ms, percent })),
     inclusiveByFile: rank(byFile).map(({ k, ms, percent }) => ({ file: k, ms, percent })),
     inclusiveByPackage: rank(byPkg).map(({ k, ms, percent }) => ({ pkg: k, ms, percent })),
@@ -71,7 +91,9 @@ if (import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const [file, topRaw] = process.argv.slice(2);
   if (!file) throw new Error('usage: node --import tsx bench/profile-summary.ts FILE.cpuprofile [top]');
   const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile, Number(topRaw ?? 25));
-  const out: string[] = [`${file}: ${s.totalMs} ms sampled, ${s.idleMs} ms idle; percentages are of the busy time`, '', 'self time by function:'];
+  const out: string[] = [`${file}: ${s.totalMs} ms sampled, ${s.idleMs} ms idle; percentages are of the busy time`, '', 'busy time by activity:'];
+  for (const r of s.byActivity) out.push(`  ${String(r.percent).padStart(5)} %  ${String(r.ms).padStart(6)} ms  ${r.activity}`);
+  out.push('', 'self time by function:');
   for (const r of s.selfByFunction) out.push(`  ${String(r.percent).padStart(5)} %  ${String(r.ms).padStart(6)} ms  ${r.name}`);
   out.push('', 'inclusive time by package / src directory:');
   for (const r of s.inclusiveByPackage) out.push(`  ${String(r.percent).padStart(5)} %  ${String(r.ms).padStart(6)} ms  ${r.pkg}`);

@@ -41,7 +41,7 @@ export async function launchEngine(run: DialectRun, databaseUrl: string, opts: {
   const jwtSecret = randomBytes(24).toString('base64url');
   try {
     const info = await child.call('start', {
-      databaseUrl, port, env: run.options.engineEnv, jwtSecret, secretKey: randomBytes(32).toString('base64'),
+      databaseUrl, port, env: run.options.engineEnv, timeStatements: run.options.timeStatements, jwtSecret, secretKey: randomBytes(32).toString('base64'),
       dataDir: join(tmpdir(), 'prov-bench-data'),
     });
     return {

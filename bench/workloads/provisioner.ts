@@ -31,7 +31,7 @@ export interface ThroughputResult {
   statementsPerStep: number;
   /** The most frequent statement kinds, per completed step. */
   statementsPerStepByKind: Record<string, number>;
-  /** SQLite only: ms spent executing (and preparing) statements by kind during the drain. */
+  /** SQLite with BENCH_STATEMENT_TIMES=1 only: ms spent executing (and preparing) statements by kind during the drain. */
   statementMsByKind: Record<string, number>;
   /** PostgreSQL only: commits the server counted for the database, per second of the drain. */
   commitsPerS: number | null;
