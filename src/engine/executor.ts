@@ -14,6 +14,7 @@ import type { CredentialCipher } from './credential-cipher.js';
 import { applyCompensationOutcome, applyStepOutcome } from './outcomes.js';
 import { buildScope } from './scope.js';
 import { StaleWrite, WorkflowUnit, announceCommit } from './unit.js';
+import { createWakeSignal } from './wake-signal.js';
 import { callbackUrl } from './callbacks.js';
 import { ulid } from '../domain/ids.js';
 import { noopTracer, type Tracer } from '../tracing/tracer.js';
@@ -56,24 +57,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let claimSeq = 0;
   let tenantCursor = '';
   let loop: Promise<void> | null = null;
-  let wakeUp: (() => void) | null = null;
-  // A wake-up that arrives while the loop is claiming (not sleeping) must not be lost: the work it
-  // announces may have committed after the claim looked, and the next sleep would be the full poll.
-  let wokenWhileBusy = false;
-  const wake = () => {
-    const w = wakeUp; wakeUp = null;
-    if (w) w(); else wokenWhileBusy = true;
-  };
+  const signal = createWakeSignal(stopping.signal);
+  const wake = () => signal.wake();
+  const sleep = (ms: number) => signal.sleep(ms);
   const unsubscribe = store.dialect.wakeups().subscribe('steps', wake);
-
-  async function sleep(ms: number) {
-    if (stopping.signal.aborted) return;
-    if (wokenWhileBusy) { wokenWhileBusy = false; return; }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { wakeUp = null; resolve(); }, ms);
-      wakeUp = () => { clearTimeout(t); resolve(); };
-    });
-  }
 
   // This loop is also the sweeper: a wait past its deadline is due like any other step (its next_run_at
   // is the deadline), so it is claimed here and failed or retried by its type. Nothing else scans for
@@ -84,7 +71,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       const free = config.concurrency - running.size;
       let claimed: StepRow[] = [];
       if (free > 0) {
-        wokenWhileBusy = false; // this claim sees everything committed before it
+        signal.settle(); // this claim sees everything committed before it
         try {
           claimed = await stepsRepo.claimDue(store.db, {
             owner: `${workerId}:${++claimSeq}`, limit: free, now: now(), leaseGraceMs: config.leaseGraceMs, lockClause: store.dialect.claimLockClause,

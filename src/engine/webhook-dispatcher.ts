@@ -6,6 +6,7 @@ import { toError } from '../domain/errors.js';
 import { ulid } from '../domain/ids.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import { openSecret } from './webhooks.js';
+import { createWakeSignal } from './wake-signal.js';
 
 /** Observation points for metrics; the dispatcher works the same without them. */
 export interface WebhookHooks {
@@ -82,23 +83,15 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
   const running = new Map<string, Promise<void>>();
   let claimSeq = 0;
   let loop: Promise<void> | null = null;
-  let dirty = false;
-  let wakeUp: (() => void) | null = null;
-  const wake = () => { dirty = true; const w = wakeUp; wakeUp = null; w?.(); };
+  const signal = createWakeSignal(stopping.signal);
+  const wake = () => signal.wake();
+  const sleep = (ms: number) => signal.sleep(ms);
   let unsubscribe: (() => void)[] = [];
-
-  async function sleep(ms: number) {
-    if (dirty || stopping.signal.aborted) return;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => { wakeUp = null; resolve(); }, ms);
-      wakeUp = () => { clearTimeout(t); resolve(); };
-    });
-  }
 
   async function run() {
     let failures = 0;
     while (!stopping.signal.aborted) {
-      dirty = false;
+      signal.settle();
       let busy: boolean;
       try {
         busy = await pass();
@@ -125,7 +118,7 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
       const { events, deliveries } = await store.transaction((tx) =>
         webhooksRepo.fanOut(tx, { limit: FANOUT_BATCH, now: now(), lockClause: store.dialect.claimLockClause }));
       for (const e of events) observe(() => hooks.onEvent?.(e.topic, e.payload));
-      // Tells other replicas' dispatchers; here it only marks the loop dirty, which costs one extra pass.
+      // Tells other replicas' dispatchers; here it only wakes this loop once more, which costs one extra pass.
       if (deliveries > 0) store.dialect.wakeups().notify('webhooks');
       if (events.length < FANOUT_BATCH || stopping.signal.aborted) break;
     }
