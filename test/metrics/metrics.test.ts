@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { eventually, startTestRuntime, testDialects } from '../support/runtime.js';
 import { runWorkflow, startService } from '../webhooks/helpers.js';
-import { webhookApp } from '../webhooks/app.js';
+import { serverFor } from '../support/api.js';
 import { createMetrics } from '../../src/metrics.js';
 
 /** The value of the sample `name{labels}` in Prometheus text, whatever the label order; null if absent. */
@@ -21,7 +21,7 @@ for (const dialect of testDialects()) {
     it('counts a completed workflow, its step attempt and its duration, with service, type and outcome labels', async () => {
       const rt = await startTestRuntime(dialect);
       const sim = await startService();
-      const h = await webhookApp(rt);
+      const h = await serverFor(rt);
       try {
         const { slug } = await runWorkflow(rt, sim, 'completed');
         const scrape = async () => {

@@ -9,7 +9,7 @@ export interface ApiHarness {
   rt: TestRuntime;
   app: FastifyInstance;
   /** `inject` with a bearer token for the given claims (or none). */
-  call(opts: InjectOptions & { as?: TokenClaims | null }): Promise<{ status: number; json: any; headers: Record<string, unknown> }>;
+  call(opts: InjectOptions & { as?: TokenClaims | null }): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
@@ -18,13 +18,11 @@ export const REGISTRAR: TokenClaims = { sub: 'svc', permissions: ['registry:mana
 export const tenantAdmin = (tenant: string): TokenClaims => ({ sub: `${tenant}-admin`, tenant_id: tenant, roles: ['tenant_admin'] });
 export const tenantReader = (tenant: string): TokenClaims => ({ sub: `${tenant}-reader`, tenant_id: tenant });
 
-/** The real HTTP app on a real runtime (fresh database), driven in-process with `inject`. */
-export async function startApi(dialect: TestDialect, env: Env = {}, opts: RuntimeOptions = {}): Promise<ApiHarness> {
-  const rt = await startTestRuntime(dialect, env, opts);
+/** The real HTTP app over an existing runtime, driven in-process with `inject`. */
+export async function serverFor(rt: TestRuntime): Promise<Pick<ApiHarness, 'app' | 'call'>> {
   const app = await buildServer(rt);
   await app.ready();
   return {
-    rt,
     app,
     async call({ as, ...opts }) {
       const headers = { ...(opts.headers ?? {}) } as Record<string, string>;
@@ -32,10 +30,20 @@ export async function startApi(dialect: TestDialect, env: Env = {}, opts: Runtim
       const res = await app.inject({ ...opts, headers });
       let json: unknown;
       try { json = res.json(); } catch { json = res.body; }
-      return { status: res.statusCode, json, headers: res.headers };
+      return { status: res.statusCode, json, body: res.body, headers: res.headers };
     },
+  };
+}
+
+/** The real HTTP app on a real runtime (fresh database). */
+export async function startApi(dialect: TestDialect, env: Env = {}, opts: RuntimeOptions = {}): Promise<ApiHarness> {
+  const rt = await startTestRuntime(dialect, env, opts);
+  const server = await serverFor(rt);
+  return {
+    rt,
+    ...server,
     async close() {
-      await app.close();
+      await server.app.close();
       await rt.dispose();
     },
   };

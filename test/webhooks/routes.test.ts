@@ -4,7 +4,9 @@ import { eventually, startTestRuntime, testDialects, type TestRuntime } from '..
 import { webhooksRepo } from '../../src/store/webhooks-repo.js';
 import { startReceiver, type Receiver } from './receiver.js';
 import { FAST_SCHEDULE, runWorkflow, SECRET, startService, untilDelivery } from './helpers.js';
-import { webhookApp, type Harness } from './app.js';
+import { serverFor, type ApiHarness } from '../support/api.js';
+
+type Harness = Pick<ApiHarness, 'app' | 'call'>;
 import type { ServiceSim } from '../support/service-sim.js';
 
 const ADMIN = { sub: 'ops', permissions: ['admin:provisioning'] };
@@ -19,7 +21,7 @@ for (const dialect of testDialects()) {
     let sim: ServiceSim;
     before(async () => {
       rt = await startTestRuntime(dialect, FAST_SCHEDULE);
-      h = await webhookApp(rt);
+      h = await serverFor(rt);
       receiver = await startReceiver((nth) => (nth === 1 ? 404 : 200));
       sim = await startService();
     });
