@@ -79,7 +79,7 @@ export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>
     if (tp) {
       const ofCeiling = ceiling ? `${round((100 * tp.stepsPerS) / ceiling.commitsPerS, 1)} % of the ceiling's commits/s` : '';
       add('throughput: steps/s', tp.stepsPerS, '/s', `≥ ${stepsTarget}`, ofCeiling);
-      add('throughput: workflows/s', tp.workflowsPerS, '/s', '', `engine ${tp.engineCpuPercent} % of a core, machine ${tp.machineCpuPercent} % busy`);
+      add('throughput: workflows/s', tp.workflowsPerS, '/s', '', `engine ${tp.engineCpuPercent} % of a core, machine ${tp.machineCpuPercent} % busy, load average ${tp.loadAverageBefore} before`);
       add('engine CPU per step', tp.engineCpuMsPerStep, 'ms', '', `1000 / this = ${round(1000 / tp.engineCpuMsPerStep, 0)} steps/s on one free core`);
       add('SQL statements per step', tp.statementsPerStep, '', '', '');
       if (tp.commitsPerS !== null) add('commits/s during throughput', tp.commitsPerS, '/s', '', ceiling ? `${round((100 * tp.commitsPerS) / ceiling.commitsPerS, 1)} % of the ceiling` : '');
@@ -93,7 +93,7 @@ export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>
       add('idle workflow start → completed p99', lat.idleWorkflow.p99, 'ms', '', '');
     }
     if (reads) {
-      const at = `${reads.workflows.toLocaleString('en-US')} workflows, ${reads.connections} connections`;
+      const at = `${reads.workflows.toLocaleString('en-US')} workflows, ${reads.connections} connections, load average ${reads.loadAverageBefore} before`;
       for (const e of READ_ENDPOINTS) {
         const f = reads.endpoints[e];
         add(`reads: ${e} p50`, f.latency.p50, 'ms', '', `${f.requestsPerS} req/s`);
@@ -103,7 +103,7 @@ export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>
     }
     if (peer) {
       add('peer: steps/s', peer.stepsPerS, '/s', '', peer.name);
-      add('peer: workflows/s', peer.workflowsPerS, '/s', '', `peak RSS ${peer.peakRssMb} MB`);
+      add('peer: workflows/s', peer.workflowsPerS, '/s', '', `peak RSS ${peer.peakRssMb} MB, load average ${peer.loadAverageBefore} before`);
       if (tp) {
         add('Provisioner ÷ peer (workflows/s)', round(tp.workflowsPerS / peer.workflowsPerS, 2), '×', '> 1', 'same PostgreSQL, service and concurrency');
       }

@@ -1,5 +1,5 @@
 // Small numeric helpers: percentiles over raw samples and CPU accounting of the whole machine.
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { createServer } from 'node:net';
 
 export interface Summary { n: number; p50: number; p99: number; max: number; mean: number }
@@ -13,6 +13,9 @@ export function summarize(samples: readonly number[]): Summary {
 }
 
 export const round = (v: number, digits = 2) => Math.round(v * 10 ** digits) / 10 ** digits;
+
+/** The 1-minute load average: how many processes wanted a core just before a workload started. */
+export const loadAverage = () => round(loadavg()[0] ?? 0, 2);
 
 /** Busy and total CPU time of all cores, to report how loaded the machine was during a workload. */
 export function machineCpu(): { busy: number; total: number } {

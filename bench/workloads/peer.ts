@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { STEPS_PER_WORKFLOW } from '../manifest.js';
 import { forkChild } from '../support/rpc.js';
-import { machineBusyPercent, machineCpu, round } from '../support/stats.js';
+import { loadAverage, machineBusyPercent, machineCpu, round } from '../support/stats.js';
 import type { PeerApi } from '../peer-process.js';
 import { tenants, type DialectRun } from './context.js';
 
@@ -16,6 +16,7 @@ export interface PeerResult {
   peakRssMb: number;
   peerCpuPercent: number;
   machineCpuPercent: number;
+  loadAverageBefore: number;
   failedJobs: number;
 }
 
@@ -34,6 +35,7 @@ export async function runPeer(run: DialectRun): Promise<PeerResult> {
     await peer.call('enqueue', { workflows: tenants('peer', n) });
     await peer.call('resetMeter', null);
     run.log(`peer: draining ${n} workflows`);
+    const load0 = loadAverage();
     const cpu0 = machineCpu();
     const t0 = performance.now();
     await peer.call('startRunner', null);
@@ -52,6 +54,7 @@ export async function runPeer(run: DialectRun): Promise<PeerResult> {
       peakRssMb: meter.peakRssMb,
       peerCpuPercent: round((100 * meter.cpuMs) / meter.wallMs, 0),
       machineCpuPercent: machineBusyPercent(cpu0, cpu1),
+      loadAverageBefore: load0,
       failedJobs: meter.failedJobs,
     };
     run.log(`peer: ${result.stepsPerS} steps/s, ${result.workflowsPerS} workflows/s`);

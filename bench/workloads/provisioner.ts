@@ -6,7 +6,7 @@
 //  3. idle: one workflow at a time, start → completion.
 import { join } from 'node:path';
 import { benchManifest, STEPS_PER_WORKFLOW } from '../manifest.js';
-import { machineBusyPercent, machineCpu, round, summarize, type Summary } from '../support/stats.js';
+import { loadAverage, machineBusyPercent, machineCpu, round, summarize, type Summary } from '../support/stats.js';
 import { postgresCommits } from '../support/databases.js';
 import { launchEngine, tenants, type DialectRun } from './context.js';
 
@@ -28,6 +28,8 @@ export interface ThroughputResult {
   simCpuPercent: number;
   /** Of all cores, everything on the machine (engine, service, database, bench). */
   machineCpuPercent: number;
+  /** 1-minute load average just before the drain: above ~1, other work competed for the 2 cores. */
+  loadAverageBefore: number;
   statementsPerStep: number;
   /** The most frequent statement kinds, per completed step. */
   statementsPerStepByKind: Record<string, number>;
@@ -90,6 +92,7 @@ export async function runProvisionerWorkloads(run: DialectRun, want: { throughpu
 
       run.log(`throughput: draining ${n} workflows (${n * STEPS_PER_WORKFLOW} steps)`);
       const commits0 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
+      const load0 = loadAverage();
       const cpu0 = machineCpu();
       const sim0 = await run.sim.call('stats', null);
       const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `throughput-${run.dialect}.cpuprofile`) : null;
@@ -118,6 +121,7 @@ export async function runProvisionerWorkloads(run: DialectRun, want: { throughpu
         engineCpuMsPerStep: round(drainMeter.cpuMs / steps, 3),
         simCpuPercent: round((100 * (sim1.cpuMs - sim0.cpuMs)) / drainMs, 0),
         machineCpuPercent: machineBusyPercent(cpu0, cpu1),
+        loadAverageBefore: load0,
         statementsPerStep: perStep(drainMeter.statements.total),
         statementsPerStepByKind: Object.fromEntries(Object.entries(drainMeter.statements.byKind).slice(0, 14).map(([k, v]) => [k, perStep(v)])),
         statementMsByKind: Object.fromEntries(Object.entries(drainMeter.statements.msByKind).slice(0, 14)),

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { signToken } from '../../src/auth/token-signer.js';
 import { benchManifest, STEPS_PER_WORKFLOW } from '../manifest.js';
-import { round, summarize, type Summary } from '../support/stats.js';
+import { loadAverage, round, summarize, type Summary } from '../support/stats.js';
 import { launchEngine, type DialectRun } from './context.js';
 import { seedWorkflows, seededService, seededTenant, seededWorkflowId, type SeedShape } from './seed.js';
 
@@ -29,6 +29,7 @@ export interface ReadsResult {
   connections: number;
   durationS: number;
   seedS: number;
+  loadAverageBefore: number;
   endpoints: Record<ReadEndpoint, ReadFigures>;
   serverPeakRssMb: number;
   serverCpuPercent: number;
@@ -57,6 +58,7 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
       await engine.child.call('startExecutor', null); // a normal replica: the (idle) executor runs too
       const samples = await requestSamples(engine.jwtSecret, shape);
       await engine.child.call('resetMeter', null);
+      const load0 = loadAverage();
       const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `reads-${run.dialect}.cpuprofile`) : null;
       if (profile) await engine.child.call('profileStart', null);
       const endpoints = {} as Record<ReadEndpoint, ReadFigures>;
@@ -76,6 +78,7 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
         connections: settings.readsConnections,
         durationS: settings.readsDurationS,
         seedS: round(seeded.seconds, 1),
+        loadAverageBefore: load0,
         endpoints,
         serverPeakRssMb: meter.peakRssMb,
         serverCpuPercent: round((100 * meter.cpuMs) / meter.wallMs, 0),
