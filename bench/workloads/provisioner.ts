@@ -72,7 +72,8 @@ const QUEUE_CONCURRENCY = 16;
 export async function runProvisionerWorkloads(run: DialectRun, want: { throughput: boolean; latency: boolean }): Promise<ProvisionerResults> {
   const { settings } = run.options;
   const db = await run.freshDatabase('engine');
-  const engine = await launchEngine(run, db.url, { profileAs: `engine-${run.dialect}` });
+  const engine = await launchEngine(run, db.url, { profileAs: `engine-${run.dialect}` })
+    .catch(async (e: unknown) => { await db.drop(); throw e; });
   const out: ProvisionerResults = {};
   try {
     await engine.child.call('register', { manifests: [benchManifest(SLUG, run.simUrl)] });
