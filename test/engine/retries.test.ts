@@ -7,7 +7,9 @@ const hold = { on_failure: 'hold' };
 
 for (const dialect of testDialects()) {
   describe(`retries of requests (${dialect})`, () => {
-    const env = sharedRuntime(dialect);
+    // A roomy lease grace: on a loaded machine a 300 ms grace can expire before the request timeout's
+    // abort is handled, and the step is then reclaimed (same attempt) instead of retried.
+    const env = sharedRuntime(dialect, { PROVISIONER_LEASE_GRACE_MS: '3000' });
 
     it('retries a 5xx with growing backoff, each attempt with its own Idempotency-Key and the workflow and tenant headers', async (t) => {
       const { rt } = env;
