@@ -7,6 +7,7 @@ import { createCallbackReceiver, type CallbackDeps } from './engine/callbacks.js
 import { createWorkflowStarter } from './engine/workflow-starter.js';
 import { createWorkflowQueries } from './engine/workflow-queries.js';
 import { createAdminActions } from './engine/admin-actions.js';
+import { createCommitQueue, type CommitQueue } from './engine/commit-queue.js';
 import { createRegistry } from './engine/registry.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from './engine/webhook-dispatcher.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -23,6 +24,8 @@ export interface Runtime {
   callbacks: ReturnType<typeof createCallbackReceiver>;
   queries: ReturnType<typeof createWorkflowQueries>;
   admin: ReturnType<typeof createAdminActions>;
+  /** Group commit of transitions, shared by the executor, callbacks and admin actions. */
+  commits: CommitQueue;
   executor: Executor | null;
   /** Webhook delivery loop; created where the executor is, started next to it. */
   webhooks: WebhookDispatcher | null;
@@ -72,8 +75,10 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     onAttempt(...a) { metrics.executorHooks.onAttempt?.(...a); extra?.onAttempt?.(...a); },
     onLeaseLost() { metrics.executorHooks.onLeaseLost?.(); extra?.onLeaseLost?.(); },
   };
+  // One queue per process: step outcomes, callbacks and operator actions share its transactions.
+  const commits = createCommitQueue({ store, cipher, log: log.child({ component: 'commits' }), clock });
   const executor = runExecutor
-    ? createExecutor({ store, cipher, log: log.child({ component: 'executor' }), config: config.worker, publicUrl: config.publicUrl, clock, hooks, tracer })
+    ? createExecutor({ store, cipher, log: log.child({ component: 'executor' }), config: config.worker, publicUrl: config.publicUrl, clock, hooks, tracer, commits })
     : null;
   const webhooks = (opts.webhooks ?? runExecutor)
     ? createWebhookDispatcher({
@@ -85,13 +90,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     config, log, store, cipher,
     registry: createRegistry({ store, clock }),
     starter: createWorkflowStarter({ store, cipher, clock }),
-    callbacks: createCallbackReceiver({ store, cipher, clock, onOutcome: (o) => { metrics.onCallback(o); opts.onCallback?.(o); } }),
+    callbacks: createCallbackReceiver({ store, cipher, commits, onOutcome: (o) => { metrics.onCallback(o); opts.onCallback?.(o); } }),
     queries: createWorkflowQueries({ store, cipher, clock }),
-    admin: createAdminActions({ store, clock }),
-    executor, webhooks, metrics, tracer,
+    admin: createAdminActions({ store, cipher, commits }),
+    commits, executor, webhooks, metrics, tracer,
     async close(graceMs = 10_000) {
       await executor?.stop(graceMs);
       await webhooks?.stop(graceMs);
+      await commits.drain();
       await tracer.close();
       await store.close();
     },

@@ -17,6 +17,11 @@ export const UnfinishedStepStatuses: readonly StepStatus[] = ['pending', 'runnin
 /** A dependency in one of these lets its children start. */
 export const SatisfiedStepStatuses: readonly StepStatus[] = ['completed', 'skipped'];
 
+export const isInFlight = (s: string): boolean => (InFlightStepStatuses as readonly string[]).includes(s);
+export const isSatisfied = (s: string): boolean => (SatisfiedStepStatuses as readonly string[]).includes(s);
+export const isWaiting = (s: string): boolean => s === 'waiting_callback' || s === 'waiting_poll';
+export const isActiveWorkflow = (s: string): boolean => (ActiveWorkflowStatuses as readonly string[]).includes(s);
+
 export const WorkflowKinds = ['provision', 'deprovision'] as const;
 export type WorkflowKind = (typeof WorkflowKinds)[number];
 

@@ -1,5 +1,11 @@
 import type { ValidationIssue } from './errors.js';
 
+export const OUTBOUND_TOPICS = [
+  'provisioning.workflow.started', 'provisioning.workflow.completed', 'provisioning.workflow.failed',
+  'provisioning.workflow.rolled_back', 'provisioning.workflow.cancelled', 'provisioning.step.failed',
+] as const;
+export type OutboundTopic = (typeof OUTBOUND_TOPICS)[number];
+
 /**
  * Subscription topics (DESIGN §9): an exact event type, or `prefix.*`, which matches every type that
  * starts with `prefix.` (`provisioning.*` is everything, `provisioning.workflow.*` the workflow events).

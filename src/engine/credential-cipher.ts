@@ -66,3 +66,6 @@ export function createCredentialCipher(current: string, old: readonly string[] =
 
 export const CALLBACK_TOKEN_PATTERN = /^cbt_[A-Za-z0-9_-]{43}$/;
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/** A step's callback token is derived from its id, and anew for each operator retry (the old one stops working). */
+export const tokenSubject = (s: { id: string; retry_count: number }) => (s.retry_count === 0 ? s.id : `${s.id}:r${s.retry_count}`);

@@ -1,21 +1,26 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
-import { stepsRepo, stepsSchedule, type StepRow, type Fence } from '../store/steps-repo.js';
-import { workflowsRepo } from '../store/workflows-repo.js';
+import { stepsRepo, stepsSchedule } from '../store/steps-repo.js';
 import { toError } from '../domain/errors.js';
 import type { StepTypeName } from '../domain/step-specs.js';
+import { specOf, stateOf, type StepRecord, type WorkflowRecord } from '../domain/records.js';
+import type { StepOutcome } from '../domain/step-outcome.js';
 import { TemplateError } from '../domain/template.js';
+import type { WorkflowDraft } from '../domain/workflow-draft.js';
+import { applyCompensationOutcome, applyStepOutcome, failStep, type OutcomeSource } from '../domain/transitions/step-outcomes.js';
+import { advance } from '../domain/transitions/workflow-progress.js';
 import type { WorkerConfig } from '../config.js';
 import { createOutbound } from './outbound.js';
 import { stepTypeOf } from './step-types/index.js';
-import type { StepOutcome, Trigger } from './step-types/step-type.js';
-import { renderRequest, sendRequest } from './step-types/request.js';
-import type { CredentialCipher } from './credential-cipher.js';
-import { applyCompensationOutcome, applyStepOutcome } from './outcomes.js';
+import type { Trigger } from './step-types/step-type.js';
+import { tokenSubject, type CredentialCipher } from './credential-cipher.js';
+import { compensate } from './compensation.js';
+import { createCommitQueue, CredentialsUnreadable, type CommitQueue } from './commit-queue.js';
+import { createRunContexts } from './run-context.js';
 import { buildScope } from './scope.js';
-import { StaleWrite, WorkflowUnit, announceCommit } from './unit.js';
 import { createWakeSignal } from './wake-signal.js';
 import { callbackUrl } from './callbacks.js';
+import { openEarlyReport } from './early-report.js';
 import { ulid } from '../domain/ids.js';
 import { noopTracer, type Tracer } from '../tracing/tracer.js';
 import { parseTraceparent } from '../tracing/ids.js';
@@ -30,6 +35,8 @@ export interface ExecutorDeps {
   hooks?: ExecutorHooks;
   /** Each attempt a span, a child of the request that started the workflow; its requests are client spans. */
   tracer?: Tracer;
+  /** Where outcomes are committed; shared with the callback receiver and admin actions of the process. */
+  commits?: CommitQueue;
 }
 
 /** Observation points for metrics; the executor works the same without them. */
@@ -46,10 +53,17 @@ export interface Executor {
   running(): number;
 }
 
+/**
+ * The claim loop (DESIGN §8): one statement leases as many due steps as there are free slots, each
+ * runs its step type (I/O only, no writes), and its outcome joins the commit queue, where it is applied
+ * with other outcomes in one transaction, fenced on the claim.
+ */
 export function createExecutor(deps: ExecutorDeps): Executor {
   const { store, log, config } = deps;
   const now = deps.clock ?? Date.now;
   const tracer = deps.tracer ?? noopTracer;
+  const commits = deps.commits ?? createCommitQueue({ store, cipher: deps.cipher, log, clock: deps.clock });
+  const contexts = createRunContexts(store);
   const workerId = `w_${ulid()}`;
   const stopping = new AbortController();
   const abortRuns = new AbortController();
@@ -59,7 +73,6 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let loop: Promise<void> | null = null;
   const signal = createWakeSignal(stopping.signal);
   const wake = () => signal.wake();
-  const sleep = (ms: number) => signal.sleep(ms);
   const unsubscribe = store.dialect.wakeups().subscribe('steps', wake);
 
   // This loop is also the sweeper: a wait past its deadline is due like any other step (its next_run_at
@@ -69,53 +82,61 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     let failures = 0;
     while (!stopping.signal.aborted) {
       const free = config.concurrency - running.size;
-      let claimed: StepRow[] = [];
+      let claimed: StepRecord[] = [];
       if (free > 0) {
         signal.settle(); // this claim sees everything committed before it
         try {
-          claimed = await stepsRepo.claimDue(store.db, {
-            owner: `${workerId}:${++claimSeq}`, limit: free, now: now(), leaseGraceMs: config.leaseGraceMs, lockClause: store.dialect.claimLockClause,
-            afterTenant: tenantCursor,
+          claimed = await store.dialect.hot.claim({
+            owner: `${workerId}:${++claimSeq}`, limit: free, now: now(), leaseGraceMs: config.leaseGraceMs, afterTenant: tenantCursor,
           });
-          if (claimed.length > 0) tenantCursor = claimed[claimed.length - 1].tenant_id;
+          tenantCursor = nextCursor(tenantCursor, claimed, free);
+          if (claimed.length > 0) await startRuns(claimed);
           failures = 0;
         } catch (e) {
           failures++;
           log.warn({ err: toError(e) }, 'claiming steps failed; retrying');
-          await sleep(Math.min(5000, 100 * 2 ** failures));
+          await signal.sleep(Math.min(5000, 100 * 2 ** failures));
           continue;
         }
       }
-      for (const row of claimed) track(row);
       if (claimed.length === free && free > 0) continue; // there may be more due right now
       let idle = config.pollIntervalMs;
       if (free > 0) {
         const next = await stepsSchedule.nextDueAfter(store.db, now()).catch(() => null);
         if (next !== null) idle = Math.max(1, Math.min(idle, next - now()));
       }
-      await sleep(idle);
+      await signal.sleep(idle);
     }
   }
 
-  function track(row: StepRow) {
-    const p = runOne(row)
-      .catch((e) => log.error({ err: toError(e), step: row.name, workflow_id: row.workflow_id }, 'step run crashed; its lease will expire and it will run again'))
-      .finally(() => { running.delete(row.id); wake(); });
-    running.set(row.id, p);
+  async function startRuns(claimed: StepRecord[]) {
+    let workflows: Map<string, { wf: WorkflowRecord; outputs: Map<string, string> }>;
+    try {
+      workflows = await contexts.load(claimed);
+    } catch (e) {
+      // The leases expire and the steps run again; nothing was sent.
+      log.warn({ err: toError(e) }, 'reading claimed steps\' workflows failed; they run again after their lease');
+      return;
+    }
+    for (const row of claimed) {
+      const ctx = workflows.get(row.workflow_id);
+      if (!ctx) continue;
+      const p = runOne(row, ctx.wf, ctx.outputs)
+        .catch((e) => log.error({ err: toError(e), step: row.name, workflow_id: row.workflow_id }, 'step run crashed; its lease will expire and it will run again'))
+        .finally(() => { running.delete(row.id); wake(); });
+      running.set(row.id, p);
+    }
   }
 
-  async function runOne(row: StepRow) {
-    const fence: Fence = { stepId: row.id, owner: row.lease_owner as string };
+  async function runOne(row: StepRecord, wf: WorkflowRecord, outputs: Map<string, string>) {
+    const owner = row.lease_owner as string;
     const slog = log.child({ workflow_id: row.workflow_id, tenant: row.tenant_id, step: row.name, attempt: row.attempt });
     const started = now();
-    const wf = await workflowsRepo.get(store.db, row.workflow_id);
-    if (!wf) return;
-    const steps = await stepsRepo.listForWorkflow(store.db, row.workflow_id);
     const compensating = row.status === 'compensating';
     const trigger: Trigger = row.status === 'waiting_callback' || row.status === 'waiting_poll'
       ? (row.deadline_at !== null && started >= row.deadline_at ? 'deadline' : 'poll')
       : 'attempt';
-    const spec = WorkflowUnit.spec(row);
+    const spec = specOf(row);
     const attemptLabel = compensating ? `compensate-${row.compensation_attempt}` : String(row.attempt);
     const span = tracer.startSpan(`step ${row.type} ${row.name}`, {
       parent: parseTraceparent(wf.trace_parent),
@@ -139,15 +160,15 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
     let outcome: StepOutcome;
     try {
-      const scope = await buildScope(store.db, wf, steps);
+      const scope = await buildScope(store.db, wf, [...outputs].map(([name, output]) => ({ name, output })));
       if (compensating) {
-        const compensate = spec.compensate;
-        const answer = compensate ? await sendRequest(http, renderRequest(compensate, scope)) : null;
-        outcome = answer === null || answer.ok ? { kind: 'completed', output: null } : answer.outcome;
+        outcome = await compensate(http, spec, scope);
       } else {
-        if (spec.type === 'callback') scope.callback = { url: callbackUrl(deps.publicUrl), token: deps.cipher.callbackToken(row.id, row.callback_token_hash) };
+        if (row.callback_token_hash !== null) {
+          scope.callback = { url: callbackUrl(deps.publicUrl), token: deps.cipher.callbackToken(tokenSubject(row), row.callback_token_hash) };
+        }
         outcome = await stepTypeOf(spec.type as StepTypeName).run({
-          trigger, now: started, stepName: row.name, attempt: row.attempt, state: WorkflowUnit.state(row), deadlineAt: row.deadline_at,
+          trigger, now: started, stepName: row.name, attempt: row.attempt, state: stateOf(row), deadlineAt: row.deadline_at,
           pollCount: row.poll_count, timeoutMs: row.timeout_ms, scope, http, signal: abortRuns.signal,
         }, spec);
       }
@@ -159,15 +180,30 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
     if (abortRuns.signal.aborted) {
       // Stopping: hand the step back untouched so another worker runs the same attempt at once.
-      await stepsRepo.updateFenced(store.db, fence, { lease_owner: null, lease_expires_at: null }).catch(() => undefined);
+      await stepsRepo.updateFenced(store.db, { stepId: row.id, owner }, { lease_owner: null, lease_expires_at: null }).catch(() => undefined);
       span.setAttributes({ 'provisioner.outcome': 'released' });
       span.end();
       return;
     }
 
-    const applied = await applyWithRetry(fence, row, (u, s) => compensating
-      ? applyCompensationOutcome(u, s, outcome, fence)
-      : applyStepOutcome(u, s, outcome, { guard: { fence }, polled: trigger === 'poll', trigger }, deps.cipher), slog);
+    const src: OutcomeSource = { guard: { owner }, trigger };
+    const applied = await commitWithRetry(row.workflow_id, (d) => {
+      const s = d.stepById(row.id);
+      if (!s || s.lease_owner !== owner) return null; // the lease passed to another worker, or an operator ended the step
+      if (compensating) { applyCompensationOutcome(d, s, outcome, { owner }); return s; }
+      const restore = d.checkpoint();
+      try {
+        applyStepOutcome(d, s, withEarlyReport(d, s, outcome), src);
+      } catch (e) {
+        if (!(e instanceof CredentialsUnreadable)) throw e;
+        // Fails once with the reason, instead of losing the outcome and re-running the step forever.
+        restore();
+        failStep(d, s, `the reported credentials could not be stored: ${e.message}`, src);
+        advance(d);
+      }
+      return s;
+    }, slog);
+    if (applied?.status === 'completed' && applied.output !== null) outputs.set(applied.name, applied.output);
     deps.hooks?.onAttempt?.(row.type, applied ? outcome.kind : 'lost', now() - started);
     span.setAttributes({ 'provisioner.outcome': applied ? outcome.kind : 'lost' });
     if (outcome.kind === 'failed' || outcome.kind === 'retry') span.setError(outcome.error);
@@ -177,31 +213,27 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     else slog.debug({ trigger: compensating ? 'compensate' : trigger, outcome: outcome.kind, duration_ms: now() - started }, 'step attempt ended');
   }
 
+  /** A callback that arrived while the request was still in flight wins over "now wait" or "retry". */
+  function withEarlyReport(d: WorkflowDraft, s: StepRecord, outcome: StepOutcome): StepOutcome {
+    if ((outcome.kind !== 'waiting' && outcome.kind !== 'retry') || s.early_report === null) return outcome;
+    const onReport = stepTypeOf(s.type as StepTypeName).onReport;
+    if (!onReport) return outcome;
+    const early = openEarlyReport(s.early_report, deps.cipher);
+    d.event({ type: 'step.callback_applied', step: s.name, attempt: s.attempt, data: { status: early.status, early: true } });
+    return onReport(specOf(s), early, d.now);
+  }
+
   /** Database hiccups (a restart) should not cost the attempt: keep the outcome and retry until the lease would expire. */
-  async function applyWithRetry(fence: Fence, row: StepRow, apply: (u: WorkflowUnit, s: StepRow) => Promise<void>, slog: Logger): Promise<boolean> {
+  async function commitWithRetry<T>(workflowId: string, decide: (d: WorkflowDraft) => T | null, slog: Logger): Promise<T | null> {
     const until = now() + Math.max(5000, config.leaseGraceMs);
     for (let attempt = 1; ; attempt++) {
       try {
-        let committed: WorkflowUnit | null = null;
-        const ok = await store.transaction(async (tx) => {
-          const u = await WorkflowUnit.load(tx, row.workflow_id, now());
-          const s = u?.stepById(row.id);
-          if (!u || !s || s.lease_owner !== fence.owner) return false;
-          await apply(u, s);
-          await u.flush();
-          committed = u;
-          return true;
-        });
-        announceCommit(store.dialect.wakeups(), committed);
-        return ok;
+        return await commits.submit(workflowId, decide);
       } catch (e) {
-        // Another step of the workflow moved under us (claimed, called back): decide again on fresh rows.
-        // The load above then tells whether our own lease still holds.
-        if (e instanceof StaleWrite) {
-          if (attempt < 5) continue;
-          return false;
+        if (!store.dialect.isConnectionError(e) || now() > until || abortRuns.signal.aborted) {
+          slog.error({ err: toError(e) }, 'could not record the outcome; the step will run again after its lease');
+          return null;
         }
-        if (now() > until || stopping.signal.aborted && abortRuns.signal.aborted) { slog.error({ err: toError(e) }, 'could not record the outcome; the step will run again after its lease'); return false; }
         slog.warn({ err: toError(e), attempt }, 'recording the outcome failed; retrying');
         await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
       }
@@ -219,13 +251,27 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       wake();
       await loop;
       if (running.size > 0) {
-        const timer = new Promise<void>((r) => setTimeout(r, graceMs).unref());
-        await Promise.race([Promise.allSettled([...running.values()]), timer]);
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<void>((r) => { timer = setTimeout(r, graceMs); });
+        await Promise.race([Promise.allSettled([...running.values()]), grace]);
+        clearTimeout(timer);
       }
       abortRuns.abort();
       await Promise.allSettled([...running.values()]);
+      await commits.drain();
       unsubscribe();
     },
     running: () => running.size,
   };
+}
+
+/**
+ * The ring of "one step per tenant" advances past the last tenant it served; when fewer tenants had
+ * work than there were slots, it has gone round and starts again at the beginning.
+ */
+function nextCursor(cursor: string, claimed: StepRecord[], limit: number): string {
+  if (claimed.length < limit) return '';
+  let last = cursor;
+  for (const s of claimed) if (s.tenant_id > last) last = s.tenant_id;
+  return last === cursor ? '' : last;
 }

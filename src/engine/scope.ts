@@ -6,7 +6,7 @@ import type { Json, JsonObject } from '../domain/json.js';
 import type { StepOutputs, TemplateScope } from '../domain/template.js';
 
 /** The template scope of a step (DESIGN §6): tenant, workflow, service, parameters and step outputs. */
-export async function buildScope(db: Executor, wf: WorkflowRow, steps: StepRow[]): Promise<TemplateScope> {
+export async function buildScope(db: Executor, wf: WorkflowRow, steps: readonly Pick<StepRow, 'name' | 'output'>[]): Promise<TemplateScope> {
   const own = outputsOf(steps);
   let provision: StepOutputs | undefined;
   if (wf.provision_workflow_id) provision = outputsOf(await stepsRepo.listForWorkflow(db, wf.provision_workflow_id));
@@ -21,7 +21,7 @@ export async function buildScope(db: Executor, wf: WorkflowRow, steps: StepRow[]
   };
 }
 
-function outputsOf(steps: StepRow[]): StepOutputs {
+function outputsOf(steps: readonly Pick<StepRow, 'name' | 'output'>[]): StepOutputs {
   const out: StepOutputs = {};
   for (const s of steps) if (s.output !== null) out[s.name] = { output: fromJsonColumn<Json>(s.output) ?? {} };
   return out;

@@ -4,10 +4,9 @@ import { toJsonColumn } from '../store/columns.js';
 import { Conflict, NotFound, ValidationFailed, type ValidationIssue } from '../domain/errors.js';
 import { newSubscriptionId } from '../domain/ids.js';
 import { iso } from '../domain/views.js';
-import { checkTopicPatterns } from '../domain/webhook-topics.js';
 import type { WebhookDeliveryResponse, WebhookSubscriptionResponse } from '../domain/webhook-views.js';
 import type { CredentialCipher } from './credential-cipher.js';
-import { OUTBOUND_TOPICS } from './unit.js';
+import { OUTBOUND_TOPICS, checkTopicPatterns } from '../domain/webhook-topics.js';
 
 /** Shortest accepted signing secret: 16 characters, so a guessed secret cannot forge signatures. */
 export const WEBHOOK_SECRET_MIN_LENGTH = 16;

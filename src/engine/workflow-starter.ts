@@ -14,8 +14,10 @@ import { newEventId, newWorkflowId, ulid } from '../domain/ids.js';
 import { workflowView } from '../domain/views.js';
 import { toWorkflow } from '../store/workflows-repo.js';
 import { hashToken, type CredentialCipher } from './credential-cipher.js';
-import { effectiveRetry } from './retry.js';
-import { WorkflowUnit } from './unit.js';
+import { effectiveRetry } from '../domain/retry-policy.js';
+import { depsOf, specOf } from '../domain/records.js';
+import { outboxMessage } from '../domain/workflow-draft.js';
+import type { OutboundTopic } from '../domain/webhook-topics.js';
 import { activeSpanContext } from '../tracing/context.js';
 import { formatTraceparent } from '../tracing/ids.js';
 
@@ -80,17 +82,8 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
           id: newEventId(), workflow_id: id, tenant_id: wf.tenant_id, type: 'workflow.created', step_name: null, attempt: null,
           actor: req.actor, reason: req.reason ?? null, data: toJsonColumn({ kind: req.kind, service_version: service.version }), created_at: t,
         }]);
-        const topics = ['provisioning.workflow.started', ...(specs.length === 0 ? ['provisioning.workflow.completed'] : [])];
-        await outboxRepo.insertMany(tx, topics.map((topic) => {
-          const eventId = newEventId();
-          return {
-            id: eventId, topic, created_at: t, dispatched_at: null,
-            payload: JSON.stringify({
-              event_id: eventId, event_type: topic, event_version: '1.0', occurred_at: new Date(t).toISOString(), source: 'provisioner',
-              idempotency_key: `${topic}:${id}`, data: { workflow: workflowView(toWorkflow(wf)) },
-            }),
-          };
-        }));
+        const topics: OutboundTopic[] = ['provisioning.workflow.started', ...(specs.length === 0 ? ['provisioning.workflow.completed' as const] : [])];
+        await outboxRepo.insertMany(tx, topics.map((topic) => outboxMessage(topic, t, wf)));
       });
     } catch (e) {
       if (!store.dialect.isUniqueViolation(e)) throw e;
@@ -139,10 +132,10 @@ function stepRow(wf: WorkflowRow, spec: StepSpec, position: number, t: number, c
 export function compensationsAsSteps(provision: StepRow[]): StepSpec[] {
   const compensable = new Map<string, StepSpec>();
   for (const s of provision) {
-    const spec = WorkflowUnit.spec(s);
+    const spec = specOf(s);
     if (s.status === 'completed' && spec.compensate) compensable.set(s.name, spec);
   }
-  const children = (name: string) => provision.filter((c) => WorkflowUnit.deps(c).includes(name)).map((c) => c.name);
+  const children = (name: string) => provision.filter((c) => depsOf(c).includes(name)).map((c) => c.name);
   const nearestCompensable = (name: string, seen = new Set<string>()): string[] => children(name).flatMap((c) => {
     if (seen.has(c)) return [];
     seen.add(c);

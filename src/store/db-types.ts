@@ -1,4 +1,5 @@
 import type { Generated } from 'kysely';
+import type { EventRecord, OutboxRecord, StepRecord, WorkflowRecord } from '../domain/records.js';
 
 /**
  * Column conventions, the same on both databases: times are epoch milliseconds (BIGINT), JSON is TEXT,
@@ -25,88 +26,13 @@ export interface ServiceVersionsTable {
   created_at: number;
 }
 
-export interface WorkflowsTable {
-  id: string;
-  tenant_id: string;
-  service_slug: string;
-  service_version: string;
-  kind: string;
-  status: string;
-  parameters: string;
-  endpoint: string | null;
-  credentials: string | null;
-  error: string | null;
-  on_failure: string;
-  base_url: string;
-  idempotency_key: string | null;
-  provision_workflow_id: string | null;
-  steps_total: number;
-  steps_completed: number;
-  created_at: number;
-  started_at: number | null;
-  updated_at: number;
-  completed_at: number | null;
-  last_progress_at: number;
-  /** Added by 0003: the `traceparent` of the request that started the workflow. */
-  trace_parent: string | null;
-  cancel_requested_at: number | null;
-}
+export type WorkflowsTable = WorkflowRecord;
 
-export interface StepsTable {
-  id: string;
-  workflow_id: string;
-  tenant_id: string;
-  name: string;
-  position: number;
-  type: string;
-  status: string;
-  depends_on: string;
-  spec: string;
-  state: string;
-  attempt: number;
-  compensation_attempt: number;
-  retry_count: number;
-  max_attempts: number;
-  timeout_ms: number;
-  waiting_reason: string | null;
-  next_run_at: number | null;
-  deadline_at: number | null;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  callback_token_hash: string | null;
-  report_hash: string | null;
-  early_report: string | null;
-  progress: string | null;
-  poll_count: number;
-  first_poll_at: number | null;
-  started_at: number | null;
-  completed_at: number | null;
-  error: string | null;
-  output: string | null;
-  endpoint: string | null;
-  updated_at: number;
-}
+export type StepsTable = StepRecord;
 
-export interface EventsTable {
-  id: string;
-  workflow_id: string;
-  tenant_id: string;
-  type: string;
-  step_name: string | null;
-  attempt: number | null;
-  actor: string | null;
-  reason: string | null;
-  data: string;
-  created_at: number;
-}
+export type EventsTable = EventRecord;
 
-export interface OutboxTable {
-  id: string;
-  topic: string;
-  payload: string;
-  created_at: number;
-  dispatched_at: number | null;
-}
+export type OutboxTable = OutboxRecord;
 
 export interface WebhookSubscriptionsTable {
   id: string;

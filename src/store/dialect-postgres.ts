@@ -2,6 +2,7 @@ import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Db } from './db-types.js';
 import { LocalWakeups, type StoreDialect, type WakeTopic, type WakeupChannel } from './dialect.js';
+import { createPostgresHotPath } from './hot-path-postgres.js';
 
 // BIGINT columns hold epoch milliseconds, well inside Number's exact range.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -22,6 +23,7 @@ export function createPostgresDialect(url: string, poolSize: number, log?: (msg:
   return {
     name: 'postgres',
     db,
+    hot: createPostgresHotPath(pool),
     claimLockClause: 'for update skip locked',
     async withMigrationLock(fn) {
       const client = await pool.connect();

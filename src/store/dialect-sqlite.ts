@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { Db } from './db-types.js';
 import { LocalWakeups, type StoreDialect } from './dialect.js';
+import { createSqliteHotPath } from './hot-path-sqlite.js';
 
 export function createSqliteDialect(path: string): StoreDialect {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -19,6 +20,7 @@ export function createSqliteDialect(path: string): StoreDialect {
   return {
     name: 'sqlite',
     db,
+    hot: createSqliteHotPath(raw, db),
     claimLockClause: '',
     // One process migrates at a time anyway: SQLite takes a write lock for the migration transaction.
     withMigrationLock: (fn) => fn(),

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Db } from './db-types.js';
+import type { HotPath } from './hot-path.js';
 
 /** Where new work is announced: in-process always, across replicas where the database can carry it. */
 export interface WakeupChannel {
@@ -18,6 +19,8 @@ export interface StoreDialect {
   /** For logs and /readyz only, never for branching. */
   readonly name: 'sqlite' | 'postgres';
   readonly db: Kysely<Db>;
+  /** The engine's claims and batched transitions, with statements written once for this database. */
+  readonly hot: HotPath;
   /** Appended to the claim's inner select: PostgreSQL skips rows another replica holds; SQLite has one writer. */
   readonly claimLockClause: string;
   /** Runs `fn` while holding a database-wide lock (migrations at start of several replicas). */

@@ -1,10 +1,8 @@
 import { sql, type Selectable, type Updateable } from 'kysely';
 import type { StepsTable } from './db-types.js';
 import type { Executor } from './executor.js';
-import type { Step, StepStatus, Report } from '../domain/model.js';
-import type { JsonObject } from '../domain/json.js';
-import type { StepSpec } from '../domain/step-specs.js';
-import { fromJsonColumn } from './columns.js';
+import type { Step, StepStatus } from '../domain/model.js';
+import { stepFromRecord } from '../domain/records.js';
 
 export type StepRow = Selectable<StepsTable>;
 export type StepPatch = Updateable<StepsTable>;
@@ -15,42 +13,7 @@ export interface Fence {
   owner: string;
 }
 
-export function toStep(r: StepRow): Step {
-  return {
-    id: r.id,
-    workflowId: r.workflow_id,
-    tenantId: r.tenant_id,
-    name: r.name,
-    position: r.position,
-    type: r.type as Step['type'],
-    status: r.status as StepStatus,
-    dependsOn: fromJsonColumn<string[]>(r.depends_on) ?? [],
-    spec: fromJsonColumn<StepSpec>(r.spec) as StepSpec,
-    state: fromJsonColumn<JsonObject>(r.state) ?? {},
-    attempt: r.attempt,
-    compensationAttempt: r.compensation_attempt,
-    retryCount: r.retry_count,
-    maxAttempts: r.max_attempts,
-    timeoutMs: r.timeout_ms,
-    waitingReason: r.waiting_reason,
-    nextRunAt: r.next_run_at,
-    deadlineAt: r.deadline_at,
-    leaseOwner: r.lease_owner,
-    leaseExpiresAt: r.lease_expires_at,
-    hasCallbackToken: r.callback_token_hash !== null,
-    reportHash: r.report_hash,
-    earlyReport: fromJsonColumn<Report>(r.early_report),
-    progress: fromJsonColumn(r.progress),
-    pollCount: r.poll_count,
-    firstPollAt: r.first_poll_at,
-    startedAt: r.started_at,
-    completedAt: r.completed_at,
-    error: r.error,
-    output: fromJsonColumn(r.output),
-    endpoint: r.endpoint,
-    updatedAt: r.updated_at,
-  };
-}
+export const toStep = (r: StepRow): Step => stepFromRecord(r);
 
 export interface ClaimOptions {
   owner: string;

@@ -1,37 +1,13 @@
 import type { Selectable, Updateable } from 'kysely';
 import type { WorkflowsTable } from './db-types.js';
 import type { Executor } from './executor.js';
-import type { Workflow, WorkflowStatus, WorkflowKind } from '../domain/model.js';
-import type { JsonObject } from '../domain/json.js';
-import { fromJsonColumn } from './columns.js';
+import type { Workflow } from '../domain/model.js';
+import { workflowFromRecord } from '../domain/records.js';
 
 export type WorkflowRow = Selectable<WorkflowsTable>;
 export type WorkflowPatch = Updateable<WorkflowsTable>;
 
-export function toWorkflow(r: WorkflowRow): Workflow {
-  return {
-    id: r.id,
-    tenantId: r.tenant_id,
-    serviceSlug: r.service_slug,
-    serviceVersion: r.service_version,
-    kind: r.kind as WorkflowKind,
-    status: r.status as WorkflowStatus,
-    parameters: fromJsonColumn<JsonObject>(r.parameters) ?? {},
-    endpoint: r.endpoint,
-    hasCredentials: r.credentials !== null,
-    error: r.error,
-    onFailure: r.on_failure as Workflow['onFailure'],
-    baseUrl: r.base_url,
-    provisionWorkflowId: r.provision_workflow_id,
-    stepsTotal: r.steps_total,
-    stepsCompleted: r.steps_completed,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    updatedAt: r.updated_at,
-    completedAt: r.completed_at,
-    lastProgressAt: r.last_progress_at,
-  };
-}
+export const toWorkflow = (r: WorkflowRow): Workflow => workflowFromRecord(r);
 
 export interface WorkflowFilter {
   tenantId?: string;

@@ -85,7 +85,7 @@ for (const dialect of testDialects()) {
       };
       // The same receiver the runtime builds, over a store whose every query is counted.
       const counted = { ...api.rt.store, db: api.rt.store.db.withPlugin(counter) };
-      const app = await buildServer({ ...api.rt, callbacks: createCallbackReceiver({ store: counted, cipher: api.rt.cipher }) });
+      const app = await buildServer({ ...api.rt, callbacks: createCallbackReceiver({ store: counted, cipher: api.rt.cipher, commits: api.rt.commits }) });
       try {
         for (const token of ['../../etc/passwd', "' or 1=1 --", 'cbt_short', `cbt_${'A'.repeat(42)}!`, `CBT_${'A'.repeat(43)}`, `cbt_${'A'.repeat(44)}`, 'x'.repeat(512)]) {
           const r = await app.inject({ method: 'POST', url: CALLBACK, payload: { callback_token: token, status: 'completed' } });

@@ -28,6 +28,10 @@ export const callbackStep: StepType<CallbackStepSpec> = {
     };
   },
 
+  heartbeatMs(spec) {
+    return (spec.wait?.heartbeat_s ?? spec.wait?.timeout_s ?? STEP_DEFAULTS.wait_timeout_s) * 1000;
+  },
+
   onReport(spec, report: Report): StepOutcome {
     if (report.status === 'completed') {
       return { kind: 'completed', output: report.metadata ?? {}, report: { endpoint: report.endpoint, credentials: report.credentials } };

@@ -20,7 +20,7 @@ export function renderRequest(spec: RequestSpec, scope: TemplateScope): Outbound
 export type Answer = { ok: true; res: OutboundResponse } | { ok: false; outcome: StepOutcome };
 
 /** Sends and sorts the answer: 2xx goes on; retryable statuses and network errors retry; the rest fail. */
-export async function sendRequest(http: Outbound, req: OutboundRequest): Promise<Answer> {
+export async function sendRequest(http: Outbound, req: OutboundRequest, opts: { alsoOk?: readonly number[] } = {}): Promise<Answer> {
   let res: OutboundResponse;
   try {
     res = await http.send(req);
@@ -30,7 +30,7 @@ export async function sendRequest(http: Outbound, req: OutboundRequest): Promise
     }
     throw e;
   }
-  if (res.status >= 200 && res.status < 300) return { ok: true, res };
+  if ((res.status >= 200 && res.status < 300) || opts.alsoOk?.includes(res.status)) return { ok: true, res };
   const error = `${req.method} ${pathOf(req.target)} answered ${res.status}${snippet(res)}`;
   if (isRetryableStatus(res.status)) return { ok: false, outcome: { kind: 'retry', error, notBefore: res.retryAt ?? undefined } };
   return { ok: false, outcome: { kind: 'failed', error } };

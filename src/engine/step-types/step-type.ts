@@ -1,5 +1,6 @@
 import type { TSchema } from 'typebox';
-import type { Json, JsonObject } from '../../domain/json.js';
+import type { JsonObject } from '../../domain/json.js';
+import type { StepOutcome } from '../../domain/step-outcome.js';
 import type { Report } from '../../domain/model.js';
 import type { TemplateScope } from '../../domain/template.js';
 import type { Outbound } from '../outbound.js';
@@ -22,26 +23,15 @@ export interface StepContext {
   signal: AbortSignal;
 }
 
-/** What a step type decides; the engine applies it (and the retry policy) in one transaction. */
-export type StepOutcome =
-  | { kind: 'completed'; output: Json; report?: Pick<Report, 'endpoint' | 'credentials'> }
-  | {
-    kind: 'waiting';
-    status: 'waiting_callback' | 'waiting_poll';
-    reason: string;
-    nextRunAt: number;
-    deadlineAt: number;
-    state?: JsonObject;
-    progress?: JsonObject | null;
-  }
-  | { kind: 'retry'; error: string; notBefore?: number }
-  | { kind: 'failed'; error: string };
+export type { StepOutcome };
 
 export interface StepType<S> {
   /** Runs the first attempt, a due poll, or an expired wait. Never writes to the database. */
   run(ctx: StepContext, spec: S): Promise<StepOutcome>;
   /** A final callback arrived for this step (callback types only). */
   onReport?(spec: S, report: Report, now: number): StepOutcome;
+  /** How far an in_progress report moves the wait's deadline (types that take callbacks). */
+  heartbeatMs?(spec: S): number;
 }
 
 export type { TSchema };

@@ -1,7 +1,7 @@
 import Type from 'typebox';
 import { WebhookDeliveryResponse, WebhookDeliveryStatuses, WebhookSubscriptionResponse } from '../../domain/webhook-views.js';
 import { WEBHOOK_SECRET_MIN_LENGTH } from '../../engine/webhooks.js';
-import { OUTBOUND_TOPICS } from '../../engine/unit.js';
+import { OUTBOUND_TOPICS } from '../../domain/webhook-topics.js';
 
 /** Request shapes of the webhook admin endpoints (DESIGN §9); `$id` is the OpenAPI component name. */
 export const CreateWebhookSubscriptionRequest = Type.Object({

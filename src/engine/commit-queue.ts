@@ -1,0 +1,137 @@
+import type { Logger } from 'pino';
+import { NotFound, toError } from '../domain/errors.js';
+import type { JsonObject } from '../domain/json.js';
+import type { WorkflowRecord } from '../domain/records.js';
+import { WorkflowDraft } from '../domain/workflow-draft.js';
+import type { BatchWrites } from '../store/hot-path.js';
+import type { Store } from '../store/store.js';
+import type { CredentialCipher } from './credential-cipher.js';
+
+/** Stored credentials that no configured key opens: the transition that needs them cannot be recorded. */
+export class CredentialsUnreadable extends Error {
+  constructor(message: string) { super(message); this.name = 'CredentialsUnreadable'; }
+}
+
+/**
+ * Group commit (Hatchet's buffered ingest, graphile-worker's batched completions): decisions about
+ * workflows (step outcomes, callbacks, operator actions) queue here. A flush starts at once when none
+ * is running; the next takes everything that arrived meanwhile, so there is no fixed delay and a busy
+ * engine commits many outcomes per transaction. Each decision runs on the workflow's rows read under
+ * its lock in that transaction; one that throws is undone alone and rejected, the rest commit. A batch
+ * the database refuses is split in halves to isolate the bad decision. Nothing resolves before commit.
+ */
+export interface CommitQueue {
+  submit<T>(workflowId: string, decide: (d: WorkflowDraft) => T): Promise<T>;
+  /** Resolves once everything queued so far is committed or rejected. */
+  drain(): Promise<void>;
+}
+
+interface Item {
+  workflowId: string;
+  decide: (d: WorkflowDraft) => unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  value?: unknown;
+  error?: unknown;
+}
+
+const MAX_BATCH = 256;
+
+export interface CommitQueueDeps {
+  store: Store;
+  cipher: CredentialCipher;
+  log: Logger;
+  clock?: () => number;
+  onBatch?: (size: number) => void;
+}
+
+export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
+  const { store, cipher, log } = deps;
+  const now = deps.clock ?? Date.now;
+  let queue: Item[] = [];
+  let flushing: Promise<void> | null = null;
+
+  const seal = (sealed: string | null, add: JsonObject): string => {
+    let prior: JsonObject = {};
+    if (sealed !== null) {
+      try { prior = cipher.decrypt(sealed); } catch (e) { throw new CredentialsUnreadable(toError(e).message); }
+    }
+    return cipher.encrypt({ ...prior, ...add });
+  };
+
+  async function drainQueue() {
+    while (queue.length > 0) {
+      const batch = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH);
+      queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH);
+      await flush(batch);
+    }
+    flushing = null;
+  }
+
+  async function flush(batch: Item[]): Promise<void> {
+    const ids = [...new Set(batch.map((i) => i.workflowId))].sort();
+    let signals: { wake: boolean; emitted: boolean };
+    try {
+      signals = await store.dialect.hot.applyBatch(ids, (loaded) => {
+        const at = now();
+        const drafts = new Map<string, WorkflowDraft>();
+        for (const item of batch) {
+          item.value = undefined;
+          item.error = undefined;
+          let d = drafts.get(item.workflowId);
+          if (!d) {
+            const rows = loaded.get(item.workflowId);
+            if (!rows) { item.error = new NotFound(`workflow ${item.workflowId} not found`); continue; }
+            d = new WorkflowDraft(rows.wf, rows.steps, at, seal);
+            drafts.set(item.workflowId, d);
+          }
+          const restore = d.checkpoint();
+          try { item.value = item.decide(d); } catch (e) { restore(); item.error = e; }
+        }
+        return collect(drafts.values());
+      });
+    } catch (e) {
+      if (batch.length > 1 && !store.dialect.isConnectionError(e)) {
+        log.warn({ err: toError(e), size: batch.length }, 'a batch of transitions failed; splitting it to isolate the cause');
+        const half = Math.ceil(batch.length / 2);
+        await flush(batch.slice(0, half));
+        await flush(batch.slice(half));
+        return;
+      }
+      for (const item of batch) item.reject(e);
+      return;
+    }
+    deps.onBatch?.(batch.length);
+    // After the commit, never inside it: a listener would look before the rows exist.
+    const wakeups = store.dialect.wakeups();
+    if (signals.wake) wakeups.notify('steps');
+    if (signals.emitted) wakeups.notify('webhooks');
+    for (const item of batch) {
+      if (item.error !== undefined) item.reject(item.error);
+      else item.resolve(item.value);
+    }
+  }
+
+  return {
+    submit<T>(workflowId: string, decide: (d: WorkflowDraft) => T): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ workflowId, decide, resolve: resolve as (v: unknown) => void, reject });
+        flushing ??= drainQueue();
+      });
+    },
+    async drain() { while (flushing) await flushing; },
+  };
+}
+
+function collect(drafts: Iterable<WorkflowDraft>): { writes: BatchWrites; result: { wake: boolean; emitted: boolean } } {
+  const writes: BatchWrites = { steps: [], workflows: [], events: [], outbox: [] };
+  let wake = false;
+  for (const d of drafts) {
+    writes.steps.push(...d.changed);
+    if (d.workflowChanged) writes.workflows.push(d.wf as WorkflowRecord);
+    writes.events.push(...d.eventRecords());
+    writes.outbox.push(...d.outbox);
+    wake ||= d.wake;
+  }
+  return { writes, result: { wake, emitted: writes.outbox.length > 0 } };
+}

@@ -1,0 +1,50 @@
+import { depsOf, type StepRecord, type WorkflowRecord } from '../domain/records.js';
+import type { Store } from '../store/store.js';
+
+export interface RunContext {
+  wf: WorkflowRecord;
+  /** Outputs (JSON text) of the workflow's completed steps, by step name. */
+  outputs: Map<string, string>;
+}
+
+const MAX_CACHED = 5000;
+
+/**
+ * What a claimed step's run reads: its workflow (fixed once started) and the outputs of completed steps
+ * (immutable once written). Both are kept per workflow, so a step whose parents finished in this
+ * process needs no read at all; otherwise one read serves a whole claim.
+ */
+export function createRunContexts(store: Store) {
+  const cache = new Map<string, RunContext>();
+
+  /** Every parent's output is known: by induction, so are all ancestors' (each run needed its own). */
+  const covers = (ctx: RunContext, s: StepRecord) =>
+    depsOf(s).every((d) => ctx.outputs.has(d)) && (s.status !== 'compensating' || ctx.outputs.has(s.name));
+
+  function remember(id: string, ctx: RunContext) {
+    cache.delete(id);
+    if (cache.size >= MAX_CACHED) cache.delete(cache.keys().next().value as string);
+    cache.set(id, ctx);
+  }
+
+  return {
+    async load(claimed: readonly StepRecord[]): Promise<Map<string, RunContext>> {
+      const out = new Map<string, RunContext>();
+      const missing = new Set<string>();
+      for (const s of claimed) {
+        const ctx = cache.get(s.workflow_id);
+        if (ctx && covers(ctx, s)) out.set(s.workflow_id, ctx);
+        else missing.add(s.workflow_id);
+      }
+      if (missing.size === 0) return out;
+      const rows = await store.dialect.hot.runContext([...missing]);
+      for (const wf of rows.workflows) {
+        const ctx: RunContext = { wf, outputs: new Map() };
+        out.set(wf.id, ctx);
+        remember(wf.id, ctx);
+      }
+      for (const o of rows.outputs) out.get(o.workflow_id)?.outputs.set(o.name, o.output);
+      return out;
+    },
+  };
+}
