@@ -199,7 +199,7 @@ for (const dialect of testDialects()) {
       assert.equal(tokens[1], tokens[0]);
     });
 
-    it('after a reported failure and an operator retry, sends the request again and accepts the new callback', async (t) => {
+    it('after a reported failure and an operator retry, sends the request again with a new token; the old token stops working', async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
       const m = callbackManifest(sim, { timeout_s: 5 }, { on_failure: 'hold' });
@@ -213,8 +213,9 @@ for (const dialect of testDialects()) {
 
       await rt.admin.retryStep(workflowId, 'create_bucket', { actor: 'ops', reason: 'disk freed' });
       const again = await sim.waitFor((r) => r.path === '/buckets' && r !== first);
-      assert.equal(tokenOf(again), tokenOf(first));
+      assert.notEqual(tokenOf(again), tokenOf(first), 'an operator retry issues a new callback token');
       await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+      await assert.rejects(rt.callbacks.receive(tokenOf(first), { status: 'completed' }), NotFound, 'the old token stopped working');
       await rt.callbacks.receive(tokenOf(again), { status: 'completed' });
       await untilWorkflow(rt, workflowId, 'completed');
     });

@@ -8,7 +8,7 @@ for (const dialect of testDialects()) {
   describe(`rollback (${dialect})`, () => {
     const env = sharedRuntime(dialect);
 
-    it('cancels pending and waiting steps and compensates completed ones in reverse dependency order', async (t) => {
+    it('cancels pending and waiting steps and compensates completed ones, and waiting ones the service accepted, in reverse dependency order', async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
       for (const p of ['/accounts', '/buckets', '/dns']) sim.route('POST', p, { json: { id: p.slice(1) } });
@@ -30,9 +30,13 @@ for (const dialect of testDialects()) {
       const { workflowId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'rolled_back');
-      assert.deepEqual(sim.calls('DELETE').map((r) => r.path), ['/dns/dns', '/buckets/buckets', '/accounts/accounts']);
+      const undone = sim.calls('DELETE').map((r) => r.path);
+      assert.deepEqual([...undone].sort(), ['/accounts/accounts', '/buckets/buckets', '/dns/dns', '/indexes']);
+      const order = (p: string) => undone.indexOf(p);
+      assert.ok(order('/dns/dns') < order('/buckets/buckets') && order('/buckets/buckets') < order('/accounts/accounts'), undone.join(' '));
+      assert.ok(order('/indexes') < order('/accounts/accounts'), 'the accepted index request is undone before the account it depends on');
       assert.deepEqual(Object.fromEntries(d.steps.map((s) => [s.name, s.status])), {
-        account: 'compensated', bucket: 'compensated', index: 'cancelled', dns: 'compensated', quota: 'failed', never: 'cancelled',
+        account: 'compensated', bucket: 'compensated', index: 'compensated', dns: 'compensated', quota: 'failed', never: 'cancelled',
       });
       assert.match(d.error ?? '', /step quota failed: POST \/fail answered 400/);
       assert.equal(sim.calls('POST', '/never').length, 0);
