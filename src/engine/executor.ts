@@ -3,7 +3,7 @@ import type { Store } from '../store/store.js';
 import { stepsRepo, stepsSchedule } from '../store/steps-repo.js';
 import { toError } from '../domain/errors.js';
 import type { StepTypeName } from '../domain/step-specs.js';
-import { specOf, stateOf, type StepRecord, type WorkflowRecord } from '../domain/records.js';
+import { specOf, stateOf, type StepRecord } from '../domain/records.js';
 import type { StepOutcome } from '../domain/step-outcome.js';
 import { TemplateError } from '../domain/template.js';
 import type { WorkflowDraft } from '../domain/workflow-draft.js';
@@ -16,9 +16,9 @@ import type { Trigger } from './step-types/step-type.js';
 import { tokenSubject, type CredentialCipher } from './credential-cipher.js';
 import { compensate } from './compensation.js';
 import { createCommitQueue, CredentialsUnreadable, type CommitQueue } from './commit-queue.js';
-import { createRunContexts } from './run-context.js';
+import { createRunContexts, type RunContext } from './run-context.js';
 import { buildScope } from './scope.js';
-import { createWakeSignal } from './wake-signal.js';
+import { createLeaseLoop } from './lease-loop.js';
 import { callbackUrl } from './callbacks.js';
 import { openEarlyReport } from './early-report.js';
 import { ulid } from '../domain/ids.js';
@@ -65,70 +65,39 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   const commits = deps.commits ?? createCommitQueue({ store, cipher: deps.cipher, log, clock: deps.clock });
   const contexts = createRunContexts(store);
   const workerId = `w_${ulid()}`;
-  const stopping = new AbortController();
-  const abortRuns = new AbortController();
-  const running = new Map<string, Promise<void>>();
   let claimSeq = 0;
   let tenantCursor = '';
-  let loop: Promise<void> | null = null;
-  const signal = createWakeSignal(stopping.signal);
-  const wake = () => signal.wake();
-  const unsubscribe = store.dialect.wakeups().subscribe('steps', wake);
+
+  interface Job { row: StepRecord; ctx: RunContext }
 
   // This loop is also the sweeper: a wait past its deadline is due like any other step (its next_run_at
   // is the deadline), so it is claimed here and failed or retried by its type. Nothing else scans for
   // overdue work; what no loop can move shows in GET /admin/provisioning/stuck.
-  async function run() {
-    let failures = 0;
-    while (!stopping.signal.aborted) {
-      const free = config.concurrency - running.size;
-      let claimed: StepRecord[] = [];
-      if (free > 0) {
-        signal.settle(); // this claim sees everything committed before it
-        try {
-          claimed = await store.dialect.hot.claim({
-            owner: `${workerId}:${++claimSeq}`, limit: free, now: now(), leaseGraceMs: config.leaseGraceMs, afterTenant: tenantCursor,
-          });
-          tenantCursor = nextCursor(tenantCursor, claimed, free);
-          if (claimed.length > 0) await startRuns(claimed);
-          failures = 0;
-        } catch (e) {
-          failures++;
-          log.warn({ err: toError(e) }, 'claiming steps failed; retrying');
-          await signal.sleep(Math.min(5000, 100 * 2 ** failures));
-          continue;
-        }
+  const loop = createLeaseLoop<Job>({
+    log, what: 'step', concurrency: config.concurrency, pollIntervalMs: config.pollIntervalMs, now,
+    wakeups: store.dialect.wakeups(), wakeOn: 'steps',
+    async claim(free) {
+      const claimed = await store.dialect.hot.claim({
+        owner: `${workerId}:${++claimSeq}`, limit: free, now: now(), leaseGraceMs: config.leaseGraceMs, afterTenant: tenantCursor,
+      });
+      tenantCursor = nextCursor(tenantCursor, claimed, free);
+      if (claimed.length === 0) return [];
+      let found: Map<string, RunContext>;
+      try {
+        found = await contexts.load(claimed);
+      } catch (e) {
+        // The leases expire and the steps run again; nothing was sent.
+        log.warn({ err: toError(e) }, 'reading claimed steps\' workflows failed; they run again after their lease');
+        return [];
       }
-      if (claimed.length === free && free > 0) continue; // there may be more due right now
-      let idle = config.pollIntervalMs;
-      if (free > 0) {
-        const next = await stepsSchedule.nextDueAfter(store.db, now()).catch(() => null);
-        if (next !== null) idle = Math.max(1, Math.min(idle, next - now()));
-      }
-      await signal.sleep(idle);
-    }
-  }
+      return claimed.flatMap((row) => { const ctx = found.get(row.workflow_id); return ctx ? [{ row, ctx }] : []; });
+    },
+    run: (job, aborted) => runOne(job.row, job.ctx, aborted),
+    key: (job) => job.row.id,
+    nextDueAt: () => stepsSchedule.nextDueAfter(store.db, now()),
+  });
 
-  async function startRuns(claimed: StepRecord[]) {
-    let workflows: Map<string, { wf: WorkflowRecord; outputs: Map<string, string> }>;
-    try {
-      workflows = await contexts.load(claimed);
-    } catch (e) {
-      // The leases expire and the steps run again; nothing was sent.
-      log.warn({ err: toError(e) }, 'reading claimed steps\' workflows failed; they run again after their lease');
-      return;
-    }
-    for (const row of claimed) {
-      const ctx = workflows.get(row.workflow_id);
-      if (!ctx) continue;
-      const p = runOne(row, ctx.wf, ctx.outputs)
-        .catch((e) => log.error({ err: toError(e), step: row.name, workflow_id: row.workflow_id }, 'step run crashed; its lease will expire and it will run again'))
-        .finally(() => { running.delete(row.id); wake(); });
-      running.set(row.id, p);
-    }
-  }
-
-  async function runOne(row: StepRecord, wf: WorkflowRecord, outputs: Map<string, string>) {
+  async function runOne(row: StepRecord, { wf, outputs }: RunContext, abortRuns: AbortSignal) {
     const owner = row.lease_owner as string;
     const slog = log.child({ workflow_id: row.workflow_id, tenant: row.tenant_id, step: row.name, attempt: row.attempt });
     const started = now();
@@ -148,7 +117,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     const http = createOutbound({
       baseUrl: wf.base_url,
       timeoutMs: row.timeout_ms,
-      signal: abortRuns.signal,
+      signal: abortRuns,
       headers: {
         'idempotency-key': `${wf.id}:${row.name}:${attemptLabel}`,
         'x-provisioner-workflow': wf.id,
@@ -169,7 +138,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         }
         outcome = await stepTypeOf(spec.type as StepTypeName).run({
           trigger, now: started, stepName: row.name, attempt: row.attempt, state: stateOf(row), deadlineAt: row.deadline_at,
-          pollCount: row.poll_count, timeoutMs: row.timeout_ms, scope, http, signal: abortRuns.signal,
+          pollCount: row.poll_count, timeoutMs: row.timeout_ms, scope, http, signal: abortRuns,
         }, spec);
       }
     } catch (e) {
@@ -178,7 +147,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       if (!(e instanceof TemplateError)) slog.error({ err: toError(e) }, 'step type threw');
     }
 
-    if (abortRuns.signal.aborted) {
+    if (abortRuns.aborted) {
       // Stopping: hand the step back untouched so another worker runs the same attempt at once.
       await stepsRepo.updateFenced(store.db, { stepId: row.id, owner }, { lease_owner: null, lease_expires_at: null }).catch(() => undefined);
       span.setAttributes({ 'provisioner.outcome': 'released' });
@@ -202,7 +171,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         advance(d);
       }
       return s;
-    }, slog);
+    }, slog, abortRuns);
     if (applied?.status === 'completed' && applied.output !== null) outputs.set(applied.name, applied.output);
     deps.hooks?.onAttempt?.(row.type, applied ? outcome.kind : 'lost', now() - started);
     span.setAttributes({ 'provisioner.outcome': applied ? outcome.kind : 'lost' });
@@ -224,13 +193,13 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   }
 
   /** Database hiccups (a restart) should not cost the attempt: keep the outcome and retry until the lease would expire. */
-  async function commitWithRetry<T>(workflowId: string, decide: (d: WorkflowDraft) => T | null, slog: Logger): Promise<T | null> {
+  async function commitWithRetry<T>(workflowId: string, decide: (d: WorkflowDraft) => T | null, slog: Logger, abortRuns: AbortSignal): Promise<T | null> {
     const until = now() + Math.max(5000, config.leaseGraceMs);
     for (let attempt = 1; ; attempt++) {
       try {
         return await commits.submit(workflowId, decide);
       } catch (e) {
-        if (!store.dialect.isConnectionError(e) || now() > until || abortRuns.signal.aborted) {
+        if (!store.dialect.isConnectionError(e) || now() > until || abortRuns.aborted) {
           slog.error({ err: toError(e) }, 'could not record the outcome; the step will run again after its lease');
           return null;
         }
@@ -242,26 +211,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
   return {
     workerId,
-    start() {
-      if (loop) return;
-      loop = run().catch((e) => log.fatal({ err: toError(e) }, 'executor loop died'));
-    },
+    start: () => loop.start(),
     async stop(graceMs = 10_000) {
-      stopping.abort();
-      wake();
-      await loop;
-      if (running.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        const grace = new Promise<void>((r) => { timer = setTimeout(r, graceMs); });
-        await Promise.race([Promise.allSettled([...running.values()]), grace]);
-        clearTimeout(timer);
-      }
-      abortRuns.abort();
-      await Promise.allSettled([...running.values()]);
+      await loop.stop(graceMs);
       await commits.drain();
-      unsubscribe();
     },
-    running: () => running.size,
+    running: () => loop.running(),
   };
 }
 

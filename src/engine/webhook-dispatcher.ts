@@ -6,7 +6,7 @@ import { toError } from '../domain/errors.js';
 import { ulid } from '../domain/ids.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import { openSecret } from './webhooks.js';
-import { createWakeSignal } from './wake-signal.js';
+import { createLeaseLoop } from './lease-loop.js';
 
 /** Observation points for metrics; the dispatcher works the same without them. */
 export interface WebhookHooks {
@@ -63,11 +63,10 @@ export function classifyStatus(status: number): 'delivered' | 'retry' | 'dead' {
  * lease. Delivery is at least once: a dispatcher that dies mid-attempt leaves a lease that expires,
  * and the delivery is attempted again; receivers deduplicate on `X-Provisioner-Event-Id`.
  *
- * Wake-ups: the loop runs on the 'webhooks' topic (every commit that wrote outbox rows announces it
- * through `announceCommit`, as do redeliveries, on any replica) and on 'steps', and otherwise polls
- * every `pollIntervalMs`. The poll is the fallback for a wake-up that never arrived (a NOTIFY lost
- * with its connection), at the cost of one indexed query per interval; an event therefore leaves
- * within one poll interval at worst, and nothing depends on a wake-up arriving.
+ * Wake-ups: the loop runs on the 'webhooks' topic (every commit that wrote outbox rows announces it,
+ * as do redeliveries, on any replica), and otherwise polls every `pollIntervalMs`. The poll is the
+ * fallback for a wake-up that never arrived (a NOTIFY lost with its connection); an event therefore
+ * leaves within one poll interval at worst, and nothing depends on a wake-up arriving.
  */
 export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDispatcher {
   const { store, cipher, log, hooks = {} } = deps;
@@ -78,76 +77,46 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
   const concurrency = deps.concurrency ?? 8;
   const leaseMs = fetchTimeoutMs + (deps.leaseGraceMs ?? 15_000);
   const dispatcherId = `d_${ulid()}`;
-  const stopping = new AbortController();
-  const abortRuns = new AbortController();
-  const running = new Map<string, Promise<void>>();
   let claimSeq = 0;
-  let loop: Promise<void> | null = null;
-  const signal = createWakeSignal(stopping.signal);
-  const wake = () => signal.wake();
-  const sleep = (ms: number) => signal.sleep(ms);
-  let unsubscribe: (() => void)[] = [];
 
-  async function run() {
-    let failures = 0;
-    while (!stopping.signal.aborted) {
-      signal.settle();
-      let busy: boolean;
-      try {
-        busy = await pass();
-        failures = 0;
-      } catch (e) {
-        failures++;
-        log.warn({ err: toError(e) }, 'webhook dispatch pass failed; retrying');
-        await sleep(Math.min(5000, 100 * 2 ** failures));
-        continue;
-      }
-      if (busy) continue;
-      let idle = pollMs;
-      if (running.size < concurrency) {
-        const next = await webhooksRepo.nextDueAfter(store.db, now()).catch(() => null);
-        if (next !== null) idle = Math.max(1, Math.min(idle, next - now()));
-      }
-      await sleep(idle);
-    }
-  }
+  const loop = createLeaseLoop<DeliveryJob>({
+    log, what: 'webhook delivery', concurrency, pollIntervalMs: pollMs, now,
+    // Only commits that wrote outbox rows (and redeliveries) announce work here; step transitions do not.
+    wakeups: store.dialect.wakeups(), wakeOn: 'webhooks',
+    claim: async (free) => {
+      await fanOut();
+      const claimed = await webhooksRepo.claimDue(store.db, {
+        owner: `${dispatcherId}:${++claimSeq}`, limit: free, now: now(), leaseMs, lockClause: store.dialect.claimLockClause,
+      });
+      return webhooksRepo.jobsFor(store.db, claimed);
+    },
+    run: (job, aborted) => attempt(job, aborted),
+    key: (job) => job.delivery.id,
+    nextDueAt: () => webhooksRepo.nextDueAfter(store.db, now()),
+  });
 
-  /** One round of work; true when there may be more to do right now. */
-  async function pass(): Promise<boolean> {
+  /** Turns undispatched outbox rows into deliveries, a batch per transaction, until none are left. */
+  async function fanOut() {
     for (;;) {
       const { events, deliveries } = await store.transaction((tx) =>
         webhooksRepo.fanOut(tx, { limit: FANOUT_BATCH, now: now(), lockClause: store.dialect.claimLockClause }));
       for (const e of events) observe(() => hooks.onEvent?.(e.topic, e.payload));
       // Tells other replicas' dispatchers; here it only wakes this loop once more, which costs one extra pass.
       if (deliveries > 0) store.dialect.wakeups().notify('webhooks');
-      if (events.length < FANOUT_BATCH || stopping.signal.aborted) break;
+      if (events.length < FANOUT_BATCH) return;
     }
-    const free = concurrency - running.size;
-    if (free <= 0 || stopping.signal.aborted) return false;
-    const claimed = await webhooksRepo.claimDue(store.db, {
-      owner: `${dispatcherId}:${++claimSeq}`, limit: free, now: now(), leaseMs, lockClause: store.dialect.claimLockClause,
-    });
-    for (const job of await webhooksRepo.jobsFor(store.db, claimed)) track(job);
-    return claimed.length === free;
   }
 
-  function track(job: DeliveryJob) {
-    const p = attempt(job)
-      .catch((e) => log.error({ err: toError(e), delivery_id: job.delivery.id }, 'webhook attempt crashed; its lease will expire and it will be attempted again'))
-      .finally(() => { running.delete(job.delivery.id); wake(); });
-    running.set(job.delivery.id, p);
-  }
-
-  async function attempt(job: DeliveryJob) {
+  async function attempt(job: DeliveryJob, abortRuns: AbortSignal) {
     const d = job.delivery;
     const fence: DeliveryFence = { id: d.id, owner: d.lease_owner as string };
     const dlog = log.child({ delivery_id: d.id, event_id: d.event_id, subscription_id: d.subscription_id, attempt: d.attempts + 1 });
     const started = now();
     let result: AttemptResult;
     try {
-      result = await post(job, d, started);
+      result = await post(job, d, started, abortRuns);
     } catch (e) {
-      if (abortRuns.signal.aborted) {
+      if (abortRuns.aborted) {
         await webhooksRepo.releaseFenced(store.db, fence).catch(() => undefined);
         return;
       }
@@ -164,7 +133,7 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
   }
 
   /** One POST. Throws only for transport failures (refused, reset, timeout); any HTTP answer is a result. */
-  async function post(job: DeliveryJob, d: DeliveryRow, at: number): Promise<AttemptResult> {
+  async function post(job: DeliveryJob, d: DeliveryRow, at: number, abortRuns: AbortSignal): Promise<AttemptResult> {
     let secret: string;
     try {
       secret = openSecret(cipher, job.secret);
@@ -186,7 +155,7 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
         'x-provisioner-event-id': d.event_id,
         'x-provisioner-event-type': d.event_type,
       },
-      signal: AbortSignal.any([abortRuns.signal, AbortSignal.timeout(fetchTimeoutMs)]),
+      signal: AbortSignal.any([abortRuns, AbortSignal.timeout(fetchTimeoutMs)]),
     });
     const kind = classifyStatus(res.status);
     if (kind === 'delivered') {
@@ -219,29 +188,7 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     try { fn(); } catch (e) { log.warn({ err: toError(e) }, 'webhook hook threw'); }
   }
 
-  return {
-    start() {
-      if (loop) return;
-      const wakeups = store.dialect.wakeups();
-      unsubscribe = [wakeups.subscribe('webhooks', wake), wakeups.subscribe('steps', wake)];
-      loop = run().catch((e) => log.fatal({ err: toError(e) }, 'webhook dispatcher loop died'));
-    },
-    async stop(graceMs = 10_000) {
-      stopping.abort();
-      wake();
-      await loop;
-      if (running.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([Promise.allSettled([...running.values()]), new Promise<void>((r) => { timer = setTimeout(r, graceMs); })]);
-        clearTimeout(timer);
-      }
-      abortRuns.abort();
-      await Promise.allSettled([...running.values()]);
-      for (const u of unsubscribe) u();
-      unsubscribe = [];
-    },
-    running: () => running.size,
-  };
+  return { start: () => loop.start(), stop: (graceMs) => loop.stop(graceMs), running: () => loop.running() };
 }
 
 /** Logs name the receiver's origin only: a target URL may carry a token in its path or query. */

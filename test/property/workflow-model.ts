@@ -186,9 +186,10 @@ export function violations(sc: Scenario, d: WorkflowDetail, events: EventView[],
     const own = events.map((e, at) => ({ ...e, at })).filter((e) => e.step_name === s.name);
     const forwardEnds = own.filter((e) => FORWARD_END.has(e.type));
     if (forwardEnds.length > 1) bad(`${s.name} ended twice: ${forwardEnds.map((e) => e.type).join(', ')}`);
-    const completedAt = own.find((e) => e.type === 'step.completed')?.at ?? -1;
+    // A step is undone once it completed, or once it was cancelled after the service accepted its request.
+    const completedAt = own.find((e) => e.type === 'step.completed' || (e.type === 'step.cancelled' && e.data.accepted === true))?.at ?? -1;
     for (const c of own.filter((e) => e.type.startsWith('step.compensat'))) {
-      if (completedAt < 0 || c.at < completedAt) bad(`${s.name}: ${c.type} without an earlier step.completed`);
+      if (completedAt < 0 || c.at < completedAt) bad(`${s.name}: ${c.type} without an earlier step.completed (or an accepted request)`);
       if (rollbackAt < 0 || c.at < rollbackAt) bad(`${s.name}: ${c.type} before the rollback began`);
     }
     if (own.filter((e) => e.type === 'step.compensated').length > 1) bad(`${s.name} compensated twice`);

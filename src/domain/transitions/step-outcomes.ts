@@ -47,7 +47,7 @@ export function applyStepOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepO
           ...CLEARED, ...pollPatch, status: 'cancelled', next_run_at: null, deadline_at: null, waiting_reason: null, completed_at: d.now,
           state: toJsonText({ ...stateOf(s), ...(outcome.state ?? {}), accepted: true }),
         }, src.guard);
-        d.event({ type: 'step.cancelled', step: s.name, attempt: s.attempt, data: { after: 'accepted', compensate: specOf(s).compensate !== undefined } });
+        d.event({ type: 'step.cancelled', step: s.name, attempt: s.attempt, data: { after: outcome.kind, accepted: true } });
         return advance(d);
       }
       d.writeStep(s, {

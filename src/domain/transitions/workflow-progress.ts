@@ -79,7 +79,7 @@ export function cancelUnfinished(d: WorkflowDraft, from: readonly StepStatus[], 
       status: to, next_run_at: null, deadline_at: null, lease_owner: null, lease_expires_at: null, waiting_reason: null,
       completed_at: d.now, ...(accepted && to === 'cancelled' ? { state: toJsonText({ ...stateOf(s), accepted: true }) } : {}),
     }, { from: [s.status as StepStatus] });
-    d.event({ type: `step.${to}`, step: s.name, actor: by?.actor, reason: by?.reason });
+    d.event({ type: `step.${to}`, step: s.name, actor: by?.actor, reason: by?.reason, ...(accepted && to === 'cancelled' ? { data: { accepted: true } } : {}) });
   }
 }
 
