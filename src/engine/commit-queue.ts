@@ -116,7 +116,9 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
     submit<T>(workflowId: string, decide: (d: WorkflowDraft) => T): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         queue.push({ workflowId, decide, resolve: resolve as (v: unknown) => void, reject });
-        flushing ??= drainQueue();
+        // setImmediate, not a timer: the flush waits only for the outcomes whose I/O completed in this
+        // turn of the event loop, so an idle engine commits at once and a busy one commits them together.
+        flushing ??= new Promise<void>((r) => setImmediate(r)).then(drainQueue);
       });
     },
     async drain() { while (flushing) await flushing; },

@@ -24,7 +24,8 @@ export function createWakeSignal(stopping: AbortSignal): WakeSignal {
       if (pending) { pending = false; return; }
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => { wakeUp = null; resolve(); }, ms);
-        wakeUp = () => { clearTimeout(t); resolve(); };
+        // Resolved in the next turn, so every slot freed by one commit is claimed together.
+        wakeUp = () => { clearTimeout(t); setImmediate(resolve); };
       });
     },
   };

@@ -15,7 +15,7 @@ ring(tenant_id, n) as (
   select (select tenant_id from steps where tenant_id > ring.tenant_id and ${due} order by tenant_id limit 1), n + 1
   from ring where ring.tenant_id is not null and n < @limit
 ),
-firsts(id, at) as (
+firsts(id, at) as materialized (
   select s.id, s.next_run_at from ring
   join steps s on s.id = (select id from steps where tenant_id = ring.tenant_id and ${due} order by next_run_at limit 1)
 ),
