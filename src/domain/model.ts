@@ -17,7 +17,7 @@ export const UnfinishedStepStatuses: readonly StepStatus[] = ['pending', 'runnin
 /** A dependency in one of these lets its children start. */
 export const SatisfiedStepStatuses: readonly StepStatus[] = ['completed', 'skipped'];
 
-export const WorkflowKinds = ['provision', 'deprovision'] as const;
+export const WorkflowKinds = ['provision', 'update', 'deprovision'] as const;
 export type WorkflowKind = (typeof WorkflowKinds)[number];
 
 export const ReportStatuses = ['completed', 'failed', 'in_progress'] as const;
