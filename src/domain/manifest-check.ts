@@ -291,7 +291,7 @@ function refProblem(segments: string[], ctx: RefContext): { msg: string; type: s
     if (rest.length === 0 || (rest.length === 1 && fields.includes(rest[0]))) return null;
     return { msg: `${root} has only ${fields.join(', ')}`, type: 'template_unknown_field' };
   }
-  const hint = root === 'provision' ? '"provision" is only available in deprovision and update steps; '
+  const hint = root === 'provision' ? '"provision" is only available in deprovision steps and update steps; '
     : root === 'previous' ? '"previous" is only available in update steps; ' : '';
   return { msg: `${hint}unknown template root "${root}"; expected one of ${roots.join(', ')}`, type: 'unknown_template_root' };
 }

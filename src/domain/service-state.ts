@@ -73,5 +73,5 @@ export function startRefusal<W extends WorkflowFact>(kind: WorkflowKind, d: Deri
     return `${what} is ${d.state.replace('_', ' ')}, not provisioned; only a provisioned service can be updated (provision it first)`;
   }
   if (d.state === 'provisioned' || d.state === 'deprovision_failed') return null;
-  return `${what} is ${d.state.replace('_', ' ')}; there is nothing provisioned to deprovision`;
+  return `tenant ${who.tenantId} has no provisioned ${who.serviceSlug} to deprovision (it is ${d.state.replace('_', ' ')})`;
 }
