@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ADMIN, REGISTRAR, startApi, tenantAdmin, type ApiHarness } from '../support/api.js';
+import { ADMIN, startApi, tenantAdmin, type ApiHarness } from '../support/api.js';
 import { testDialects } from '../support/runtime.js';
 import { FAST_RETRY, simFor, unique, untilWorkflow } from '../support/engine.js';
 import type { ServiceSim } from '../support/service-sim.js';
@@ -89,7 +89,7 @@ for (const dialect of testDialects()) {
       const dep = await start(tenant, { service_slug: m.slug, kind: 'deprovision' });
       assert.equal(dep.status, 409);
       // Nothing is held: the registry lets the service go.
-      const del = await api.call({ method: 'DELETE', url: '/api/v1/registry/register', payload: { slug: m.slug, reason: 'retired' }, as: { ...REGISTRAR, service_slug: m.slug } });
+      const del = await api.call({ method: 'DELETE', url: '/api/v1/registry/register', payload: { slug: m.slug, reason: 'retired' }, as: ADMIN });
       assert.ok(del.status < 300, del.body);
     });
 
