@@ -48,7 +48,7 @@ for (const dialect of testDialects()) {
       const tenant = unique('t');
       const body = envelope({ type: 'subscription.activated', tenant, slug: 'ignored', at: 0, data: { product: { slug } } });
       const raw = JSON.stringify(body);
-      const r = await sendEvent(api, raw, { signature: `sha256=${createHmac('sha256', INTAKE_SECRET).update(raw).digest('hex')}` });
+      const r = await sendEvent(api, raw, { signature: `sha256=${createHmac('sha256', INTAKE_SECRET).update(raw).digest('hex')}`, contentType: 'application/json; charset=utf-8' });
       assert.equal(r.status, 202, r.body);
       assert.equal(r.json.data.status, 'applied');
       await untilWorkflow(api.rt, r.json.data.workflow_id, 'completed');

@@ -33,13 +33,13 @@ export function envelope(e: EventInput) {
 }
 
 /** POSTs the body as ScaiControl does: raw JSON, HMAC over "<ts>.<body>". */
-export async function sendEvent(api: Pick<ApiHarness, 'call'>, body: unknown, opts: { secret?: string; timestampS?: number; signature?: string } = {}) {
+export async function sendEvent(api: Pick<ApiHarness, 'call'>, body: unknown, opts: { secret?: string; timestampS?: number; signature?: string; contentType?: string } = {}) {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
   const ts = opts.timestampS ?? Math.floor(Date.now() / 1000);
   return api.call({
     method: 'POST', url: '/api/v1/events/subscriptions', payload: raw,
     headers: {
-      'content-type': 'application/json',
+      'content-type': opts.contentType ?? 'application/json',
       'x-scaicontrol-timestamp': String(ts),
       'x-scaicontrol-signature': opts.signature ?? signIntake(opts.secret ?? INTAKE_SECRET, ts, raw),
     },
