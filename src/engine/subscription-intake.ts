@@ -30,6 +30,8 @@ export interface IntakeDeps {
 
 export interface Received { answer: SubscriptionEventAnswer; repeat: boolean }
 
+const MIN_GAP_MS = 100;
+
 /** A queued event another replica applied first: its workflow (in the same transaction) is undone. */
 class ClaimLost extends Error {}
 
@@ -187,7 +189,7 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
   }
 
   // ---- the queue loop ----
-  const intervalMs = Math.max(deps.pollIntervalMs ?? 1000, 100);
+  const intervalMs = Math.max(deps.pollIntervalMs ?? 1000, MIN_GAP_MS * 2);
   let stopping: AbortController | null = null;
   let running: Promise<void> | null = null;
   let kick: (() => void) | null = null;
@@ -203,9 +205,16 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
       while (!stop.signal.aborted) {
         kicked = false;
         try { await applyQueued(); } catch (e) { log.warn({ err: toError(e) }, 'applying queued subscription events failed; retrying at the next pass'); }
+        if (stop.signal.aborted) break;
+        // Wake-ups come with every step on a busy system: at most one pass per MIN_GAP_MS, however many arrive.
+        await new Promise<void>((resolve) => {
+          const onAbort = () => { clearTimeout(timer); resolve(); };
+          const timer = setTimeout(() => { stop.signal.removeEventListener('abort', onAbort); resolve(); }, MIN_GAP_MS);
+          stop.signal.addEventListener('abort', onAbort, { once: true });
+        });
         if (stop.signal.aborted || kicked) continue;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => { kick = null; resolve(); }, intervalMs);
+          const timer = setTimeout(() => { kick = null; resolve(); }, intervalMs - MIN_GAP_MS);
           kick = () => { clearTimeout(timer); kick = null; resolve(); };
         });
       }
