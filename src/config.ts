@@ -36,6 +36,14 @@ export interface TracingConfig {
   headers: Record<string, string>;
 }
 
+/** ScaiControl's subscription webhooks (issue 14): off while `secrets` is empty. */
+export interface IntakeConfig {
+  /** HMAC-SHA256 secrets; any one verifies (rotation). */
+  secrets: string[];
+  /** Field → dotted path in the envelope, over the defaults (see domain/subscription-event.ts). */
+  fieldMap: Record<string, string>;
+}
+
 export interface Config {
   listen: { host: string; port: number };
   publicUrl: string;
@@ -53,6 +61,7 @@ export interface Config {
   logLevel: string;
   tracing: TracingConfig;
   devSecretsGenerated: boolean;
+  intake: IntakeConfig;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -163,6 +172,7 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
     logLevel: get('LOG_LEVEL') ?? 'info',
     tracing: parseTracing(get, problems),
     devSecretsGenerated,
+    intake: parseIntake(get, problems),
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected fatal, error, warn, info, debug, trace or silent`);
@@ -200,6 +210,22 @@ function parseTracing(get: (name: string) => string | undefined, problems: strin
     else headers[key] = value;
   }
   return { endpoint, serviceName: get('OTEL_SERVICE_NAME') ?? 'provisioner', headers };
+}
+
+/** `PROVISIONER_INTAKE_SECRET=s1,s2` and `PROVISIONER_INTAKE_FIELD_MAP=service_slug=data.product.slug,plan=data.plan.code`. */
+function parseIntake(get: (name: string) => string | undefined, problems: string[]): IntakeConfig {
+  const secrets = (get('PROVISIONER_INTAKE_SECRET') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const fieldMap: Record<string, string> = {};
+  const raw = get('PROVISIONER_INTAKE_FIELD_MAP') ?? '';
+  for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [key, path, ...rest] = pair.split('=').map((x) => x.trim());
+    if (!key || !/^[A-Za-z0-9_]+$/.test(key) || !path || rest.length > 0 || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(path)) {
+      problems.push(`PROVISIONER_INTAKE_FIELD_MAP: ${JSON.stringify(pair)} is not field=dotted.path (e.g. service_slug=data.product.slug,plan=data.plan.code)`);
+      continue;
+    }
+    fieldMap[key] = path;
+  }
+  return { secrets, fieldMap };
 }
 
 function devSecrets(dataDir: string): { jwtSecret: string; secretKey: string } {

@@ -11,6 +11,7 @@ import { createCommitQueue, type CommitQueue } from './engine/commit-queue.js';
 import { createRegistry } from './engine/registry.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from './engine/webhook-dispatcher.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createSubscriptionIntake, type SubscriptionIntake } from './engine/subscription-intake.js';
 import { createTracer, noopTracer, type Tracer } from './tracing/tracer.js';
 
 /** The composition root: every engine part wired to one store, as `serve`, the CLI and tests use it. */
@@ -30,6 +31,8 @@ export interface Runtime {
   /** Webhook delivery loop; created where the executor is, started next to it. */
   webhooks: WebhookDispatcher | null;
   metrics: Metrics;
+  /** ScaiControl's subscription events; its queue loop is started next to the executor. */
+  intake: SubscriptionIntake;
   /** Spans for API requests, step attempts and outbound calls; the no-op tracer unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
   tracer: Tracer;
   close(graceMs?: number): Promise<void>;
@@ -86,15 +89,20 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
       pollIntervalMs: config.worker.pollIntervalMs, leaseGraceMs: config.worker.leaseGraceMs, hooks: metrics.webhookHooks,
     })
     : null;
+  const starter = createWorkflowStarter({ store, cipher, clock });
+  const intake = createSubscriptionIntake({
+    store, starter, config: config.intake, log: log.child({ component: 'intake' }), clock, pollIntervalMs: config.worker.pollIntervalMs,
+  });
   return {
-    config, log, store, cipher,
+    config, log, store, cipher, intake,
     registry: createRegistry({ store, clock }),
-    starter: createWorkflowStarter({ store, cipher, clock }),
+    starter,
     callbacks: createCallbackReceiver({ store, cipher, commits, onOutcome: (o) => { metrics.onCallback(o); opts.onCallback?.(o); } }),
     queries: createWorkflowQueries({ store, cipher, clock }),
     admin: createAdminActions({ store, cipher, commits }),
     commits, executor, webhooks, metrics, tracer,
     async close(graceMs = 10_000) {
+      await intake.stop();
       await executor?.stop(graceMs);
       await webhooks?.stop(graceMs);
       await commits.drain();

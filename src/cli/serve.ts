@@ -28,6 +28,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const address = await app.listen({ host: config.listen.host, port: config.listen.port });
   runtime.executor?.start();
   runtime.webhooks?.start();
+  if (runtime.executor) runtime.intake.start();
   runtime.log.info({ address, role: config.role, database: runtime.store.dialect.name }, 'provisioner is serving');
   return {
     runtime, app, url: address,

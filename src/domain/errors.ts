@@ -48,3 +48,8 @@ export function toError(e: unknown): Error {
   if (e instanceof Error) return e;
   return new Error(typeof e === 'string' ? e : JSON.stringify(e));
 }
+
+/** Another workflow of the tenant × service is under way: the request may succeed once it ends (the intake queues). */
+export class ActiveWorkflowConflict extends Conflict {
+  constructor(m: string, readonly activeWorkflowId: string | null) { super(m); }
+}

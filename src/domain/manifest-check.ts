@@ -25,7 +25,7 @@ export function checkManifest(input: unknown): ServiceManifest {
   if (!isObj(input)) throw new ValidationFailed([issue([], 'a service manifest must be an object', 'model_type')]);
   const issues: ValidationIssue[] = [];
   const top: Subject = { prefix: '', what: 'a service manifest' };
-  const stepKeys = new Set(['provision', 'deprovision']);
+  const stepKeys = new Set(['provision', 'deprovision', 'update']);
   const topLevel = Object.fromEntries(Object.entries(input).filter(([k]) => !stepKeys.has(k)));
   const nonJson = jsonIssues(topLevel, [], top);
   issues.push(...(nonJson.length > 0 ? nonJson : schemaIssues(ServiceManifestSchema, input, [], [], top, stepKeys)));
@@ -34,11 +34,12 @@ export function checkManifest(input: unknown): ServiceManifest {
   const provision = checkSection('provision', input.provision, issues);
   const provisionNames = new Set(provision.flatMap((s) => (s.name === undefined ? [] : [s.name])));
   if (input.deprovision !== undefined) checkSection('deprovision', input.deprovision, issues, provisionNames);
+  if (input.update !== undefined) checkSection('update', input.update, issues, provisionNames);
   if (issues.length > 0) throw new ValidationFailed(issues);
 
   const normalized = Value.Default(ServiceManifestSchema, structuredClone(input));
   if (!Value.Check(ServiceManifestSchema, normalized)) throw new Error('a checked manifest failed its schema once defaulted');
-  for (const step of [...normalized.provision, ...(normalized.deprovision ?? [])]) {
+  for (const step of [...normalized.provision, ...(normalized.deprovision ?? []), ...(normalized.update ?? [])]) {
     if (step.type === 'callback' && step.wait) step.wait.heartbeat_s ??= step.wait.timeout_s;
   }
   return normalized;
@@ -268,10 +269,14 @@ function templateIssues(value: unknown, loc: Loc, ctx: RefContext): ValidationIs
 
 function refProblem(segments: string[], ctx: RefContext): { msg: string; type: string } | null {
   const [root, ...rest] = segments;
-  const roots = ['tenant', 'workflow', 'service', 'parameters', 'steps', 'callback', ...(ctx.section === 'deprovision' ? ['provision'] : [])];
+  const roots = ['tenant', 'workflow', 'service', 'parameters', 'steps', 'callback', ...(ctx.section === 'provision' ? [] : ['provision']), ...(ctx.section === 'update' ? ['previous'] : [])];
   if (root === 'parameters') return null;
+  if (root === 'previous' && ctx.section === 'update') {
+    if (rest[0] === 'parameters') return null;
+    return { msg: 'expected previous.parameters…', type: 'template_path' };
+  }
   if (root === 'steps') return stepRefProblem(rest, ctx);
-  if (root === 'provision' && ctx.section === 'deprovision') {
+  if (root === 'provision' && ctx.section !== 'provision') {
     const [steps, name, output] = rest;
     if (steps !== 'steps' || name === undefined || output !== 'output') return { msg: 'expected provision.steps.<name>.output…', type: 'template_path' };
     if (ctx.provisionNames?.has(name)) return null;
@@ -286,7 +291,8 @@ function refProblem(segments: string[], ctx: RefContext): { msg: string; type: s
     if (rest.length === 0 || (rest.length === 1 && fields.includes(rest[0]))) return null;
     return { msg: `${root} has only ${fields.join(', ')}`, type: 'template_unknown_field' };
   }
-  const hint = root === 'provision' ? '"provision" is only available in deprovision steps; ' : '';
+  const hint = root === 'provision' ? '"provision" is only available in deprovision steps and update steps; '
+    : root === 'previous' ? '"previous" is only available in update steps; ' : '';
   return { msg: `${hint}unknown template root "${root}"; expected one of ${roots.join(', ')}`, type: 'unknown_template_root' };
 }
 

@@ -24,9 +24,11 @@ export const ServiceManifestSchema = Type.Object({
   provision: StepList,
   // Absent: deprovisioning runs the provision steps' compensations in reverse dependency order.
   deprovision: Type.Optional(StepList),
+  // Absent: the service cannot be updated in place (an update request answers 409).
+  update: Type.Optional(StepList),
 }, { additionalProperties: false });
 
 export type ServiceManifest = Static<typeof ServiceManifestSchema>;
 
-export const StepSections = ['provision', 'deprovision'] as const;
+export const StepSections = ['provision', 'deprovision', 'update'] as const;
 export type StepSection = (typeof StepSections)[number];

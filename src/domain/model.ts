@@ -22,7 +22,7 @@ export const isSatisfied = (s: string): boolean => (SatisfiedStepStatuses as rea
 export const isWaiting = (s: string): boolean => s === 'waiting_callback' || s === 'waiting_poll';
 export const isActiveWorkflow = (s: string): boolean => (ActiveWorkflowStatuses as readonly string[]).includes(s);
 
-export const WorkflowKinds = ['provision', 'deprovision'] as const;
+export const WorkflowKinds = ['provision', 'update', 'deprovision'] as const;
 export type WorkflowKind = (typeof WorkflowKinds)[number];
 
 export const ReportStatuses = ['completed', 'failed', 'in_progress'] as const;

@@ -10,8 +10,10 @@ export type TemplateScope = {
   service: { slug: string; version: string; base_url: string };
   parameters: JsonObject;
   steps: StepOutputs;
-  /** Deprovision workflows only: the outputs of the provisioning they undo. */
+  /** Deprovision and update workflows only: the outputs of the provisioning they undo or change. */
   provision?: { steps: StepOutputs };
+  /** Update workflows only: the parameters in force before the update. */
+  previous?: { parameters: JsonObject };
   /** Callback steps only, and only while their request is built. */
   callback?: { url: string; token: string };
 };
@@ -86,10 +88,11 @@ function describeContainer(segments: string[]): string {
 }
 
 function scopeRoot(scope: TemplateScope): JsonObject {
-  const { tenant, workflow, service, parameters, steps, provision, callback } = scope;
+  const { tenant, workflow, service, parameters, steps, provision, previous, callback } = scope;
   return {
     tenant, workflow, service, parameters, steps,
     ...(provision === undefined ? {} : { provision }),
+    ...(previous === undefined ? {} : { previous }),
     ...(callback === undefined ? {} : { callback }),
   };
 }

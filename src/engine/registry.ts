@@ -3,11 +3,12 @@ import { extname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Store } from '../store/store.js';
 import { servicesRepo, type ServiceRow } from '../store/services-repo.js';
-import { workflowsRepo } from '../store/workflows-repo.js';
 import { Conflict, NotFound, ValidationFailed } from '../domain/errors.js';
 import { checkManifest } from '../domain/manifest-check.js';
 import type { ServiceManifest } from '../domain/manifest.js';
 import { newVersionId } from '../domain/ids.js';
+import { serviceStateRepo } from '../store/service-state-repo.js';
+import { loadServiceState } from './service-state.js';
 
 export interface ServiceView {
   slug: string;
@@ -58,9 +59,13 @@ export function createRegistry(deps: { store: Store; clock?: () => number }) {
   }
 
   async function remove(slug: string): Promise<void> {
-    const holding = await workflowsRepo.anyHolding(store.db, slug);
-    if (holding) {
-      throw new Conflict(`service ${slug} is still in use: tenant ${holding.tenant_id} holds workflow ${holding.id} (${holding.kind}, ${holding.status}); deprovision it first`);
+    // The provisioned-state record, the same one that decides what a tenant may start.
+    for (const tenantId of await serviceStateRepo.tenantsOf(store.db, slug)) {
+      const st = await loadServiceState(store.db, tenantId, slug);
+      const leftovers = st.state === 'provision_failed' && st.lastFailure?.status === 'failed';
+      if (st.state === 'not_provisioned' || (st.state === 'provision_failed' && !leftovers)) continue;
+      const wf = st.active ?? st.lastFailure ?? st.current;
+      throw new Conflict(`service ${slug} is still in use: tenant ${tenantId} is ${st.state.replace('_', ' ')} (workflow ${wf?.id ?? 'unknown'}); deprovision it first`);
     }
     if (!(await servicesRepo.delete(store.db, slug))) throw new NotFound(`service ${slug} is not registered`);
   }

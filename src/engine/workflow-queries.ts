@@ -10,6 +10,7 @@ import { newEventId } from '../domain/ids.js';
 import { InFlightStepStatuses, type Step } from '../domain/model.js';
 import { iso, stepView, workflowView, waitingReason, type StepResponse, type WorkflowResponse } from '../domain/views.js';
 import type { CredentialCipher } from './credential-cipher.js';
+import { loadServiceState, mergeCredentials, provisionedResult } from './service-state.js';
 
 export interface WorkflowDetail extends WorkflowResponse { steps: StepResponse[] }
 
@@ -59,23 +60,37 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
     return { items: page.map((r) => workflowView(toWorkflow(r))), nextCursor: more ? page[page.length - 1].id : null };
   }
 
+  /**
+   * Where the tenant's service stands: its provisioned state (derived from completed workflows, never
+   * from the latest one), what is in force (parameters, endpoint) and the workflow that matters now —
+   * the one under way, else a failed one that left the state failed, else the one whose result is in force.
+   */
   async function status(tenantId: string, serviceSlug: string) {
     const service = await servicesRepo.get(store.db, serviceSlug);
-    const row = await workflowsRepo.latestForService(store.db, tenantId, serviceSlug);
-    if (!service && !row) throw new NotFound(`unknown service "${serviceSlug}"; GET /api/v1/catalog/services lists the services`);
-    if (!row) {
-      return {
-        service_slug: serviceSlug, tenant_id: tenantId, status: 'not_provisioned', workflow_id: null, kind: null, endpoint: null,
-        has_credentials: false, steps_total: 0, steps_completed: 0, waiting_on: [], error: null, started_at: null, updated_at: null, completed_at: null,
-      };
-    }
-    const steps = (await stepsRepo.listForWorkflow(store.db, row.id)).map(toStep);
-    const wf = toWorkflow(row);
-    const waitingOn = waitingOnOf(steps);
+    const st = await loadServiceState(store.db, tenantId, serviceSlug);
+    const ended = st.lastCompletedId !== null ? await workflowsRepo.get(store.db, st.lastCompletedId) : null;
+    if (!service && !ended && !st.active && !st.lastFailure) throw new NotFound(`unknown service "${serviceSlug}"; GET /api/v1/catalog/services lists the services`);
+    const failedState = st.state === 'provision_failed' || st.state === 'deprovision_failed';
+    const focusRow = st.rows.active ?? (failedState && st.lastFailure ? await workflowsRepo.get(store.db, st.lastFailure.id) : null) ?? st.rows.current ?? ended;
+    const inForce = st.rows.current ? await provisionedResult(store.db, st.rows.current) : null;
+    const serving = st.state === 'provisioned' || st.state === 'updating';
+    const steps = focusRow ? (await stepsRepo.listForWorkflow(store.db, focusRow.id)).map(toStep) : [];
+    const wf = focusRow ? toWorkflow(focusRow) : null;
+    const failure = st.lastFailure && !failedState ? st.lastFailure : null;
     return {
-      service_slug: serviceSlug, tenant_id: tenantId, status: wf.status, workflow_id: wf.id, kind: wf.kind, endpoint: wf.endpoint,
-      has_credentials: wf.hasCredentials, steps_total: wf.stepsTotal, steps_completed: wf.stepsCompleted, waiting_on: waitingOn,
-      error: wf.error, started_at: iso(wf.startedAt), updated_at: iso(wf.updatedAt), completed_at: iso(wf.completedAt),
+      service_slug: serviceSlug, tenant_id: tenantId,
+      status: st.state === 'not_provisioned' || wf === null ? 'not_provisioned' as const : wf.status,
+      state: st.state,
+      workflow_id: wf?.id ?? null, kind: wf?.kind ?? null,
+      // A failed workflow shows no endpoint; an update under way still serves what is in force.
+      endpoint: serving ? inForce?.endpoint ?? null : null,
+      has_credentials: serving && (inForce?.credentials.length ?? 0) > 0,
+      parameters: st.state === 'not_provisioned' || st.state === 'provisioning' || st.state === 'provision_failed' ? null : inForce?.parameters ?? null,
+      update: st.active?.kind === 'update' ? { workflow_id: st.active.id, status: st.active.status, parameters: st.active.parameters } : null,
+      last_failure: failure ? { workflow_id: failure.id, kind: failure.kind, status: failure.status, error: failure.error, completed_at: iso(failure.completedAt) } : null,
+      steps_total: wf?.stepsTotal ?? 0, steps_completed: wf?.stepsCompleted ?? 0, waiting_on: waitingOnOf(steps),
+      error: st.state === 'provisioned' || st.state === 'not_provisioned' ? null : wf?.error ?? null,
+      started_at: iso(wf?.startedAt ?? null), updated_at: iso(wf?.updatedAt ?? null), completed_at: iso(wf?.completedAt ?? null),
     };
   }
 
@@ -92,19 +107,21 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
 
   /** Decrypts the credentials of the tenant's current provisioning; every read is an audit event. */
   async function revealCredentials(tenantId: string, serviceSlug: string, actor: string | null) {
-    const latest = await workflowsRepo.latestForService(store.db, tenantId, serviceSlug);
-    const prov = await workflowsRepo.latestCompletedProvision(store.db, tenantId, serviceSlug);
-    if (!prov || (latest && latest.kind === 'deprovision' && latest.status === 'completed' && latest.id > prov.id)) {
-      throw new NotFound(`tenant ${tenantId} has no provisioned ${serviceSlug}`);
+    const st = await loadServiceState(store.db, tenantId, serviceSlug);
+    // Credentials exist only while the service is provisioned (an update under way still serves them).
+    if ((st.state !== 'provisioned' && st.state !== 'updating') || !st.rows.current) {
+      throw new NotFound(`tenant ${tenantId} has no provisioned ${serviceSlug} (it is ${st.state.replace('_', ' ')})`);
     }
-    if (!prov.credentials) throw new NotFound(`the provisioning of ${serviceSlug} (${prov.id}) reported no credentials`);
-    const credentials = deps.cipher.decrypt(prov.credentials);
+    const inForce = await provisionedResult(store.db, st.rows.current);
+    const credentials = inForce ? mergeCredentials(deps.cipher, inForce.credentials) : null;
+    if (!inForce || !credentials) throw new NotFound(`the provisioning of ${serviceSlug} (${st.rows.current.id}) reported no credentials`);
+    const current = st.rows.current;
     const t = now();
     await eventsRepo.insertMany(store.db, [{
-      id: newEventId(), workflow_id: prov.id, tenant_id: tenantId, type: 'credentials.revealed', step_name: null, attempt: null,
+      id: newEventId(), workflow_id: current.id, tenant_id: tenantId, type: 'credentials.revealed', step_name: null, attempt: null,
       actor, reason: null, data: toJsonColumn({ keys: Object.keys(credentials) }), created_at: t,
     }]);
-    return { service_slug: serviceSlug, workflow_id: prov.id, credentials, endpoint: prov.endpoint };
+    return { service_slug: serviceSlug, workflow_id: current.id, credentials, endpoint: inForce.endpoint };
   }
 
   async function counts(q: Omit<ListQuery, 'limit' | 'cursor' | 'status'>) {

@@ -1,23 +1,26 @@
+import type { Transaction } from 'kysely';
 import type { Store } from '../store/store.js';
+import type { Db } from '../store/db-types.js';
 import { servicesRepo } from '../store/services-repo.js';
 import { workflowsRepo, type WorkflowRow } from '../store/workflows-repo.js';
 import { stepsRepo, type StepRow } from '../store/steps-repo.js';
 import { eventsRepo } from '../store/events-repo.js';
 import { outboxRepo } from '../store/outbox-repo.js';
 import { toJsonColumn } from '../store/columns.js';
-import { Conflict, NotFound } from '../domain/errors.js';
+import { ActiveWorkflowConflict, Conflict, NotFound } from '../domain/errors.js';
+import { startRefusal } from '../domain/service-state.js';
 import type { JsonObject } from '../domain/json.js';
 import type { WorkflowKind } from '../domain/model.js';
 import type { ServiceManifest } from '../domain/manifest.js';
 import { STEP_DEFAULTS, type StepSpec } from '../domain/step-specs.js';
 import { newEventId, newWorkflowId, ulid } from '../domain/ids.js';
-import { workflowView } from '../domain/views.js';
-import { toWorkflow } from '../store/workflows-repo.js';
 import { hashToken, type CredentialCipher } from './credential-cipher.js';
 import { effectiveRetry } from '../domain/retry-policy.js';
 import { depsOf, specOf } from '../domain/records.js';
 import { outboxMessage } from '../domain/workflow-draft.js';
 import type { OutboundTopic } from '../domain/webhook-topics.js';
+import { loadServiceState, provisionedResult } from './service-state.js';
+import { serviceStateRepo } from '../store/service-state-repo.js';
 import { activeSpanContext } from '../tracing/context.js';
 import { formatTraceparent } from '../tracing/ids.js';
 
@@ -33,11 +36,16 @@ export interface StartRequest {
 
 export interface StartResult { workflowId: string; created: boolean }
 
+export interface StartOptions {
+  /** Runs inside the transaction that inserts the workflow (the intake stores its event there); a throw undoes both. */
+  within?: (tx: Transaction<Db>, workflowId: string) => Promise<void>;
+}
+
 export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCipher; clock?: () => number }) {
   const { store, cipher } = deps;
   const now = deps.clock ?? Date.now;
 
-  async function start(req: StartRequest): Promise<StartResult> {
+  async function start(req: StartRequest, opts: StartOptions = {}): Promise<StartResult> {
     if (req.idempotencyKey) {
       const existing = await workflowsRepo.findByIdempotencyKey(store.db, req.tenantId, req.idempotencyKey);
       if (existing) return sameRequestOrConflict(existing, req);
@@ -46,18 +54,30 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
     if (!service) throw new NotFound(`unknown service "${req.serviceSlug}"; GET /api/v1/catalog/services lists the services`);
     const manifest = JSON.parse(service.manifest) as ServiceManifest;
 
+    if (req.kind === 'update' && !manifest.update) {
+      throw new Conflict(`service ${service.slug} (version ${service.version}) declares no update steps; add an "update:" section to its manifest, or deprovision and provision again`);
+    }
+    // The provisioned state, not the latest workflow, decides what may start (issue 12 item 5).
+    const state = await loadServiceState(store.db, req.tenantId, req.serviceSlug);
+    const refusal = startRefusal(req.kind, state, req);
+    if (refusal) throw state.active ? new ActiveWorkflowConflict(refusal, state.active.id) : new Conflict(refusal);
+
     let specs: StepSpec[];
     let provisionId: string | null = null;
+    let parameters = req.parameters;
     if (req.kind === 'provision') {
       specs = manifest.provision;
     } else {
-      const prov = await workflowsRepo.latestCompletedProvision(store.db, req.tenantId, req.serviceSlug);
-      const latest = await workflowsRepo.latestForService(store.db, req.tenantId, req.serviceSlug);
-      if (!prov || (latest && latest.kind === 'deprovision' && latest.status === 'completed' && latest.id > prov.id)) {
-        throw new Conflict(`tenant ${req.tenantId} has no provisioned ${req.serviceSlug} to deprovision`);
+      const inForce = state.rows.current ? await provisionedResult(store.db, state.rows.current) : null;
+      if (!inForce) throw new Conflict(`tenant ${req.tenantId} has no provisioned ${req.serviceSlug} to ${req.kind}`);
+      provisionId = inForce.provisionId;
+      if (req.kind === 'update') {
+        // Keys an update leaves out keep their values: the update's parameters become the current ones.
+        parameters = { ...inForce.parameters, ...req.parameters };
+        specs = manifest.update ?? [];
+      } else {
+        specs = manifest.deprovision ?? compensationsAsSteps(await stepsRepo.listForWorkflow(store.db, provisionId));
       }
-      provisionId = prov.id;
-      specs = manifest.deprovision ?? compensationsAsSteps(await stepsRepo.listForWorkflow(store.db, prov.id));
     }
 
     const t = now();
@@ -66,7 +86,7 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
     const traceContext = activeSpanContext();
     const wf: WorkflowRow = {
       id, tenant_id: req.tenantId, service_slug: service.slug, service_version: service.version, kind: req.kind,
-      status: specs.length === 0 ? 'completed' : 'running', parameters: toJsonColumn(req.parameters), endpoint: null,
+      status: specs.length === 0 ? 'completed' : 'running', parameters: toJsonColumn(parameters), endpoint: null,
       credentials: null, error: null, on_failure: manifest.on_failure ?? 'rollback', base_url: service.base_url,
       idempotency_key: req.idempotencyKey, provision_workflow_id: provisionId, steps_total: specs.length,
       steps_completed: 0, created_at: t, started_at: t, updated_at: t, completed_at: specs.length === 0 ? t : null,
@@ -74,9 +94,18 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
       cancel_requested_at: null,
     };
     const steps = specs.map((spec, position) => stepRow(wf, spec, position, t, cipher));
+    let hookError: unknown = null;
     try {
       await store.transaction(async (tx) => {
         await workflowsRepo.insert(tx, wf);
+        // Our row now holds the one-active slot; a workflow that completed since the state was read changes what may start.
+        if (await serviceStateRepo.lastCompletedId(tx, req.tenantId, req.serviceSlug) !== state.lastCompletedId) {
+          hookError = new Conflict(`the state of ${req.serviceSlug} for tenant ${req.tenantId} changed while this request was handled; send it again`);
+          throw hookError;
+        }
+        if (opts.within) {
+          try { await opts.within(tx, id); } catch (e) { hookError = e; throw e; }
+        }
         await stepsRepo.insertMany(tx, steps);
         await eventsRepo.insertMany(tx, [{
           id: newEventId(), workflow_id: id, tenant_id: wf.tenant_id, type: 'workflow.created', step_name: null, attempt: null,
@@ -86,13 +115,13 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
         await outboxRepo.insertMany(tx, topics.map((topic) => outboxMessage(topic, t, wf)));
       });
     } catch (e) {
-      if (!store.dialect.isUniqueViolation(e)) throw e;
+      if (hookError !== null || !store.dialect.isUniqueViolation(e)) throw e;
       if (req.idempotencyKey) {
         const existing = await workflowsRepo.findByIdempotencyKey(store.db, req.tenantId, req.idempotencyKey);
         if (existing) return sameRequestOrConflict(existing, req);
       }
       const active = await workflowsRepo.findActive(store.db, req.tenantId, req.serviceSlug);
-      throw new Conflict(`workflow ${active?.id ?? '(unknown)'} for ${req.serviceSlug} is still ${active?.status ?? 'active'} for tenant ${req.tenantId}; wait for it to end or cancel it`);
+      throw new ActiveWorkflowConflict(`workflow ${active?.id ?? '(unknown)'} for ${req.serviceSlug} is still ${active?.status ?? 'active'} for tenant ${req.tenantId}; wait for it to end or cancel it`, active?.id ?? null);
     }
     // Steps are due and the started event is in the outbox: wake both loops now rather than at their next poll.
     store.dialect.wakeups().notify('steps');

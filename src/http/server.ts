@@ -15,6 +15,9 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { webhookSchemas } from './schemas/webhooks.js';
 import { metricsRoute } from './routes/metrics.js';
 import { httpTracing } from './tracing.js';
+import { eventsIntakeRoutes } from './routes/events-intake.js';
+import { adminEventsRoutes } from './routes/admin-events.js';
+import { intakeSchemas } from './schemas/events.js';
 
 /** The whole HTTP surface of a replica, by role: `worker` serves only probes (and metrics). */
 export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
@@ -22,10 +25,11 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
   const verifier = createTokenVerifier(config.auth);
   const serveApi = config.role !== 'worker';
   const api: RoutePlugin[] = serveApi
-    ? [provisioningRoutes({ runtime }), adminRoutes({ runtime }), registryRoutes({ runtime }), catalogRoutes({ runtime }), webhookRoutes(runtime)]
+    ? [provisioningRoutes({ runtime }), adminRoutes({ runtime }), registryRoutes({ runtime }), catalogRoutes({ runtime }), webhookRoutes(runtime),
+      adminEventsRoutes(runtime)]
     : [];
   const publicApi: RoutePlugin[] = serveApi
-    ? [callbackRoutes({ runtime, limiter: createRateLimiter(config.callbackRateLimitPerMinute) })]
+    ? [callbackRoutes({ runtime, limiter: createRateLimiter(config.callbackRateLimitPerMinute) }), eventsIntakeRoutes(runtime)]
     : [];
   return buildApp({
     verifier,
@@ -41,7 +45,7 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
         return { ok: false, checks: { database: 'unreachable' } };
       }
     },
-    schemas: [...provisioningSchemas, ...registrySchemas, ...webhookSchemas, ApiResponse_dict_],
+    schemas: [...provisioningSchemas, ...registrySchemas, ...webhookSchemas, ApiResponse_dict_, ...intakeSchemas],
     publicApi,
     api,
     root: [

@@ -61,6 +61,29 @@ export interface WebhookDeliveriesTable {
   delivered_at: number | null;
 }
 
+/** Added by 0012: ScaiControl's subscription events and what became of each (issue 14). */
+export interface SubscriptionEventsTable {
+  id: string;
+  event_id: string;
+  idempotency_key: string | null;
+  event_type: string;
+  event_version: string | null;
+  source: string | null;
+  occurred_at: number;
+  subscription_id: string | null;
+  tenant_id: string | null;
+  service_slug: string | null;
+  action: string | null;
+  parameters: string | null;
+  status: string;
+  reason: string | null;
+  workflow_id: string | null;
+  blocked_by: string | null;
+  payload: string;
+  received_at: number;
+  updated_at: number;
+}
+
 export interface SchemaInfoTable {
   id: Generated<number>;
 }
@@ -74,4 +97,5 @@ export interface Db {
   outbox: OutboxTable;
   webhook_subscriptions: WebhookSubscriptionsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  subscription_events: SubscriptionEventsTable;
 }

@@ -10,7 +10,7 @@ export interface PageOptions {
   assets: { css: string; js: string };
   /** Loads the live-update script (detail page). */
   live?: boolean;
-  nav?: 'workflows';
+  nav?: 'workflows' | 'events';
 }
 
 /** The document shell: skip link, top bar (who is signed in, sign out), main content. */
@@ -35,7 +35,7 @@ ${opts.live && html`<script src="${opts.assets.js}" defer></script>`}
 <a class="skip" href="#main">Skip to content</a>
 <header class="top"><div class="bar">
   <a class="brand" href="/ui/workflows">Provisioner</a>
-  ${s && html`<nav aria-label="Main"><a href="/ui/workflows"${opts.nav === 'workflows' ? html` aria-current="page"` : ''}>Workflows</a></nav>`}
+  ${s && html`<nav aria-label="Main"><a href="/ui/workflows"${opts.nav === 'workflows' ? html` aria-current="page"` : ''}>Workflows</a>${s.admin && html` <a href="/ui/events"${opts.nav === 'events' ? html` aria-current="page"` : ''}>Subscription events</a>`}</nav>`}
   ${who}
 </div></header>
 <main id="main" tabindex="-1">

@@ -11,6 +11,7 @@ import { LIVE_JS } from './assets/live-js.js';
 import { loginPage } from './pages/login-page.js';
 import { messagePage } from './pages/message-page.js';
 import { workflowRoutes } from './workflow-routes.js';
+import { subscriptionEventRoutes } from './subscription-event-routes.js';
 
 export interface UiDeps { runtime: Runtime; verifier: TokenVerifier }
 
@@ -105,6 +106,7 @@ export function uiPlugin(deps: UiDeps): FastifyPluginAsync {
     app.get('/ui/', async (_req, reply) => reply.redirect('/ui/workflows', 303));
     loginRoutes(app, ctx);
     await app.register(workflowRoutes, ctx);
+    await app.register(subscriptionEventRoutes, ctx);
   };
 }
 

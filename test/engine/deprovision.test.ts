@@ -38,7 +38,7 @@ for (const dialect of testDialects()) {
       assert.deepEqual(d.steps.map((s) => s.name), ['delete_bucket', 'delete_account']);
       assert.deepEqual(sim.calls('DELETE').map((r) => r.path), ['/buckets/b-3', '/accounts/acc-9']);
       const status = await rt.queries.status(p.tenantId, p.slug);
-      assert.deepEqual([status.workflow_id, status.kind, status.status], [workflowId, 'deprovision', 'completed']);
+      assert.deepEqual([status.workflow_id, status.kind, status.status], [workflowId, 'deprovision', 'not_provisioned']);
       await assert.rejects(rt.queries.revealCredentials(p.tenantId, p.slug, 'test'), NotFound);
       await assert.rejects(deprovision(rt, p), Conflict, 'a second deprovision has nothing left to remove');
     });

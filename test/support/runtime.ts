@@ -66,6 +66,7 @@ export async function startTestRuntime(dialect: TestDialect, env: Env = {}, opts
   const rt = await createRuntime(config, { log: createLogger(config.logLevel), ...opts });
   rt.executor?.start();
   rt.webhooks?.start();
+  if (rt.executor) rt.intake.start();
   return Object.assign(rt, {
     async dispose() { await rt.close(200); await db.drop(); },
   });

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { WorkflowKind } from '../../domain/model.js';
 import type { Runtime } from '../../runtime.js';
 import { isAdmin } from '../../domain/caller.js';
 import { WorkflowResponse } from '../../domain/views.js';
@@ -56,7 +57,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
         response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse), ...errorResponses },
       },
     }, async (req, reply) => {
-      const b = req.body as { tenant_id: string; service_slug: string; kind?: 'provision' | 'deprovision'; parameters?: Record<string, unknown>; reason?: string };
+      const b = req.body as { tenant_id: string; service_slug: string; kind?: WorkflowKind; parameters?: Record<string, unknown>; reason?: string };
       const r = await runtime.starter.start({
         tenantId: b.tenant_id, serviceSlug: b.service_slug, kind: b.kind ?? 'provision', parameters: (b.parameters ?? {}) as never,
         idempotencyKey: (req.headers['idempotency-key'] as string | undefined) ?? null, actor: req.caller.sub, reason: b.reason ?? null,

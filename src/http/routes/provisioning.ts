@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import type { WorkflowKind } from '../../domain/model.js';
 import type { Runtime } from '../../runtime.js';
 import { canRevealCredentials, canWriteOwn } from '../../domain/caller.js';
 import { ok, page } from '../envelope.js';
@@ -57,11 +58,11 @@ export function provisioningRoutes({ runtime }: { runtime: Runtime }): FastifyPl
     app.post('/provisioning/workflows', {
       preHandler: canWrite,
       schema: {
-        tags, summary: 'Provision (or deprovision) a service for the caller\'s tenant', headers: IdempotencyKeyHeaders, body: StartWorkflowRequest,
+        tags, summary: 'Provision, update or deprovision a service for the caller\'s tenant', headers: IdempotencyKeyHeaders, body: StartWorkflowRequest,
         response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse), ...errorResponses },
       },
     }, async (req, reply) => {
-      const body = req.body as { service_slug: string; kind?: 'provision' | 'deprovision'; parameters?: Record<string, unknown>; reason?: string };
+      const body = req.body as { service_slug: string; kind?: WorkflowKind; parameters?: Record<string, unknown>; reason?: string };
       const tenantId = tenantOf(req);
       const r = await runtime.starter.start({
         tenantId, serviceSlug: body.service_slug, kind: body.kind ?? 'provision', parameters: (body.parameters ?? {}) as never,

@@ -2,6 +2,7 @@ import Type, { type Static } from 'typebox';
 import { ReportStatusInputs, WorkflowKinds, WorkflowStatuses } from '../../domain/model.js';
 import { StepResponse, WorkflowResponse } from '../../domain/views.js';
 import { WORKFLOW_ID_PATTERN } from '../../domain/ids.js';
+import { ServiceStates } from '../../domain/service-state.js';
 
 /** Request and response shapes of the Provisioning group; `$id` is the OpenAPI component name. */
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -30,9 +31,17 @@ export const ProvisioningStatusResponse = Type.Object({
   tenant_id: Type.String(),
   status: Type.Union([Type.Enum(WorkflowStatuses), Type.Literal('not_provisioned')]),
   workflow_id: NullableString,
+  state: Type.Enum(ServiceStates, { description: 'the provisioned state of this tenant × service, derived from completed workflows' }),
   kind: Type.Union([Type.Enum(WorkflowKinds), Type.Null()]),
   endpoint: NullableString,
   has_credentials: Type.Boolean(),
+  parameters: Type.Union([JsonObject, Type.Null()], { description: 'the parameters in force while provisioned (an update replaces them when it completes)' }),
+  update: Type.Union([Type.Object({
+    workflow_id: Type.String(), status: Type.Enum(WorkflowStatuses), parameters: JsonObject,
+  }), Type.Null()], { description: 'the update under way, with the parameters it will put in force' }),
+  last_failure: Type.Union([Type.Object({
+    workflow_id: Type.String(), kind: Type.Enum(WorkflowKinds), status: Type.Enum(WorkflowStatuses), error: NullableString, completed_at: Time,
+  }), Type.Null()], { description: 'a workflow that failed after the one in force without changing the state (a failed update)' }),
   steps_total: Type.Integer(),
   steps_completed: Type.Integer(),
   waiting_on: Type.Array(Type.Ref('WaitingOn')),
