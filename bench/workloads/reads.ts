@@ -47,15 +47,14 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
   const shape: SeedShape = { workflows: settings.readsWorkflows, tenants: settings.readsTenants, services: settings.readsServices };
   const db = await run.freshDatabase('reads');
   try {
-    // The engine creates the schema and registers the services; the rows then go in with SQL beside it,
-    // its executor held (it would only find nothing due).
+    // The engine (`provisioner serve`, executor included: it finds nothing due) creates the schema and
+    // registers the services through the API; the rows then go in with SQL beside it.
     const engine = await launchEngine(run, db.url);
     try {
-      await engine.child.call('register', { manifests: Array.from({ length: shape.services }, (_, s) => benchManifest(seededService(s), run.simUrl)) });
+      for (let s = 0; s < shape.services; s++) await engine.api.registerManifest(benchManifest(seededService(s), run.simUrl));
       run.log(`reads: seeding ${shape.workflows} workflows (${shape.workflows * STEPS_PER_WORKFLOW} steps) with SQL`);
       const seeded = await seedWorkflows(run.dialect, db.url, shape, (l) => run.log(`reads: ${l}`));
       run.log(`reads: seeded in ${round(seeded.seconds, 1)} s`);
-      await engine.child.call('startExecutor', null); // a normal replica: the (idle) executor runs too
       const samples = await requestSamples(engine.jwtSecret, shape);
       await engine.child.call('resetMeter', null);
       const load0 = loadAverage();
