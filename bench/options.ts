@@ -59,6 +59,8 @@ export interface BenchOptions {
    * this directory. On by default at full scale (bench/tmp/profiles); BENCH_CPU_PROF=0 turns it off.
    */
   cpuProfDir: string | null;
+  /** Reads: seed the 1,000,000 workflows once and reuse the database in later runs (BENCH_READS_CACHE=1). */
+  readsCache: boolean;
   /** SQLite: time each statement kind in the engine (BENCH_STATEMENT_TIMES=1); adds a little overhead. */
   timeStatements: boolean;
   /** Tunables passed to the engine (PROVISIONER_WORKER_CONCURRENCY, …) for experiments; empty by default. */
@@ -109,6 +111,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, de
     only,
     cpuProfDir: cpuProf === undefined || ['0', 'false'].includes(cpuProf) ? null : resolve(['1', 'true'].includes(cpuProf) ? 'bench/tmp/profiles' : cpuProf),
     timeStatements: ['1', 'true'].includes(pick('statement-times', 'BENCH_STATEMENT_TIMES') ?? ''),
+    readsCache: ['1', 'true'].includes(pick('reads-cache', 'BENCH_READS_CACHE') ?? ''),
     engineEnv: Object.fromEntries(ENGINE_TUNABLES.filter((k) => env[k]).map((k) => [k, env[k] as string])),
   };
 }
