@@ -55,10 +55,12 @@ export interface BenchOptions {
   only: ReadonlySet<WorkloadName>;
   /**
    * When set: V8 CPU profiles of the engine while draining (throughput), while serving the paced latency run
-   * and while serving reads, summarised into the results, and the whole engine process under --cpu-prof, into
-   * this directory. On by default at full scale (bench/tmp/profiles); BENCH_CPU_PROF=0 turns it off.
+   * and while serving reads, summarised into the results, into this directory. On by default at full scale
+   * (bench/tmp/profiles); BENCH_CPU_PROF=0 turns it off.
    */
   cpuProfDir: string | null;
+  /** Only when BENCH_CPU_PROF / --cpu-prof was given: also the draining engine's whole life under node --cpu-prof. */
+  cpuProfWholeProcess: boolean;
   /** Reads: seed the 1,000,000 workflows once and reuse the database in later runs (BENCH_READS_CACHE=1). */
   readsCache: boolean;
   /** SQLite: time each statement kind in the engine (BENCH_STATEMENT_TIMES=1); adds a little overhead. */
@@ -67,7 +69,9 @@ export interface BenchOptions {
   engineEnv: Record<string, string>;
 }
 
-const ENGINE_TUNABLES = ['PROVISIONER_WORKER_CONCURRENCY', 'PROVISIONER_POLL_INTERVAL_MS', 'PROVISIONER_DB_POOL_SIZE', 'PROVISIONER_LEASE_GRACE_MS'];
+// For experiments only; a run with any of them says so in its notes. The callback rate limit is here so its
+// effect can be studied (lowered or raised), never raised by default.
+const ENGINE_TUNABLES = ['PROVISIONER_WORKER_CONCURRENCY', 'PROVISIONER_POLL_INTERVAL_MS', 'PROVISIONER_DB_POOL_SIZE', 'PROVISIONER_LEASE_GRACE_MS', 'PROVISIONER_CALLBACK_RATE_LIMIT'];
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, defaultPostgres: string): BenchOptions {
   const flags = new Map<string, string>();
@@ -97,7 +101,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, de
   for (const w of only) if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`BENCH_ONLY: ${w} is not one of ${WORKLOADS.join(', ')}`);
   // Memory is measured during the throughput run, so it comes with it.
   if (only.has('memory')) only.add('throughput');
-  const cpuProf = pick('cpu-prof', 'BENCH_CPU_PROF') ?? (scale === 'full' ? 'true' : undefined);
+  const cpuProfAsked = pick('cpu-prof', 'BENCH_CPU_PROF');
+  const cpuProf = cpuProfAsked ?? (scale === 'full' ? 'true' : undefined);
   const latencyRate = pick('latency-rate', 'BENCH_LATENCY_RATE');
   if (latencyRate !== undefined) settings.latencyRate = positiveInt('BENCH_LATENCY_RATE', latencyRate);
 
@@ -110,6 +115,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, de
     outDir: resolve(pick('out', 'BENCH_OUT_DIR') ?? 'bench/results'),
     only,
     cpuProfDir: cpuProf === undefined || ['0', 'false'].includes(cpuProf) ? null : resolve(['1', 'true'].includes(cpuProf) ? 'bench/tmp/profiles' : cpuProf),
+    cpuProfWholeProcess: cpuProfAsked !== undefined && !['0', 'false'].includes(cpuProfAsked),
     timeStatements: ['1', 'true'].includes(pick('statement-times', 'BENCH_STATEMENT_TIMES') ?? ''),
     readsCache: ['1', 'true'].includes(pick('reads-cache', 'BENCH_READS_CACHE') ?? ''),
     engineEnv: Object.fromEntries(ENGINE_TUNABLES.filter((k) => env[k]).map((k) => [k, env[k] as string])),

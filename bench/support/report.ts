@@ -96,7 +96,7 @@ export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>
     if (tp) {
       const ofCeiling = ceiling ? `${round((100 * tp.stepsPerS) / ceiling.commitsPerS, 1)} % of the ceiling's commits/s` : '';
       const st = tp.steady;
-      const refused = tp.callbacks.callbacks429 > 0 ? `; ${tp.callbacks.callbacks429} callbacks refused with 429 (default rate limit), ${tp.callbacks.callbackFailures} given up` : '';
+      const refused = tp.callbacks.callbacks429 > 0 ? `; ${tp.callbacks.callbacks429} callbacks refused with 429 (the callback rate limit), ${tp.callbacks.callbackFailures} given up` : '';
       const unfinished = tp.unfinished > 0 ? `; ${tp.unfinished} of ${tp.workflows} workflows unfinished (${tp.settled})` : '';
       add('throughput: steps/s (steady state)', tp.stepsPerS, '/s', `≥ ${stepsTarget}`,
         `${tp.workflows.toLocaleString('en-US')} workflows; step requests ${st.complete ? '' : 'received '}10–90 %, ${st.fromS}–${st.toS} s of ${st.wholeS} s${unfinished}${refused}${ofCeiling ? `; ${ofCeiling}` : ''}`,

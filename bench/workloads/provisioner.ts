@@ -64,7 +64,10 @@ export interface ThroughputResult {
 export interface MemoryResult {
   /** The draining engine after start-up (API, executor, store), as it begins. */
   startRssMb: number;
-  /** Highest sampled RSS of the engine (the queueing replica and the draining one) in the throughput workload. */
+  /**
+   * Highest RSS of the engine (the queueing replica and the draining one) in the throughput workload: the
+   * sampled peak or the kernel's high-water mark of either process (each does only this workload).
+   */
   peakRssMb: number;
   queuePeakRssMb: number;
   drainPeakRssMb: number;
@@ -148,7 +151,7 @@ async function runThroughput(run: DialectRun): Promise<{ throughput: ThroughputR
     const sim0 = await run.sim.call('stats', null);
     const t0 = performance.now();
     const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `throughput-${run.dialect}.cpuprofile`) : null;
-    return await withEngine(run, db.url, { role: 'all', profileAs: `engine-${run.dialect}` }, async (engine) => {
+    return await withEngine(run, db.url, { role: 'all', profileAs: run.options.cpuProfWholeProcess ? `engine-${run.dialect}` : undefined }, async (engine) => {
       await engine.child.call('resetMeter', null);
       const startMeter = await engine.child.call('meter', null);
       if (profile) await engine.child.call('profileStart', null);
@@ -156,15 +159,16 @@ async function runThroughput(run: DialectRun): Promise<{ throughput: ThroughputR
       if (!settled.reached) run.log(`throughput: the drain ended early: ${settled.why}`);
       if (settled.reached && !(await waitIdle(engine, 60_000))) run.log('throughput: workflows still active 60 s after the last step request');
       const drainMs = performance.now() - t0;
-      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`throughput: drain profile in ${profile}`); }
       const cpu1 = machineCpu();
+      // Metered before the profile is written: serialising it would show in the peak RSS.
       const drainMeter = await engine.child.call('meter', null);
+      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`throughput: drain profile in ${profile}`); }
       const sim1 = await run.sim.call('stats', null);
       const commits1 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
       const steady = await run.sim.call('steady', { expected: steps, from: STEADY_FROM, to: STEADY_TO });
       const ended = await engine.api.countByStatus();
       const drainS = drainMs / 1000;
-      const perStep = (v: number) => round(v / steps, 2);
+      const perStep = (v: number) => round(v / Math.max(1, steady.received), 2); // per step that ran (all of them unless the run stalled)
       const throughput: ThroughputResult = {
         workflows: n, steps,
         createPerS: round(n / (queued.ms / 1000), 0),
@@ -190,7 +194,7 @@ async function runThroughput(run: DialectRun): Promise<{ throughput: ThroughputR
       };
       const memory: MemoryResult = {
         startRssMb: startMeter.peakRssMb,
-        peakRssMb: Math.max(queued.meter.peakRssMb, drainMeter.peakRssMb),
+        peakRssMb: Math.max(queued.meter.peakRssMb, drainMeter.peakRssMb, queued.meter.maxRssMb, drainMeter.maxRssMb),
         queuePeakRssMb: queued.meter.peakRssMb,
         drainPeakRssMb: drainMeter.peakRssMb,
         maxRssMb: Math.max(queued.meter.maxRssMb, drainMeter.maxRssMb),
@@ -218,7 +222,7 @@ async function runLatency(run: DialectRun): Promise<LatencyResult> {
       const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `latency-${run.dialect}.cpuprofile`) : null;
       if (profile) await engine.child.call('profileStart', null);
       await engine.api.startPaced(SLUG, tenants('lat', m), rate);
-      const settled = await run.sim.call('waitSettled', { route: 'notify', count: m, stallMs: STALL_MS, timeoutMs: 120_000 });
+      const settled = await run.sim.call('waitSettled', { route: 'notify', count: m, stallMs: STALL_MS, timeoutMs: Math.max(120_000, m * 500) });
       if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`latency: engine profile in ${profile}`); }
       if (!settled.reached) run.log(`latency: ended early: ${settled.why}`);
       else await waitIdle(engine, 30_000);
@@ -229,8 +233,12 @@ async function runLatency(run: DialectRun): Promise<LatencyResult> {
       await run.sim.call('configure', { callbackDelayMs: 0, recordLatency: false });
       const idle: number[] = [];
       for (const tenant of tenants('idle', settings.idleRuns)) {
+        const notified = (await run.sim.call('stats', null)).counts.notify;
         const t0 = performance.now();
         const id = await engine.api.start(SLUG, tenant);
+        // Polling the API only once the last step's request has reached the service keeps the polls from
+        // competing with the workflow they watch.
+        await run.sim.call('waitFor', { route: 'notify', count: notified + 1, timeoutMs: 30_000 });
         for (;;) {
           const status = await engine.api.status(id);
           if (status === 'completed') break;
