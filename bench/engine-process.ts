@@ -9,11 +9,11 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
-import Database from 'better-sqlite3';
-import pg from 'pg';
 import { loadConfig, type Env } from '../src/config.js';
 import { startServer, type RunningServer } from '../src/cli/serve.js';
 import { serveRpc } from './support/rpc.js';
+// Also preloaded with --import (bench/workloads/context.ts), so that worker threads count their statements too.
+import { resetStatements, statementsSnapshot, timeStatements } from './support/statement-meter.mjs';
 
 export interface EngineStart {
   databaseUrl: string;
@@ -53,67 +53,6 @@ export type EngineApi = {
 
 // ---- metering -----------------------------------------------------------------------------------
 
-let statementsTotal = 0;
-let statementsByKind = new Map<string, number>();
-/** SQLite only: time inside the driver's prepare and execute calls per kind (synchronous, so CPU on this thread). */
-let statementMs = new Map<string, number>();
-const add = (m: Map<string, number>, k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
-function countStatement(kind: string) {
-  statementsTotal++;
-  add(statementsByKind, kind, 1);
-}
-const kinds = new Map<string, string>();
-/** "update steps", "select workflows", "begin"… from the statement's first words (memoised by text). */
-function statementKind(sqlText: string): string {
-  let kind = kinds.get(sqlText);
-  if (kind !== undefined) return kind;
-  const s = sqlText.trimStart().slice(0, 120).replace(/"/g, '').replace(/\s+/g, ' ').toLowerCase();
-  const verb = s.split(' ', 1)[0] ?? '';
-  const table = verb === 'select' ? / from ([a-z_]+)/.exec(s)?.[1] ?? ''
-    : verb === 'insert' ? / into ([a-z_]+)/.exec(s)?.[1] ?? ''
-      : verb === 'update' ? /^update ([a-z_]+)/.exec(s)?.[1] ?? ''
-        : verb === 'delete' ? / from ([a-z_]+)/.exec(s)?.[1] ?? '' : '';
-  kind = table ? `${verb} ${table}` : s.slice(0, 24);
-  // The executor's claim (steps-repo claimDue) is an update too; it is told apart by its window function.
-  if (verb === 'update' && sqlText.includes('row_number()')) kind += ' (claim)';
-  if (kinds.size < 10_000) kinds.set(sqlText, kind);
-  return kind;
-}
-// SQLite: statements are counted and timed where they run (Statement#run/all/get/iterate), whether or not
-// the store reuses prepared statements; prepares are timed apart. PostgreSQL: Client#query, every query.
-const sqliteProto = Database.prototype as unknown as { prepare(this: unknown, sqlText: string): object };
-const prepare = sqliteProto.prepare;
-type Run = (this: { source: string }, ...args: unknown[]) => unknown;
-let statementWrapped = false;
-let timeStatements = false;
-sqliteProto.prepare = function (this: unknown, sqlText: string) {
-  const t0 = performance.now();
-  const stmt = prepare.call(this, sqlText);
-  if (timeStatements) add(statementMs, `prepare: ${statementKind(sqlText)}`, performance.now() - t0);
-  if (!statementWrapped) {
-    statementWrapped = true;
-    const proto = Object.getPrototypeOf(stmt) as Record<'run' | 'all' | 'get' | 'iterate', Run>;
-    for (const m of ['run', 'all', 'get', 'iterate'] as const) {
-      const original = proto[m];
-      proto[m] = function (this: { source: string }, ...args: unknown[]) {
-        const kind = statementKind(this.source);
-        countStatement(kind);
-        if (!timeStatements) return original.apply(this, args);
-        const s0 = performance.now();
-        try { return original.apply(this, args); } finally { add(statementMs, kind, performance.now() - s0); }
-      };
-    }
-  }
-  return stmt;
-};
-const pgProto = pg.Client.prototype as unknown as { query(this: unknown, ...args: unknown[]): unknown };
-const query = pgProto.query;
-pgProto.query = function (this: unknown, ...args: unknown[]) {
-  const first = args[0];
-  countStatement(statementKind(typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'text' in first ? String(first.text) : '?'));
-  return query.apply(this, args);
-};
-
 let peakRss = 0;
 let cpuBase = process.cpuUsage();
 let wallBase = performance.now();
@@ -128,7 +67,7 @@ let profiler: Session | null = null;
 
 const api: EngineApi = {
   async start(a) {
-    timeStatements = a.timeStatements;
+    timeStatements(a.timeStatements);
     // The defaults of a fresh install: only what every deployment sets (database, listen address, secrets,
     // data dir, log level) and the experiment tunables the caller passed. No limit is raised, the callback
     // rate limit included: the service of the bench calls back for every tenant from one address, as a
@@ -152,9 +91,7 @@ const api: EngineApi = {
     peakRss = process.memoryUsage.rss();
     cpuBase = process.cpuUsage();
     wallBase = performance.now();
-    statementsTotal = 0;
-    statementsByKind = new Map();
-    statementMs = new Map();
+    resetStatements();
   },
 
   async meter() {
@@ -167,11 +104,7 @@ const api: EngineApi = {
       heapUsedMb: mb(process.memoryUsage().heapUsed),
       cpuMs: (cpu.user + cpu.system) / 1000,
       wallMs: performance.now() - wallBase,
-      statements: {
-        total: statementsTotal,
-        byKind: Object.fromEntries([...statementsByKind].sort((x, y) => y[1] - x[1])),
-        msByKind: Object.fromEntries([...statementMs].sort((x, y) => y[1] - x[1]).map(([k, v]) => [k, Math.round(v)])),
-      },
+      statements: statementsSnapshot(),
     };
   },
 

@@ -105,7 +105,7 @@ export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>
       add('throughput: workflows/s', tp.workflowsPerS, '/s', '', `completed over the drain; engine ${tp.engineCpuPercent} % of a core, machine ${tp.machineCpuPercent} % busy, load average ${tp.loadAverageBefore} before`);
       add('callbacks refused with 429 during throughput', tp.callbacks.callbacks429, '', '', `of ${tp.callbacks.callbacksSent} sent; ${tp.callbacks.callbackFailures} given up after 5 attempts`);
       add('engine CPU per step', tp.engineCpuMsPerStep, 'ms', '', `1000 / this = ${round(1000 / tp.engineCpuMsPerStep, 0)} steps/s on one free core`);
-      add('SQL statements per step', tp.statementsPerStep, '', '', '');
+      add('SQL statements per step', tp.statementsPerStep, '', '', tp.statementsPerStep === null ? 'not counted: no statement ran where bench/support/statement-meter.mjs sees it' : `counted in the engine process (${dialect === 'sqlite' ? 'better-sqlite3 statements where they run' : 'pg Client#query'}), all threads`);
       if (tp.commitsPerS !== null) add('commits/s during throughput', tp.commitsPerS, '/s', '', ceiling ? `${round((100 * tp.commitsPerS) / ceiling.commitsPerS, 1)} % of the ceiling` : '');
     }
     if (mem) add('peak RSS during throughput', mem.peakRssMb, 'MB', '≤ 300', '');

@@ -35,6 +35,7 @@ const SECRET_KEY = randomBytes(32).toString('base64');
 const JWT_SECRET = randomBytes(24).toString('base64url');
 
 const ENGINE_SCRIPT = fileURLToPath(new URL('../engine-process.ts', import.meta.url));
+const STATEMENT_METER = new URL('../support/statement-meter.mjs', import.meta.url).href;
 
 /**
  * Starts `provisioner serve` in its own process on `databaseUrl`: role `all` (API + executor, the default)
@@ -45,9 +46,11 @@ export async function launchEngine(run: DialectRun, databaseUrl: string, opts: {
   const port = await freePort();
   // One directory per engine: Node writes a profile per thread (tsx's loader hooks run in a thread of
   // their own), named CPU.<date>.<pid>.<thread>.<seq>.cpuprofile; the main thread's is the big one.
-  const execArgv = opts.profileAs && run.options.cpuProfDir
-    ? ['--cpu-prof', `--cpu-prof-dir=${join(run.options.cpuProfDir, opts.profileAs)}`]
-    : [];
+  const execArgv = [
+    // Counts SQL statements in every thread of the engine (bench/support/statement-meter.mjs).
+    '--import', STATEMENT_METER,
+    ...(opts.profileAs && run.options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(run.options.cpuProfDir, opts.profileAs)}`] : []),
+  ];
   const child = await forkChild<EngineApi>(ENGINE_SCRIPT, { execArgv });
   const jwtSecret = opts.jwtSecret ?? JWT_SECRET;
   try {

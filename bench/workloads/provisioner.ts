@@ -50,7 +50,8 @@ export interface ThroughputResult {
   machineCpuPercent: number;
   /** 1-minute load average just before the drain: above ~1, other work competed for the 2 cores. */
   loadAverageBefore: number;
-  statementsPerStep: number;
+  /** Null when the engine ran none where the bench counts (bench/support/statement-meter.mjs: every thread started from a file). */
+  statementsPerStep: number | null;
   /** The most frequent statement kinds, per completed step. */
   statementsPerStepByKind: Record<string, number>;
   /** SQLite with BENCH_STATEMENT_TIMES=1 only: ms spent executing (and preparing) statements by kind during the drain. */
@@ -186,7 +187,7 @@ async function runThroughput(run: DialectRun): Promise<{ throughput: ThroughputR
         simCpuPercent: round((100 * (sim1.cpuMs - sim0.cpuMs)) / drainMs, 0),
         machineCpuPercent: machineBusyPercent(cpu0, cpu1),
         loadAverageBefore: load0,
-        statementsPerStep: perStep(drainMeter.statements.total),
+        statementsPerStep: drainMeter.statements.total > 0 ? perStep(drainMeter.statements.total) : null,
         statementsPerStepByKind: Object.fromEntries(Object.entries(drainMeter.statements.byKind).slice(0, 14).map(([k, v]) => [k, perStep(v)])),
         statementMsByKind: Object.fromEntries(Object.entries(drainMeter.statements.msByKind).slice(0, 14)),
         commitsPerS: run.dialect === 'postgres' ? round((commits1 - commits0) / drainS, 0) : null,
