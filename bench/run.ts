@@ -98,6 +98,10 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   if (options.only.has('reads') && options.settings.readsWorkflows < 1_000_000) notes.push(`reads ran with ${options.settings.readsWorkflows.toLocaleString('en-US')} stored workflows, not 1,000,000: no reads target applies.`);
   if (machine.loadAverageAtStart > 0.5) notes.push(`the load average was ${machine.loadAverageAtStart} when the run started: other work shared the machine.`);
   if (options.cpuProfDir) notes.push('the engine ran under V8\'s sampling profiler while measured (its summaries are below): the figures include its overhead, a few per cent of CPU and some memory; BENCH_CPU_PROF=0 measures without it.');
+  for (const [d, r] of Object.entries(results)) {
+    const reads = r?.reads;
+    if (reads && 'seedReused' in reads && reads.seedReused) notes.push(`${d} reads: the seeded database was kept from an earlier run (BENCH_READS_CACHE=1).`);
+  }
   if (machine.git?.srcDirty) notes.push('src/ had uncommitted changes: the figures are of the working tree, not of the commit named.');
   if (Object.keys(options.engineEnv).length > 0) notes.push(`engine tunables: ${Object.entries(options.engineEnv).map(([k, v]) => `${k}=${v}`).join(', ')}`);
   const report: BenchReport = {
