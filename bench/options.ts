@@ -3,15 +3,15 @@
 import { resolve } from 'node:path';
 import type { BenchDialect } from './support/databases.js';
 
-export const WORKLOADS = ['ceiling', 'throughput', 'memory', 'latency', 'reads', 'peer'] as const;
+export const WORKLOADS = ['ceiling', 'throughput', 'memory', 'latency', 'reads', 'peer', 'startup'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 export const SCALES = ['smoke', 'full'] as const;
 export type Scale = (typeof SCALES)[number];
 
 export interface ScaleSettings {
-  /** Workflows queued and then drained by the throughput workload (and by the peer). */
+  /** Workflows queued and then drained by the throughput workload (and by each peer set-up). */
   throughputWorkflows: number;
-  /** Workflows started at `latencyRate`/s (or a quarter of the measured throughput, if lower) while the callback → next step latency is recorded. */
+  /** Workflows started through the API at `latencyRate`/s while the callback → next step latency is recorded. */
   latencyWorkflows: number;
   latencyRate: number;
   /** In the latency workload the service calls back once both siblings of the callback step were answered, and this long after. */
@@ -26,18 +26,20 @@ export interface ScaleSettings {
   readsWarmupS: number;
   readsDurationS: number;
   ceilingDurationS: number;
+  /** Timed runs of `node bin/provisioner.js token --help` (after one untimed run); the median is reported. */
+  startupRuns: number;
 }
 
 export const SCALE_SETTINGS: Record<Scale, ScaleSettings> = {
   smoke: {
     throughputWorkflows: 60, latencyWorkflows: 8, latencyRate: 20, latencyCallbackDelayMs: 30, idleRuns: 3,
     readsWorkflows: 10_000, readsTenants: 500, readsServices: 5, readsConnections: 10, readsWarmupS: 0, readsDurationS: 1,
-    ceilingDurationS: 1,
+    ceilingDurationS: 1, startupRuns: 1,
   },
   full: {
-    throughputWorkflows: 2_000, latencyWorkflows: 200, latencyRate: 10, latencyCallbackDelayMs: 30, idleRuns: 20,
+    throughputWorkflows: 10_000, latencyWorkflows: 400, latencyRate: 20, latencyCallbackDelayMs: 30, idleRuns: 20,
     readsWorkflows: 1_000_000, readsTenants: 50_000, readsServices: 5, readsConnections: 10, readsWarmupS: 3, readsDurationS: 10,
-    ceilingDurationS: 10,
+    ceilingDurationS: 10, startupRuns: 5,
   },
 };
 
@@ -51,15 +53,25 @@ export interface BenchOptions {
   postgresUrl: string;
   outDir: string;
   only: ReadonlySet<WorkloadName>;
-  /** When set: V8 CPU profiles of the engine while draining (throughput) and serving reads, and the whole engine process under --cpu-prof, into this directory. */
+  /**
+   * When set: V8 CPU profiles of the engine while draining (throughput), while serving the paced latency run
+   * and while serving reads, summarised into the results, into this directory. On by default at full scale
+   * (bench/tmp/profiles); BENCH_CPU_PROF=0 turns it off.
+   */
   cpuProfDir: string | null;
+  /** Only when BENCH_CPU_PROF / --cpu-prof was given: also the draining engine's whole life under node --cpu-prof. */
+  cpuProfWholeProcess: boolean;
+  /** Reads: seed the 1,000,000 workflows once and reuse the database in later runs (BENCH_READS_CACHE=1). */
+  readsCache: boolean;
   /** SQLite: time each statement kind in the engine (BENCH_STATEMENT_TIMES=1); adds a little overhead. */
   timeStatements: boolean;
   /** Tunables passed to the engine (PROVISIONER_WORKER_CONCURRENCY, …) for experiments; empty by default. */
   engineEnv: Record<string, string>;
 }
 
-const ENGINE_TUNABLES = ['PROVISIONER_WORKER_CONCURRENCY', 'PROVISIONER_POLL_INTERVAL_MS', 'PROVISIONER_DB_POOL_SIZE', 'PROVISIONER_LEASE_GRACE_MS'];
+// For experiments only; a run with any of them says so in its notes. The callback rate limit is here so its
+// effect can be studied (lowered or raised), never raised by default.
+const ENGINE_TUNABLES = ['PROVISIONER_WORKER_CONCURRENCY', 'PROVISIONER_POLL_INTERVAL_MS', 'PROVISIONER_DB_POOL_SIZE', 'PROVISIONER_LEASE_GRACE_MS', 'PROVISIONER_CALLBACK_RATE_LIMIT'];
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, defaultPostgres: string): BenchOptions {
   const flags = new Map<string, string>();
@@ -89,7 +101,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, de
   for (const w of only) if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`BENCH_ONLY: ${w} is not one of ${WORKLOADS.join(', ')}`);
   // Memory is measured during the throughput run, so it comes with it.
   if (only.has('memory')) only.add('throughput');
-  const cpuProf = pick('cpu-prof', 'BENCH_CPU_PROF');
+  const cpuProfAsked = pick('cpu-prof', 'BENCH_CPU_PROF');
+  const cpuProf = cpuProfAsked ?? (scale === 'full' ? 'true' : undefined);
+  const latencyRate = pick('latency-rate', 'BENCH_LATENCY_RATE');
+  if (latencyRate !== undefined) settings.latencyRate = positiveInt('BENCH_LATENCY_RATE', latencyRate);
 
   return {
     scale,
@@ -99,8 +114,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, de
     postgresUrl: pick('database-url', 'BENCH_DATABASE_URL') ?? databaseUrl ?? defaultPostgres,
     outDir: resolve(pick('out', 'BENCH_OUT_DIR') ?? 'bench/results'),
     only,
-    cpuProfDir: cpuProf === undefined ? null : resolve(cpuProf === 'true' ? 'bench/tmp/profiles' : cpuProf),
+    cpuProfDir: cpuProf === undefined || ['0', 'false'].includes(cpuProf) ? null : resolve(['1', 'true'].includes(cpuProf) ? 'bench/tmp/profiles' : cpuProf),
+    cpuProfWholeProcess: cpuProfAsked !== undefined && !['0', 'false'].includes(cpuProfAsked),
     timeStatements: ['1', 'true'].includes(pick('statement-times', 'BENCH_STATEMENT_TIMES') ?? ''),
+    readsCache: ['1', 'true'].includes(pick('reads-cache', 'BENCH_READS_CACHE') ?? ''),
     engineEnv: Object.fromEntries(ENGINE_TUNABLES.filter((k) => env[k]).map((k) => [k, env[k] as string])),
   };
 }

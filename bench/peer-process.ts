@@ -8,8 +8,11 @@
 //   join: one statement decrements the counter row and adds step_e when it reaches 0 (atomic, no lost join)
 //   step_e (POST /keys) → job step_f (POST /notify)
 //
-// graphile-worker runs with its defaults apart from concurrency, which matches Provisioner's (16), and a
-// pool of concurrency + 4 connections, as graphile-worker advises at start (Provisioner's pool is 10).
+// It runs in one of two set-ups (bench/workloads/peer.ts): its defaults, with Provisioner's concurrency
+// (16) and the pool graphile-worker asks for at start (concurrency + 4); or tuned as its performance page
+// (worker.graphile.org/docs/performance) advises: `preset.worker.localQueue.size` (the pool locks a batch
+// of jobs and hands them out locally), batched completions (`completeJobBatchDelay`, `failJobBatchDelay`
+// ≥ 0), concurrency 64 and a pool of concurrency + 2.
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -18,8 +21,19 @@ import { Logger, makeWorkerUtils, run, runMigrations, type Runner, type TaskList
 import { serveRpc } from './support/rpc.js';
 import { WORKFLOW_HEADER } from './sim-service.js';
 
+/** How graphile-worker runs; the option names are those of graphile-worker 0.17 (`preset.worker`). */
+export interface PeerSetup {
+  concurrency: number;
+  maxPoolSize: number;
+  /** `preset.worker.localQueue.size`; absent: graphile-worker's default (-1, off). */
+  localQueueSize?: number;
+  /** `preset.worker.completeJobBatchDelay` / `failJobBatchDelay` in ms; absent: the default (-1, off). */
+  completeJobBatchDelay?: number;
+  failJobBatchDelay?: number;
+}
+
 export type PeerApi = {
-  start(a: { databaseUrl: string; simUrl: string; concurrency: number }): Promise<{ receiverUrl: string }>;
+  start(a: { databaseUrl: string; simUrl: string; setup: PeerSetup }): Promise<{ receiverUrl: string }>;
   /** Adds one step_a job per workflow (the runner not yet started). */
   enqueue(a: { workflows: string[] }): Promise<{ ms: number }>;
   startRunner(a: null): Promise<void>;
@@ -41,7 +55,7 @@ let pool: pg.Pool | null = null;
 let utils: WorkerUtils | null = null;
 let runner: Runner | null = null;
 let connectionString = '';
-let concurrency = 16;
+let setup: PeerSetup = { concurrency: 16, maxPoolSize: 20 };
 let simUrl = '';
 let receiverUrl = '';
 let failedJobs = 0;
@@ -154,7 +168,7 @@ const api: PeerApi = {
   async start(a) {
     connectionString = a.databaseUrl;
     simUrl = a.simUrl;
-    concurrency = a.concurrency;
+    setup = a.setup;
     await runMigrations({ connectionString, logger });
     pool = new pg.Pool({ connectionString, max: 10 });
     await pool.query('create table bench_peer_joins (workflow_id text primary key, remaining integer not null)');
@@ -175,7 +189,15 @@ const api: PeerApi = {
 
   async startRunner() {
     // maxPoolSize: graphile-worker warns when its pool is smaller than its concurrency; a user would follow it.
-    runner = await run({ connectionString, concurrency, maxPoolSize: concurrency + 4, noHandleSignals: true, taskList: tasks, logger });
+    const worker = {
+      ...(setup.localQueueSize !== undefined ? { localQueue: { size: setup.localQueueSize } } : {}),
+      ...(setup.completeJobBatchDelay !== undefined ? { completeJobBatchDelay: setup.completeJobBatchDelay } : {}),
+      ...(setup.failJobBatchDelay !== undefined ? { failJobBatchDelay: setup.failJobBatchDelay } : {}),
+    };
+    runner = await run({
+      connectionString, concurrency: setup.concurrency, maxPoolSize: setup.maxPoolSize, noHandleSignals: true, taskList: tasks, logger,
+      preset: { worker },
+    });
     runner.events.on('job:failed', ({ job, error }) => {
       failedJobs++;
       firstFailure ??= `${job.task_identifier}: ${error instanceof Error ? error.message : String(error)}`;

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 
 interface CallFrame { functionName: string; url: string; lineNumber: number }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+export interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
 export interface ProfileSummary {
   totalMs: number;
@@ -31,6 +31,9 @@ const ACTIVITIES: [string, RegExp][] = [
   ['engine and domain logic (src/)', /^src\//],
 ];
 
+/** The checkout's root, left out of file names (profiles record absolute URLs). */
+const ROOT = `${process.cwd()}/`;
+
 export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
@@ -39,7 +42,7 @@ export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
   p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 
-  const fileOf = (f: CallFrame) => f.url.replace(/^file:\/\//, '').replace(/^.*\/work\/main\//, '').replace(/\?.*$/, '') || `(${f.functionName || 'native'})`;
+  const fileOf = (f: CallFrame) => f.url.replace(/^file:\/\//, '').replace(ROOT, '').replace(/\?.*$/, '') || `(${f.functionName || 'native'})`;
   const pkgOf = (f: CallFrame) => {
     const file = fileOf(f);
     const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);

@@ -2,22 +2,24 @@
 // bench/results/<YYYY-MM-DD>.json and .md, and a table is printed. Options: bench/options.ts and the
 // README's Performance section. Smoke scale (`--scale=smoke`) keeps the harness working in `npm test`.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { parseOptions, type BenchOptions, type WorkloadName } from './options.js';
 import { forkChild } from './support/rpc.js';
 import { freshPostgres, freshSqlite, LOCAL_POSTGRES, postgresReachable, withClient, type BenchDialect } from './support/databases.js';
-import { figuresOf, markdown, printTable, type BenchReport, type DialectResults, type Machine } from './support/report.js';
+import { figuresOf, markdown, printTable, type BenchReport, type DialectResults, type Machine, type ProfileDigest } from './support/report.js';
+import { summarizeProfile, type Profile } from './profile-summary.js';
 import { round } from './support/stats.js';
 import type { SimApi } from './sim-service.js';
 import type { DialectRun } from './workloads/context.js';
 import { runCeiling } from './workloads/ceiling.js';
 import { runProvisionerWorkloads } from './workloads/provisioner.js';
 import { runReads } from './workloads/reads.js';
-import { runPeer } from './workloads/peer.js';
+import { runPeers } from './workloads/peer.js';
+import { runStartup, type StartupResult } from './workloads/startup.js';
 
 const SIM_SCRIPT = fileURLToPath(new URL('./sim-service.ts', import.meta.url));
 
@@ -72,18 +74,35 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
           if (p.latency) r.latency = p.latency;
         }
       }
-      if (want('peer')) r.peer = dialect === 'postgres' ? await attempt(['peer'], () => runPeer(run)) : { skipped: 'graphile-worker runs on PostgreSQL only' };
+      if (want('peer')) r.peer = dialect === 'postgres' ? await attempt(['peer'], () => runPeers(run)) : { skipped: 'graphile-worker runs on PostgreSQL only' };
       if (want('reads')) r.reads = await attempt(['reads'], () => runReads(run));
     }
   } finally {
     await sim.call('close', null).catch(() => sim.kill());
     await sim.exited();
   }
+  let startup: StartupResult | { error: string } | undefined;
+  if (options.only.has('startup')) {
+    try {
+      startup = await runStartup(options.settings.startupRuns, (l) => log(`[cli] ${l}`));
+    } catch (e) {
+      failed = true;
+      startup = { error: e instanceof Error ? e.stack ?? e.message : String(e) };
+      log(`[cli] startup failed: ${startup.error}`);
+    }
+  }
+  const profiles = options.cpuProfDir ? digestProfiles(options.cpuProfDir, dialects) : {};
 
   const date = startedAt.toISOString().slice(0, 10);
   if (options.scale !== 'full') notes.push(`${options.scale} scale: the figures check that the harness works; only a full run measures.`);
   if (options.only.has('reads') && options.settings.readsWorkflows < 1_000_000) notes.push(`reads ran with ${options.settings.readsWorkflows.toLocaleString('en-US')} stored workflows, not 1,000,000: no reads target applies.`);
   if (machine.loadAverageAtStart > 0.5) notes.push(`the load average was ${machine.loadAverageAtStart} when the run started: other work shared the machine.`);
+  if (options.cpuProfDir) notes.push('the engine ran under V8\'s sampling profiler while measured (its summaries are below): the figures include its overhead, a few per cent of CPU and some memory; BENCH_CPU_PROF=0 measures without it.');
+  for (const [d, r] of Object.entries(results)) {
+    const reads = r?.reads;
+    if (reads && 'seedReused' in reads && reads.seedReused) notes.push(`${d} reads: the seeded database was kept from an earlier run (BENCH_READS_CACHE=1).`);
+  }
+  if (machine.git?.srcDirty) notes.push('src/ had uncommitted changes: the figures are of the working tree, not of the commit named.');
   if (Object.keys(options.engineEnv).length > 0) notes.push(`engine tunables: ${Object.entries(options.engineEnv).map(([k, v]) => `${k}=${v}`).join(', ')}`);
   const report: BenchReport = {
     date,
@@ -93,14 +112,33 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     settings: options.settings,
     machine,
     results,
+    startup,
+    profiles,
+    loadAverageAtEnd: loadavg().map((v) => round(v, 2)),
     notes,
-    figures: figuresOf(results, options.settings.readsWorkflows >= 1_000_000),
+    figures: figuresOf(results, options.settings.readsWorkflows >= 1_000_000, startup),
   };
   mkdirSync(options.outDir, { recursive: true });
   const files = [join(options.outDir, `${date}.json`), join(options.outDir, `${date}.md`)];
   writeFileSync(files[0] as string, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(files[1] as string, markdown(report));
   return { report, files, failed };
+}
+
+/** Each engine profile of the run (throughput, latency, reads per dialect), summarised: what limits each figure. */
+function digestProfiles(dir: string, dialects: BenchDialect[]): Record<string, ProfileDigest> {
+  const out: Record<string, ProfileDigest> = {};
+  for (const dialect of dialects) {
+    for (const workload of ['throughput', 'latency', 'reads']) {
+      const file = join(dir, `${workload}-${dialect}.cpuprofile`);
+      if (!existsSync(file)) continue;
+      const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile, 8);
+      out[`${dialect} ${workload}`] = {
+        file: relative(process.cwd(), file), sampledMs: s.totalMs, idleMs: s.idleMs, byActivity: s.byActivity, topSelf: s.selfByFunction,
+      };
+    }
+  }
+  return out;
 }
 
 async function describeMachine(options: BenchOptions, withPostgres: boolean): Promise<Machine> {

@@ -45,10 +45,35 @@ export interface LatencyReport {
 
 export interface SimStats {
   counts: Record<SimRoute, number>;
+  /** Callback POSTs sent, retries included. */
   callbacksSent: number;
   callbackRetries: number;
+  /** Callback POSTs Provisioner refused with 429 (its callback rate limit). */
+  callbacks429: number;
+  /** Callbacks given up after CALLBACK_ATTEMPTS attempts (or a final 4xx): their workflows wait until the step's wait expires. */
   callbackFailures: number;
+  /** Callbacks not yet delivered nor given up (in flight or waiting to retry). */
+  callbacksPending: number;
   cpuMs: number;
+}
+
+/** Step requests over time (first request of each step; polls and unknown routes left out). */
+export interface SteadyState {
+  /** Step requests the run should produce, and how many arrived. */
+  expected: number;
+  received: number;
+  /** Whether the window's upper mark (`to` of `expected`) was reached; if not, the window is over what arrived. */
+  complete: boolean;
+  /** The window, in seconds since the first step request: from the request that made `from` of the total to the one that made `to`. */
+  fromS: number;
+  toS: number;
+  steps: number;
+  stepsPerS: number;
+  /** First → last step request, all of them. */
+  wholeS: number;
+  wholeStepsPerS: number;
+  /** Step requests per second of the run, from the first one. */
+  perSecond: number[];
 }
 
 export interface SimService {
@@ -60,6 +85,13 @@ export interface SimService {
   waitFor(route: SimRoute, count: number, timeoutMs: number): Promise<void>;
   latency(): LatencyReport;
   stats(): SimStats;
+  /**
+   * Resolves once `route` has been requested `count` times, or once the run has stalled (no step request
+   * for `stallMs` and no callback left to deliver: the rest wait on refused callbacks), or after `timeoutMs`.
+   */
+  waitSettled(route: SimRoute, count: number, stallMs: number, timeoutMs: number): Promise<{ reached: boolean; why: string }>;
+  /** The step-request rate between the `from` and `to` fractions of `expected` step requests (warm-up and drain left out). */
+  steady(expected: number, from: number, to: number): SteadyState;
   close(): Promise<void>;
 }
 
@@ -73,8 +105,10 @@ interface Timeline {
   heldCallback?: () => void;
 }
 
+/** A real service's delivery loop: a few attempts, honouring Retry-After, then it gives up (and logs). */
 const CALLBACK_ATTEMPTS = 5;
 const CALLBACK_BACKOFF_MS = 20;
+const STEP_ROUTES: ReadonlySet<SimRoute> = new Set(['account', 'bucket', 'dns', 'index', 'keys', 'notify']);
 
 export async function startSimService(opts: SimOptions = {}): Promise<SimService> {
   const { host = '127.0.0.1', port = 0 } = opts;
@@ -85,6 +119,9 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
   let callbacksSent = 0;
   let callbackRetries = 0;
   let callbackFailures = 0;
+  let callbacks429 = 0;
+  let callbacksPending = 0;
+  let stepArrivals: number[] = [];
   let timelines = new Map<string, Timeline>();
   const waiters = new Set<{ route: SimRoute; count: number; resolve: () => void }>();
   const closing = new AbortController();
@@ -103,6 +140,7 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
 
   function count(route: SimRoute) {
     const n = ++counts[route];
+    if (STEP_ROUTES.has(route)) stepArrivals.push(performance.now());
     for (const w of waiters) if (w.route === route && n >= w.count) { waiters.delete(w); w.resolve(); }
   }
 
@@ -131,6 +169,7 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
       const payload = JSON.stringify({ callback_token: b.callback_token, status: 'completed', endpoint: 'https://bench.example/bucket', metadata: { region: 'local-1' } });
       const url = b.callback_url;
       const schedule = () => {
+        callbacksPending++;
         if (callbackDelayMs > 0) setTimeout(() => void deliverCallback(url, payload, t, 1), callbackDelayMs).unref();
         else setImmediate(() => void deliverCallback(url, payload, t, 1));
       };
@@ -175,35 +214,45 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
     return send(res, 404, { error: `no route for ${method} ${path}` });
   }
 
-  // Retried on network errors, 429 and 5xx (a real service's delivery loop); a 4xx other than 429 is final.
+  // Retried on network errors, 429 and 5xx (a real service's delivery loop), after Retry-After when the
+  // answer gives one; a 4xx other than 429 is final.
   async function deliverCallback(url: string, payload: string, t: Timeline | null, attempt: number): Promise<void> {
     if (closing.signal.aborted) return;
     if (t) t.callbackSentAt = performance.now();
     callbacksSent++;
     let status: number;
+    let retryAfterS: number | null = null;
     try {
-      status = await post(url, payload);
+      ({ status, retryAfterS } = await post(url, payload));
     } catch {
       status = 0;
     }
+    if (status === 429) callbacks429++;
     if (status >= 200 && status < 300) {
       if (t) t.callbackDoneAt = performance.now();
+      callbacksPending--;
       return;
     }
     if ((status === 0 || status === 429 || status >= 500) && attempt < CALLBACK_ATTEMPTS && !closing.signal.aborted) {
       callbackRetries++;
-      setTimeout(() => void deliverCallback(url, payload, t, attempt + 1), CALLBACK_BACKOFF_MS * 2 ** (attempt - 1)).unref();
+      const backoff = CALLBACK_BACKOFF_MS * 2 ** (attempt - 1);
+      setTimeout(() => void deliverCallback(url, payload, t, attempt + 1), retryAfterS !== null ? retryAfterS * 1000 + Math.random() * 200 : backoff).unref();
       return;
     }
+    callbacksPending--;
     callbackFailures++;
   }
 
-  function post(url: string, payload: string): Promise<number> {
+  function post(url: string, payload: string): Promise<{ status: number; retryAfterS: number | null }> {
     return new Promise((resolve, reject) => {
       const r = request(url, {
         method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
         signal: AbortSignal.any([closing.signal, AbortSignal.timeout(10_000)]),
-      }, (res) => { res.resume(); res.once('end', () => resolve(res.statusCode ?? 0)); });
+      }, (res) => {
+        const ra = Number(res.headers['retry-after']);
+        res.resume();
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, retryAfterS: Number.isFinite(ra) && ra >= 0 ? ra : null }));
+      });
       r.once('error', reject);
       r.end(payload);
     });
@@ -227,7 +276,8 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
     },
     reset() {
       counts = emptyCounts();
-      callbacksSent = 0; callbackRetries = 0; callbackFailures = 0;
+      callbacksSent = 0; callbackRetries = 0; callbackFailures = 0; callbacks429 = 0;
+      stepArrivals = [];
       timelines = new Map();
     },
     waitFor(route, n, timeoutMs) {
@@ -256,7 +306,38 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
     },
     stats() {
       const cpu = process.cpuUsage(cpuAtStart);
-      return { counts: { ...counts }, callbacksSent, callbackRetries, callbackFailures, cpuMs: (cpu.user + cpu.system) / 1000 };
+      return { counts: { ...counts }, callbacksSent, callbackRetries, callbacks429, callbackFailures, callbacksPending, cpuMs: (cpu.user + cpu.system) / 1000 };
+    },
+    async waitSettled(route, n, stallMs, timeoutMs) {
+      const t0 = performance.now();
+      for (;;) {
+        if (counts[route] >= n) return { reached: true, why: `${n} ${route} requests` };
+        const last = stepArrivals[stepArrivals.length - 1] ?? t0;
+        const quiet = performance.now() - Math.max(last, t0);
+        if (callbacksPending === 0 && quiet > stallMs) return { reached: false, why: `no step request for ${Math.round(quiet / 1000)} s and no callback left to deliver: ${counts[route]} of ${n} ${route} requests` };
+        if (performance.now() - t0 > timeoutMs) return { reached: false, why: `gave up after ${Math.round(timeoutMs / 1000)} s: ${counts[route]} of ${n} ${route} requests` };
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    steady(expected, from, to) {
+      const a = stepArrivals;
+      const first = a[0] ?? 0;
+      const complete = a.length >= expected;
+      const total = complete ? expected : a.length;
+      const lo = Math.max(0, Math.floor(from * total) - 1);
+      const hi = Math.max(lo, Math.ceil(to * total) - 1);
+      const at = (i: number) => ((a[Math.min(i, a.length - 1)] ?? first) - first) / 1000;
+      const windowS = at(hi) - at(lo);
+      const wholeS = at(a.length - 1);
+      const perSecond: number[] = [];
+      for (const x of a) { const s = Math.floor((x - first) / 1000); perSecond[s] = (perSecond[s] ?? 0) + 1; }
+      return {
+        expected, received: a.length, complete,
+        fromS: round3(at(lo)), toS: round3(at(hi)), steps: hi - lo,
+        stepsPerS: windowS > 0 ? Math.round((hi - lo) / windowS) : 0,
+        wholeS: round3(wholeS), wholeStepsPerS: wholeS > 0 ? Math.round((a.length - 1) / wholeS) : 0,
+        perSecond: Array.from(perSecond, (v) => v ?? 0),
+      };
     },
     async close() {
       closing.abort();
@@ -267,6 +348,8 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
     },
   };
 }
+
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
 
 function send(res: ServerResponse, status: number, json: unknown, headers: Record<string, string> = {}) {
   const body = JSON.stringify(json);
@@ -290,6 +373,8 @@ export type SimApi = {
   waitFor(a: { route: SimRoute; count: number; timeoutMs: number }): Promise<void>;
   latency(a: null): Promise<LatencyReport>;
   stats(a: null): Promise<SimStats>;
+  waitSettled(a: { route: SimRoute; count: number; stallMs: number; timeoutMs: number }): Promise<{ reached: boolean; why: string }>;
+  steady(a: { expected: number; from: number; to: number }): Promise<SteadyState>;
   close(a: null): Promise<void>;
 };
 
@@ -303,6 +388,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     waitFor: ({ route, count: n, timeoutMs }) => need().waitFor(route, n, timeoutMs),
     async latency() { return need().latency(); },
     async stats() { return need().stats(); },
+    waitSettled: ({ route, count: n, stallMs, timeoutMs }) => need().waitSettled(route, n, stallMs, timeoutMs),
+    async steady({ expected, from, to }) { return need().steady(expected, from, to); },
     async close() { await sim?.close(); setImmediate(() => process.exit(0)); },
   };
   serveRpc(api);

@@ -3,7 +3,8 @@ import type { BenchDialect } from './databases.js';
 import type { CeilingResult } from '../workloads/ceiling.js';
 import type { LatencyResult, MemoryResult, ThroughputResult } from '../workloads/provisioner.js';
 import type { ReadsResult } from '../workloads/reads.js';
-import type { PeerResult } from '../workloads/peer.js';
+import type { PeerResult, PeerResults } from '../workloads/peer.js';
+import type { StartupResult } from '../workloads/startup.js';
 import { READ_ENDPOINTS } from '../workloads/reads.js';
 import { round } from './stats.js';
 
@@ -17,7 +18,16 @@ export interface DialectResults {
   memory?: Outcome<MemoryResult>;
   latency?: Outcome<LatencyResult>;
   reads?: Outcome<ReadsResult>;
-  peer?: Outcome<PeerResult>;
+  peer?: Outcome<PeerResults>;
+}
+
+/** A CPU profile of the engine during one workload, summarised (bench/profile-summary.ts). */
+export interface ProfileDigest {
+  file: string;
+  sampledMs: number;
+  idleMs: number;
+  byActivity: { activity: string; ms: number; percent: number }[];
+  topSelf: { name: string; ms: number; percent: number }[];
 }
 
 export interface Machine {
@@ -35,7 +45,8 @@ export interface Machine {
 }
 
 export interface Figure {
-  dialect: BenchDialect;
+  /** The database, or `cli` for figures that use none. */
+  dialect: BenchDialect | 'cli';
   figure: string;
   value: number | null;
   unit: string;
@@ -54,6 +65,11 @@ export interface BenchReport {
   settings: object;
   machine: Machine;
   results: Partial<Record<BenchDialect, DialectResults>>;
+  startup?: Outcome<StartupResult>;
+  /** By "<dialect> <workload>". */
+  profiles: Record<string, ProfileDigest>;
+  /** 1-, 5- and 15-minute load averages when the run finished. */
+  loadAverageAtEnd: number[];
   notes: string[];
   figures: Figure[];
 }
@@ -61,7 +77,7 @@ export interface BenchReport {
 export const ok = <T extends object>(r: Outcome<T> | undefined): T | null => (r && !('skipped' in r) && !('error' in r) ? (r as T) : null);
 
 /** Every figure of the run beside its target. */
-export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>, readsAtFullScale: boolean): Figure[] {
+export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>, readsAtFullScale: boolean, startup?: Outcome<StartupResult>): Figure[] {
   const out: Figure[] = [];
   for (const [dialect, r] of Object.entries(results) as [BenchDialect, DialectResults][]) {
     const ceiling = ok(r.ceiling);
@@ -69,25 +85,34 @@ export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>
     const mem = ok(r.memory);
     const lat = ok(r.latency);
     const reads = ok(r.reads);
-    const peer = ok(r.peer);
-    const add = (figure: string, value: number | null | undefined, unit: string, target = '', note = '') => {
+    const peers = ok(r.peer);
+    /** `spoiled`: the figure cannot meet its target whatever its value (workflows left unfinished). */
+    const add = (figure: string, value: number | null | undefined, unit: string, target = '', note = '', spoiled = false) => {
       const v = value === undefined || value === null || Number.isNaN(value) ? null : value;
-      out.push({ dialect, figure, value: v, unit, target, met: target === '' || v === null ? null : meets(v, target), note });
+      out.push({ dialect, figure, value: v, unit, target, met: target === '' || v === null ? null : meets(v, target) && !spoiled, note });
     };
     const stepsTarget = dialect === 'sqlite' ? 3000 : 1500;
     if (ceiling) add('database ceiling (commits/s)', ceiling.commitsPerS, '/s', '', ceiling.method);
     if (tp) {
       const ofCeiling = ceiling ? `${round((100 * tp.stepsPerS) / ceiling.commitsPerS, 1)} % of the ceiling's commits/s` : '';
-      add('throughput: steps/s', tp.stepsPerS, '/s', `≥ ${stepsTarget}`, ofCeiling);
-      add('throughput: workflows/s', tp.workflowsPerS, '/s', '', `engine ${tp.engineCpuPercent} % of a core, machine ${tp.machineCpuPercent} % busy, load average ${tp.loadAverageBefore} before`);
+      const st = tp.steady;
+      const refused = tp.callbacks.callbacks429 > 0 ? `; ${tp.callbacks.callbacks429} callbacks refused with 429 (the callback rate limit), ${tp.callbacks.callbackFailures} given up` : '';
+      const unfinished = tp.unfinished > 0 ? `; ${tp.unfinished} of ${tp.workflows} workflows unfinished (${tp.settled})` : '';
+      add('throughput: steps/s (steady state)', tp.stepsPerS, '/s', `≥ ${stepsTarget}`,
+        `${tp.workflows.toLocaleString('en-US')} workflows; step requests ${st.complete ? '' : 'received '}10–90 %, ${st.fromS}–${st.toS} s of ${st.wholeS} s${unfinished}${refused}${ofCeiling ? `; ${ofCeiling}` : ''}`,
+        tp.unfinished > 0);
+      add('throughput: steps/s (whole drain)', st.wholeStepsPerS, '/s', '', 'first → last step request, warm-up and drain included');
+      add('throughput: workflows/s', tp.workflowsPerS, '/s', '', `completed over the drain; engine ${tp.engineCpuPercent} % of a core, machine ${tp.machineCpuPercent} % busy, load average ${tp.loadAverageBefore} before`);
+      add('callbacks refused with 429 during throughput', tp.callbacks.callbacks429, '', '', `of ${tp.callbacks.callbacksSent} sent; ${tp.callbacks.callbackFailures} given up after 5 attempts`);
       add('engine CPU per step', tp.engineCpuMsPerStep, 'ms', '', `1000 / this = ${round(1000 / tp.engineCpuMsPerStep, 0)} steps/s on one free core`);
-      add('SQL statements per step', tp.statementsPerStep, '', '', '');
+      add('SQL statements per step', tp.statementsPerStep, '', '', tp.statementsPerStep === null ? 'not counted: no statement ran where bench/support/statement-meter.mjs sees it' : `counted in the engine process (${dialect === 'sqlite' ? 'better-sqlite3 statements where they run' : 'pg Client#query'}), all threads`);
       if (tp.commitsPerS !== null) add('commits/s during throughput', tp.commitsPerS, '/s', '', ceiling ? `${round((100 * tp.commitsPerS) / ceiling.commitsPerS, 1)} % of the ceiling` : '');
     }
     if (mem) add('peak RSS during throughput', mem.peakRssMb, 'MB', '≤ 300', '');
     if (lat) {
       const commitMs = ceiling?.singleClientCommitsPerS ? `one commit alone: ${round(1000 / ceiling.singleClientCommitsPerS, 2)} ms` : '';
-      add('callback → next step p50', lat.callbackToNextStep.p50, 'ms', '', `${lat.callbackToNextStep.n} samples at ${lat.perSecond} workflows/s`);
+      const refused = lat.callbacks429 > 0 ? `; ${lat.callbacks429} callbacks refused with 429` : '';
+      add('callback → next step p50', lat.callbackToNextStep.p50, 'ms', '', `${lat.callbackToNextStep.n} samples, ${lat.workflows} workflows started through the API at ${lat.perSecond}/s${refused}`);
       add('callback → next step p99', lat.callbackToNextStep.p99, 'ms', '≤ 20', commitMs);
       add('idle workflow start → completed p50', lat.idleWorkflow.p50, 'ms', '', '6 steps, incl. a 10 ms poll interval');
       add('idle workflow start → completed p99', lat.idleWorkflow.p99, 'ms', '', '');
@@ -101,14 +126,20 @@ export function figuresOf(results: Partial<Record<BenchDialect, DialectResults>>
       }
       add('reads: server CPU per request', reads.serverCpuMsPerRequest, 'ms', '', `1000 / this = ${round(1000 / reads.serverCpuMsPerRequest, 0)} req/s on one free core`);
     }
-    if (peer) {
-      add('peer: steps/s', peer.stepsPerS, '/s', '', peer.name);
-      add('peer: workflows/s', peer.workflowsPerS, '/s', '', `peak RSS ${peer.peakRssMb} MB, load average ${peer.loadAverageBefore} before`);
-      if (tp) {
-        add('Provisioner ÷ peer (workflows/s)', round(tp.workflowsPerS / peer.workflowsPerS, 2), '×', '> 1', 'same PostgreSQL, service and concurrency');
+    if (peers) {
+      for (const [variant, target] of [['default', '≥ 4'], ['tuned', '> 1']] as const) {
+        const peer = ok<PeerResult>(peers[variant]);
+        if (!peer) continue;
+        add(`peer (${variant}): steps/s (steady state)`, peer.stepsPerS, '/s', '', `${peer.name}; ${peer.steady.fromS}–${peer.steady.toS} s of ${peer.steady.wholeS} s`);
+        if (tp) {
+          add(`Provisioner ÷ peer (${variant}), steps/s`, round(tp.stepsPerS / peer.stepsPerS, 2), '×', target,
+            `${tp.stepsPerS} ÷ ${peer.stepsPerS}, steady state, same PostgreSQL and service, ${peer.workflows.toLocaleString('en-US')} workflows each`, tp.unfinished > 0);
+        }
       }
     }
   }
+  const cli = ok(startup);
+  if (cli) out.push({ dialect: 'cli', figure: 'CLI start-up: provisioner token --help, median', value: cli.medianMs, unit: 'ms', target: '', met: null, note: `wall time of ${cli.runsMs.length} runs: ${cli.runsMs.join(', ')} ms` });
   return out;
 }
 
@@ -137,7 +168,9 @@ export function markdown(report: BenchReport): string {
     `# Provisioner benchmark, ${report.date} (${report.scale})`,
     '',
     `Machine: ${m.cpus} cores (${m.cpuModel}), ${m.memoryGb} GB RAM, ${m.platform}, Node ${m.node}, SQLite ${m.sqlite}` +
-      `${m.postgres ? `, ${m.postgres}` : ''}. Load average when the run started: ${m.loadAverageAtStart}.`,
+      `${m.postgres ? `, ${m.postgres}` : ''}. Load average when the run started: ${m.loadAverageAtStart}; when it ended (1/5/15 min): ${report.loadAverageAtEnd.join(' / ')}.`,
+    '',
+    `Run: ${report.startedAt} → ${report.finishedAt}. Steady state = the rate of step requests at the simulated service between the arrival of 10 % and of 90 % of them (start-up, warm-up and the final drain left out).`,
     '',
     `Code: ${m.git ? `${m.git.commit.slice(0, 10)}${m.git.srcDirty ? ' with uncommitted changes in src/' : ''}` : 'not a git checkout'}.`,
     '',
@@ -149,7 +182,18 @@ export function markdown(report: BenchReport): string {
   const problems = Object.entries(report.results).flatMap(([d, r]) => Object.entries(r as DialectResults)
     .filter(([, v]) => v && ('error' in v || 'skipped' in v))
     .map(([w, v]) => `- ${d} ${w}: ${'error' in v ? `failed: ${v.error.split('\n')[0]}` : `skipped: ${(v as Skipped).skipped}`}`));
+  if (report.startup && 'error' in report.startup) problems.push(`- cli startup: failed: ${report.startup.error.split('\n')[0]}`);
   if (problems.length > 0) lines.push('Not measured:', '', ...problems, '');
+  const profiles = Object.entries(report.profiles);
+  if (profiles.length > 0) {
+    lines.push('## What the engine spent its CPU on (V8 profiles, share of busy time)', '');
+    for (const [name, p] of profiles) {
+      const busy = p.sampledMs - p.idleMs;
+      lines.push(`**${name}** (\`${p.file}\`): busy ${busy.toLocaleString('en-US')} ms of ${p.sampledMs.toLocaleString('en-US')} ms sampled.`, '');
+      lines.push(`- by activity: ${p.byActivity.map((a) => `${a.activity} ${a.percent} %`).join('; ')}`);
+      lines.push(`- top functions (self time): ${p.topSelf.slice(0, 6).map((f) => `\`${f.name}\` ${f.percent} %`).join('; ')}`, '');
+    }
+  }
   if (report.notes.length > 0) lines.push('Notes:', '', ...report.notes.map((n) => `- ${n}`), '');
   lines.push(`Raw figures: \`${report.date}.json\`. Reproduce with \`npm run bench\` (see README, Performance).`, '');
   return lines.join('\n');

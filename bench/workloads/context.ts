@@ -10,6 +10,7 @@ import { forkChild, type RpcChild } from '../support/rpc.js';
 import { freePort } from '../support/stats.js';
 import type { SimApi } from '../sim-service.js';
 import type { EngineApi } from '../engine-process.js';
+import { connectApi, type BenchApi } from '../support/api.js';
 
 export interface DialectRun {
   dialect: BenchDialect;
@@ -24,29 +25,44 @@ export interface Engine {
   child: RpcChild<EngineApi>;
   url: string;
   jwtSecret: string;
+  /** The engine's HTTP API with an operator token. */
+  api: BenchApi;
   stop(): Promise<void>;
 }
 
-const ENGINE_SCRIPT = fileURLToPath(new URL('../engine-process.ts', import.meta.url));
+// One pair of secrets per bench run, so every launch on a database reads what an earlier one stored.
+const SECRET_KEY = randomBytes(32).toString('base64');
+const JWT_SECRET = randomBytes(24).toString('base64url');
 
-/** Starts `provisioner serve` in its own process (executor held until startExecutor), on `databaseUrl`. */
-export async function launchEngine(run: DialectRun, databaseUrl: string, opts: { profileAs?: string } = {}): Promise<Engine> {
+const ENGINE_SCRIPT = fileURLToPath(new URL('../engine-process.ts', import.meta.url));
+const STATEMENT_METER = new URL('../support/statement-meter.mjs', import.meta.url).href;
+
+/**
+ * Starts `provisioner serve` in its own process on `databaseUrl`: role `all` (API + executor, the default)
+ * or `api` (no executor, to queue a backlog). Each launch gets a secret of its own; the database keeps what
+ * an earlier launch stored.
+ */
+export async function launchEngine(run: DialectRun, databaseUrl: string, opts: { role?: 'all' | 'api'; profileAs?: string; jwtSecret?: string } = {}): Promise<Engine> {
   const port = await freePort();
   // One directory per engine: Node writes a profile per thread (tsx's loader hooks run in a thread of
   // their own), named CPU.<date>.<pid>.<thread>.<seq>.cpuprofile; the main thread's is the big one.
-  const execArgv = opts.profileAs && run.options.cpuProfDir
-    ? ['--cpu-prof', `--cpu-prof-dir=${join(run.options.cpuProfDir, opts.profileAs)}`]
-    : [];
+  const execArgv = [
+    // Counts SQL statements in every thread of the engine (bench/support/statement-meter.mjs).
+    '--import', STATEMENT_METER,
+    ...(opts.profileAs && run.options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(run.options.cpuProfDir, opts.profileAs)}`] : []),
+  ];
   const child = await forkChild<EngineApi>(ENGINE_SCRIPT, { execArgv });
-  const jwtSecret = randomBytes(24).toString('base64url');
+  const jwtSecret = opts.jwtSecret ?? JWT_SECRET;
   try {
     const info = await child.call('start', {
-      databaseUrl, port, env: run.options.engineEnv, timeStatements: run.options.timeStatements, jwtSecret, secretKey: randomBytes(32).toString('base64'),
+      databaseUrl, port, role: opts.role ?? 'all', env: run.options.engineEnv, timeStatements: run.options.timeStatements, jwtSecret, secretKey: SECRET_KEY,
       dataDir: join(tmpdir(), 'prov-bench-data'),
     });
+    const api = await connectApi(info.url, jwtSecret);
     return {
-      child, url: info.url, jwtSecret,
+      child, url: info.url, jwtSecret, api,
       async stop() {
+        api.close();
         await child.call('stop', null);
         await child.exited();
       },

@@ -1,23 +1,43 @@
-// Throughput, memory and latency of Provisioner on one dialect, on one fresh database and one engine process:
-//  1. throughput: N workflows are queued (executor held), then the executor starts and the clock runs until
-//     every workflow has ended; memory is the engine's RSS over both phases;
-//  2. latency: workflows started at a steady rate, the service calling back after a short delay so the
-//     callback is the last parent of the join; the simulated service times callback → dependent step;
-//  3. idle: one workflow at a time, start → completion.
+// Throughput, memory and latency of Provisioner on one dialect, driven only through its HTTP API:
+//  1. throughput: N workflows are started through the API on a replica with role `api` (no executor), which
+//     then stops; `provisioner serve` (role `all`) starts on the same database and drains the backlog. The
+//     simulated service records when each step's request arrives; steps/s is the rate between the arrival
+//     of 10 % and of 90 % of all step requests (the steady state: the first 10 % hold start-up, JIT warm-up
+//     and the ramp to full concurrency, the last 10 % the drain, when fewer steps are left than slots and
+//     the last ones wait on callbacks and polls). Memory is the engine's RSS in both phases.
+//  2. latency: a fresh database and engine; workflows started through the API at a fixed rate, the service
+//     calling back 30 ms after the callback step's siblings were answered, so the callback completes the
+//     join; the simulated service times callback → dependent step.
+//  3. idle: one workflow at a time, start → completed, as a client polling the API sees it.
+// The engine runs with its defaults, the callback rate limit included: callbacks it refuses (429) are
+// counted by the service, which retries them as a real one would (Retry-After, a few attempts); a workflow
+// whose callback was given up waits for its step's timeout, and the run reports it.
 import { join } from 'node:path';
 import { benchManifest, STEPS_PER_WORKFLOW } from '../manifest.js';
 import { loadAverage, machineBusyPercent, machineCpu, round, summarize, type Summary } from '../support/stats.js';
 import { postgresCommits } from '../support/databases.js';
-import { launchEngine, tenants, type DialectRun } from './context.js';
+import type { SimStats, SteadyState } from '../sim-service.js';
+import { launchEngine, tenants, type DialectRun, type Engine } from './context.js';
 
 export interface ThroughputResult {
   workflows: number;
   steps: number;
-  /** Starting the N workflows (queued, executor held), for reference. */
+  /** Starting the N workflows through the API (POST /admin/provisioning/workflows, 16 in flight, no executor), for reference. */
   createPerS: number;
+  /** Start of `provisioner serve` → the last workflow ended (or the run settled without it). */
   drainS: number;
+  /** Workflows over drainS, warm-up and drain included. */
   workflowsPerS: number;
+  /** Steady state: step requests per second between 10 % and 90 % of them (see the top of this file). */
   stepsPerS: number;
+  /** Steady-state window and the whole run's rate, with step requests per second of the run. */
+  steady: SteadyState;
+  /** Workflows that did not complete: waiting on a callback the service gave up after 429s, or failed. */
+  unfinished: number;
+  /** Why the drain ended: every workflow's last step reached the service, or the run stalled / timed out. */
+  settled: string;
+  /** The service's view: callbacks sent, refused with 429, retried, given up. */
+  callbacks: Pick<SimStats, 'callbacksSent' | 'callbacks429' | 'callbackRetries' | 'callbackFailures'>;
   /** Of one core: the engine is one Node.js process. */
   engineCpuPercent: number;
   /**
@@ -30,20 +50,25 @@ export interface ThroughputResult {
   machineCpuPercent: number;
   /** 1-minute load average just before the drain: above ~1, other work competed for the 2 cores. */
   loadAverageBefore: number;
-  statementsPerStep: number;
+  /** Null when the engine ran none where the bench counts (bench/support/statement-meter.mjs: every thread started from a file). */
+  statementsPerStep: number | null;
   /** The most frequent statement kinds, per completed step. */
   statementsPerStepByKind: Record<string, number>;
   /** SQLite with BENCH_STATEMENT_TIMES=1 only: ms spent executing (and preparing) statements by kind during the drain. */
   statementMsByKind: Record<string, number>;
   /** PostgreSQL only: commits the server counted for the database, per second of the drain. */
   commitsPerS: number | null;
+  /** Workflows by status at the end, read through the admin API. */
   ended: Record<string, number>;
 }
 
 export interface MemoryResult {
-  /** The engine after start-up (API, executor, store), before any workflow. */
+  /** The draining engine after start-up (API, executor, store), as it begins. */
   startRssMb: number;
-  /** Highest sampled RSS of the engine while queueing and draining the throughput workload. */
+  /**
+   * Highest RSS of the engine (the queueing replica and the draining one) in the throughput workload: the
+   * sampled peak or the kernel's high-water mark of either process (each does only this workload).
+   */
   peakRssMb: number;
   queuePeakRssMb: number;
   drainPeakRssMb: number;
@@ -53,13 +78,17 @@ export interface MemoryResult {
 
 export interface LatencyResult {
   workflows: number;
-  /** Start rate: a quarter of the measured throughput, at most the scale's latencyRate. */
+  /** Workflows started per second through the API (fixed: the scale's latencyRate). */
   perSecond: number;
   /** Callback sent by the service → the dependent step's request reaches the service (ms). */
   callbackToNextStep: Summary;
   /** Callback answered 200 → the dependent step's request reaches the service (ms). */
   callbackAnsweredToNextStep: Summary;
   excluded: number;
+  /** Callbacks refused with 429 during the paced run (the default rate limit), and given up. */
+  callbacks429: number;
+  callbackFailures: number;
+  settled: string;
   /** One workflow on an idle engine: start → completed, as a client watching the database sees it (ms). */
   idleWorkflow: Summary;
 }
@@ -67,118 +96,175 @@ export interface LatencyResult {
 export interface ProvisionerResults { throughput?: ThroughputResult; memory?: MemoryResult; latency?: LatencyResult }
 
 const SLUG = 'bench';
+/** Requests in flight while queueing the backlog through the API. */
 const QUEUE_CONCURRENCY = 16;
+/** The steady-state window: from the arrival of this share of all step requests … */
+const STEADY_FROM = 0.1;
+/** … to this one. */
+const STEADY_TO = 0.9;
+/** The drain ends early when no step request arrived for this long and no callback is left to deliver. */
+const STALL_MS = 15_000;
 
 export async function runProvisionerWorkloads(run: DialectRun, want: { throughput: boolean; latency: boolean }): Promise<ProvisionerResults> {
-  const { settings } = run.options;
-  const db = await run.freshDatabase('engine');
-  const engine = await launchEngine(run, db.url, { profileAs: `engine-${run.dialect}` })
-    .catch(async (e: unknown) => { await db.drop(); throw e; });
   const out: ProvisionerResults = {};
-  try {
-    await engine.child.call('register', { manifests: [benchManifest(SLUG, run.simUrl)] });
-    let started = 0;
+  if (want.throughput) Object.assign(out, await runThroughput(run));
+  if (want.latency) out.latency = await runLatency(run);
+  return out;
+}
 
-    if (want.throughput) {
-      const n = settings.throughputWorkflows;
-      run.log(`throughput: queueing ${n} workflows`);
-      await run.sim.call('reset', null);
-      await run.sim.call('configure', { callbackDelayMs: 0, recordLatency: false });
+async function withEngine<T>(run: DialectRun, url: string, opts: { role: 'all' | 'api'; profileAs?: string }, fn: (e: Engine) => Promise<T>): Promise<T> {
+  const engine = await launchEngine(run, url, opts);
+  try {
+    return await fn(engine);
+  } finally {
+    await engine.stop().catch((e: unknown) => { engine.child.kill(); run.log(`engine stop failed: ${String(e)}`); });
+  }
+}
+
+async function waitIdle(engine: Engine, timeoutMs: number): Promise<boolean> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    if (await engine.api.idle()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+async function runThroughput(run: DialectRun): Promise<{ throughput: ThroughputResult; memory: MemoryResult }> {
+  const n = run.options.settings.throughputWorkflows;
+  const steps = n * STEPS_PER_WORKFLOW;
+  const db = await run.freshDatabase('engine');
+  try {
+    run.log(`throughput: starting ${n} workflows through the API (role api: no executor)`);
+    const queued = await withEngine(run, db.url, { role: 'api' }, async (engine) => {
+      await engine.api.registerManifest(benchManifest(SLUG, run.simUrl));
+      await engine.child.call('resetMeter', null);
+      const ms = await engine.api.startMany(SLUG, tenants('tp', n), QUEUE_CONCURRENCY);
+      return { ms, meter: await engine.child.call('meter', null) };
+    });
+
+    run.log(`throughput: provisioner serve drains ${n} workflows (${steps} steps)`);
+    await run.sim.call('reset', null);
+    await run.sim.call('configure', { callbackDelayMs: 0, recordLatency: false });
+    const commits0 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
+    const load0 = loadAverage();
+    const cpu0 = machineCpu();
+    const sim0 = await run.sim.call('stats', null);
+    const t0 = performance.now();
+    const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `throughput-${run.dialect}.cpuprofile`) : null;
+    return await withEngine(run, db.url, { role: 'all', profileAs: run.options.cpuProfWholeProcess ? `engine-${run.dialect}` : undefined }, async (engine) => {
       await engine.child.call('resetMeter', null);
       const startMeter = await engine.child.call('meter', null);
-      const queued = await engine.child.call('create', { slug: SLUG, tenants: tenants('tp', n), concurrency: QUEUE_CONCURRENCY });
-      started += n;
-      const queueMeter = await engine.child.call('meter', null);
-      await engine.child.call('resetMeter', null);
-
-      run.log(`throughput: draining ${n} workflows (${n * STEPS_PER_WORKFLOW} steps)`);
-      const commits0 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
-      const load0 = loadAverage();
-      const cpu0 = machineCpu();
-      const sim0 = await run.sim.call('stats', null);
-      const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `throughput-${run.dialect}.cpuprofile`) : null;
       if (profile) await engine.child.call('profileStart', null);
-      const t0 = performance.now();
-      await engine.child.call('startExecutor', null);
-      await run.sim.call('waitFor', { route: 'notify', count: n, timeoutMs: Math.max(120_000, n * 250) });
-      const ended = await engine.child.call('waitTerminal', { count: started, pollMs: 5, timeoutMs: 60_000 });
+      const settled = await run.sim.call('waitSettled', { route: 'notify', count: n, stallMs: STALL_MS, timeoutMs: Math.max(300_000, n * 100) });
+      if (!settled.reached) run.log(`throughput: the drain ended early: ${settled.why}`);
+      if (settled.reached && !(await waitIdle(engine, 60_000))) run.log('throughput: workflows still active 60 s after the last step request');
       const drainMs = performance.now() - t0;
-      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`throughput: drain profile in ${profile}`); }
       const cpu1 = machineCpu();
+      // Metered before the profile is written: serialising it would show in the peak RSS.
       const drainMeter = await engine.child.call('meter', null);
+      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`throughput: drain profile in ${profile}`); }
       const sim1 = await run.sim.call('stats', null);
       const commits1 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
-
-      const steps = n * STEPS_PER_WORKFLOW;
+      const steady = await run.sim.call('steady', { expected: steps, from: STEADY_FROM, to: STEADY_TO });
+      const ended = await engine.api.countByStatus();
       const drainS = drainMs / 1000;
-      const perStep = (v: number) => round(v / steps, 2);
-      out.throughput = {
+      const perStep = (v: number) => round(v / Math.max(1, steady.received), 2); // per step that ran (all of them unless the run stalled)
+      const throughput: ThroughputResult = {
         workflows: n, steps,
         createPerS: round(n / (queued.ms / 1000), 0),
         drainS: round(drainS, 2),
-        workflowsPerS: round(n / drainS, 1),
-        stepsPerS: round(steps / drainS, 0),
+        workflowsPerS: round((ended.completed ?? 0) / drainS, 1),
+        stepsPerS: steady.stepsPerS,
+        steady,
+        unfinished: n - (ended.completed ?? 0),
+        settled: settled.why,
+        callbacks: {
+          callbacksSent: sim1.callbacksSent, callbacks429: sim1.callbacks429, callbackRetries: sim1.callbackRetries, callbackFailures: sim1.callbackFailures,
+        },
         engineCpuPercent: round((100 * drainMeter.cpuMs) / drainMeter.wallMs, 0),
-        engineCpuMsPerStep: round(drainMeter.cpuMs / steps, 3),
+        engineCpuMsPerStep: round(drainMeter.cpuMs / Math.max(1, steady.received), 3),
         simCpuPercent: round((100 * (sim1.cpuMs - sim0.cpuMs)) / drainMs, 0),
         machineCpuPercent: machineBusyPercent(cpu0, cpu1),
         loadAverageBefore: load0,
-        statementsPerStep: perStep(drainMeter.statements.total),
+        statementsPerStep: drainMeter.statements.total > 0 ? perStep(drainMeter.statements.total) : null,
         statementsPerStepByKind: Object.fromEntries(Object.entries(drainMeter.statements.byKind).slice(0, 14).map(([k, v]) => [k, perStep(v)])),
         statementMsByKind: Object.fromEntries(Object.entries(drainMeter.statements.msByKind).slice(0, 14)),
         commitsPerS: run.dialect === 'postgres' ? round((commits1 - commits0) / drainS, 0) : null,
-        ended: ended.byStatus,
+        ended,
       };
-      out.memory = {
+      const memory: MemoryResult = {
         startRssMb: startMeter.peakRssMb,
-        peakRssMb: Math.max(queueMeter.peakRssMb, drainMeter.peakRssMb),
-        queuePeakRssMb: queueMeter.peakRssMb,
+        peakRssMb: Math.max(queued.meter.peakRssMb, drainMeter.peakRssMb, queued.meter.maxRssMb, drainMeter.maxRssMb),
+        queuePeakRssMb: queued.meter.peakRssMb,
         drainPeakRssMb: drainMeter.peakRssMb,
-        maxRssMb: drainMeter.maxRssMb,
+        maxRssMb: Math.max(queued.meter.maxRssMb, drainMeter.maxRssMb),
       };
-      run.log(`throughput: ${out.throughput.stepsPerS} steps/s, ${out.throughput.workflowsPerS} workflows/s, peak RSS ${out.memory.peakRssMb} MB`);
-    }
+      run.log(`throughput: ${throughput.stepsPerS} steps/s steady (${steady.fromS}-${steady.toS} s of ${throughput.drainS} s), ${throughput.unfinished} unfinished, ` +
+        `${sim1.callbacks429} callbacks refused with 429, peak RSS ${memory.peakRssMb} MB`);
+      return { throughput, memory };
+    });
+  } finally {
+    await db.drop();
+  }
+}
 
-    if (want.latency) {
-      // The executor may not be running yet if throughput was skipped.
-      await engine.child.call('startExecutor', null);
-      // Latency is measured under load, but not in saturation: at a quarter of the rate the throughput
-      // workload sustained (when it ran), at most latencyRate/s, for about 20 s.
-      const capacity = out.throughput ? out.throughput.workflowsPerS : Number.POSITIVE_INFINITY;
-      const rate = round(Math.max(0.5, Math.min(settings.latencyRate, capacity / 4)), 1);
-      const m = Math.max(4, Math.min(settings.latencyWorkflows, Math.round(rate * 20)));
-      run.log(`latency: ${m} workflows at ${rate}/s, callback ${settings.latencyCallbackDelayMs} ms after its siblings`);
+async function runLatency(run: DialectRun): Promise<LatencyResult> {
+  const { settings } = run.options;
+  const db = await run.freshDatabase('latency');
+  try {
+    return await withEngine(run, db.url, { role: 'all' }, async (engine) => {
+      await engine.api.registerManifest(benchManifest(SLUG, run.simUrl));
+      const rate = settings.latencyRate;
+      const m = settings.latencyWorkflows;
+      run.log(`latency: ${m} workflows started through the API at ${rate}/s, callback ${settings.latencyCallbackDelayMs} ms after its siblings`);
       await run.sim.call('reset', null);
       await run.sim.call('configure', { callbackDelayMs: settings.latencyCallbackDelayMs, recordLatency: true });
-      await engine.child.call('createPaced', { slug: SLUG, tenants: tenants('lat', m), perSecond: rate });
-      started += m;
-      await run.sim.call('waitFor', { route: 'notify', count: m, timeoutMs: 60_000 });
-      await engine.child.call('waitTerminal', { count: started, pollMs: 5, timeoutMs: 30_000 });
+      const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `latency-${run.dialect}.cpuprofile`) : null;
+      if (profile) await engine.child.call('profileStart', null);
+      await engine.api.startPaced(SLUG, tenants('lat', m), rate);
+      const settled = await run.sim.call('waitSettled', { route: 'notify', count: m, stallMs: STALL_MS, timeoutMs: Math.max(120_000, m * 500) });
+      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`latency: engine profile in ${profile}`); }
+      if (!settled.reached) run.log(`latency: ended early: ${settled.why}`);
+      else await waitIdle(engine, 30_000);
       const lat = await run.sim.call('latency', null);
+      const stats = await run.sim.call('stats', null);
 
       run.log(`latency: ${settings.idleRuns} workflows one at a time on an idle engine`);
       await run.sim.call('configure', { callbackDelayMs: 0, recordLatency: false });
       const idle: number[] = [];
-      const idleTenants = tenants('idle', settings.idleRuns);
-      for (const tenant of idleTenants) {
-        const r = await engine.child.call('runOne', { slug: SLUG, tenant, pollMs: 1, timeoutMs: 30_000 });
-        if (r.status !== 'completed') throw new Error(`idle workflow ended ${r.status}`);
-        idle.push(r.ms);
-        await new Promise((res) => setTimeout(res, 20));
+      for (const tenant of tenants('idle', settings.idleRuns)) {
+        const notified = (await run.sim.call('stats', null)).counts.notify;
+        const t0 = performance.now();
+        const id = await engine.api.start(SLUG, tenant);
+        // Polling the API only once the last step's request has reached the service keeps the polls from
+        // competing with the workflow they watch.
+        await run.sim.call('waitFor', { route: 'notify', count: notified + 1, timeoutMs: 30_000 });
+        for (;;) {
+          const status = await engine.api.status(id);
+          if (status === 'completed') break;
+          if (!['pending', 'running'].includes(status)) throw new Error(`idle workflow ${id} ended ${status}`);
+          if (performance.now() - t0 > 30_000) throw new Error(`idle workflow ${id} did not complete within 30 s (${status})`);
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        idle.push(performance.now() - t0);
+        await new Promise((r) => setTimeout(r, 20));
       }
-      out.latency = {
+      const result: LatencyResult = {
         workflows: m,
         perSecond: rate,
         callbackToNextStep: summarize(lat.fromSent),
         callbackAnsweredToNextStep: summarize(lat.fromAnswered),
         excluded: lat.excluded,
+        callbacks429: stats.callbacks429,
+        callbackFailures: stats.callbackFailures,
+        settled: settled.why,
         idleWorkflow: summarize(idle),
       };
-      run.log(`latency: callback → next step p50 ${out.latency.callbackToNextStep.p50} ms p99 ${out.latency.callbackToNextStep.p99} ms; idle workflow p50 ${out.latency.idleWorkflow.p50} ms`);
-    }
+      run.log(`latency: callback → next step p50 ${result.callbackToNextStep.p50} ms p99 ${result.callbackToNextStep.p99} ms (${stats.callbacks429} refused with 429); idle workflow p50 ${result.idleWorkflow.p50} ms`);
+      return result;
+    });
   } finally {
-    await engine.stop().catch((e: unknown) => { engine.child.kill(); run.log(`engine stop failed: ${String(e)}`); });
     await db.drop();
   }
-  return out;
 }

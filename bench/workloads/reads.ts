@@ -7,6 +7,7 @@ import { signToken } from '../../src/auth/token-signer.js';
 import { benchManifest, STEPS_PER_WORKFLOW } from '../manifest.js';
 import { loadAverage, round, summarize, type Summary } from '../support/stats.js';
 import { launchEngine, type DialectRun } from './context.js';
+import { cachedDatabase, readsCacheKey } from '../support/databases.js';
 import { seedWorkflows, seededService, seededTenant, seededWorkflowId, type SeedShape } from './seed.js';
 
 export const READ_ENDPOINTS = ['status', 'list', 'detail'] as const;
@@ -29,6 +30,8 @@ export interface ReadsResult {
   connections: number;
   durationS: number;
   seedS: number;
+  /** The rows came from a database seeded by an earlier run (BENCH_READS_CACHE=1). */
+  seedReused: boolean;
   loadAverageBefore: number;
   endpoints: Record<ReadEndpoint, ReadFigures>;
   serverPeakRssMb: number;
@@ -45,17 +48,24 @@ const SAMPLES = 2000;
 export async function runReads(run: DialectRun): Promise<ReadsResult> {
   const { settings } = run.options;
   const shape: SeedShape = { workflows: settings.readsWorkflows, tenants: settings.readsTenants, services: settings.readsServices };
-  const db = await run.freshDatabase('reads');
+  const cache = run.options.readsCache ? await cachedDatabase(run.dialect, run.options.postgresUrl, readsCacheKey(shape)) : null;
+  const db = cache ? cache.db : await run.freshDatabase('reads');
   try {
-    // The engine creates the schema and registers the services; the rows then go in with SQL beside it,
-    // its executor held (it would only find nothing due).
+    // The engine (`provisioner serve`, executor included: it finds nothing due) creates the schema and
+    // registers the services through the API; the rows then go in with SQL beside it.
     const engine = await launchEngine(run, db.url);
     try {
-      await engine.child.call('register', { manifests: Array.from({ length: shape.services }, (_, s) => benchManifest(seededService(s), run.simUrl)) });
-      run.log(`reads: seeding ${shape.workflows} workflows (${shape.workflows * STEPS_PER_WORKFLOW} steps) with SQL`);
-      const seeded = await seedWorkflows(run.dialect, db.url, shape, (l) => run.log(`reads: ${l}`));
-      run.log(`reads: seeded in ${round(seeded.seconds, 1)} s`);
-      await engine.child.call('startExecutor', null); // a normal replica: the (idle) executor runs too
+      let seeded = { seconds: 0, reused: false };
+      if (cache?.ready) {
+        run.log(`reads: reusing the seeded database ${db.name} (BENCH_READS_CACHE)`);
+        seeded = { seconds: 0, reused: true };
+      } else {
+        for (let s = 0; s < shape.services; s++) await engine.api.registerManifest(benchManifest(seededService(s), run.simUrl));
+        run.log(`reads: seeding ${shape.workflows} workflows (${shape.workflows * STEPS_PER_WORKFLOW} steps) with SQL`);
+        seeded = { ...(await seedWorkflows(run.dialect, db.url, shape, (l) => run.log(`reads: ${l}`))), reused: false };
+        await cache?.markReady();
+        run.log(`reads: seeded in ${round(seeded.seconds, 1)} s${cache ? ', kept for later runs' : ''}`);
+      }
       const samples = await requestSamples(engine.jwtSecret, shape);
       await engine.child.call('resetMeter', null);
       const load0 = loadAverage();
@@ -78,6 +88,7 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
         connections: settings.readsConnections,
         durationS: settings.readsDurationS,
         seedS: round(seeded.seconds, 1),
+        seedReused: seeded.reused,
         loadAverageBefore: load0,
         endpoints,
         serverPeakRssMb: meter.peakRssMb,

@@ -33,6 +33,8 @@ describe('the benchmark harness', () => {
     assert.ok(finite(sqlite.ceiling.commitsPerS), 'ceiling: commits/s');
     for (const k of ['workflowsPerS', 'stepsPerS', 'drainS', 'statementsPerStep', 'engineCpuPercent']) assert.ok(finite(sqlite.throughput[k]), `throughput: ${k}`);
     assert.equal(sqlite.throughput.ended.completed, sqlite.throughput.workflows, 'every throughput workflow completed');
+    assert.ok(sqlite.throughput.steady.steps > 0 && sqlite.throughput.steady.toS > sqlite.throughput.steady.fromS, 'throughput: a steady-state window');
+    assert.ok(finite(sqlite.throughput.callbacks.callbacks429), 'throughput: 429s from the callback rate limit are counted');
     for (const k of ['peakRssMb', 'maxRssMb']) assert.ok(finite(sqlite.memory[k]), `memory: ${k}`);
     for (const k of ['callbackToNextStep', 'idleWorkflow']) {
       assert.ok(sqlite.latency[k].n > 0, `latency: ${k} has samples`);
@@ -44,6 +46,7 @@ describe('the benchmark harness', () => {
       assert.equal(f.non2xx, 0, `reads: ${e} answered 2xx only`);
     }
     assert.match(sqlite.peer.skipped, /PostgreSQL/, 'the peer is recorded as skipped on SQLite');
+    assert.ok(finite(report.startup.medianMs), 'startup: provisioner token --help was timed');
     const markdown = readFileSync(join(out, files[1] as string), 'utf8');
     assert.match(markdown, /throughput: steps\/s/);
   });
