@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
 import { stepsRepo, stepsSchedule } from '../store/steps-repo.js';
+import { workersRepo } from '../store/workers-repo.js';
 import { toError } from '../domain/errors.js';
 import type { StepTypeName } from '../domain/step-specs.js';
 import { specOf, stateOf, type StepRecord } from '../domain/records.js';
@@ -37,6 +38,8 @@ export interface ExecutorDeps {
   tracer?: Tracer;
   /** Where outcomes are committed; shared with the callback receiver and admin actions of the process. */
   commits?: CommitQueue;
+  /** A process silent this long is dead: its leases are taken over (default 5 s; it heartbeats 5 times as often). */
+  takeoverAfterMs?: number;
 }
 
 /** Observation points for metrics; the executor works the same without them. */
@@ -209,12 +212,36 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     }
   }
 
+  // Liveness: a SIGKILLed process's steps are due again within takeoverAfterMs plus one beat, not when
+  // their leases (request timeout + grace) run out while the service's deadlines run.
+  const takeoverAfterMs = deps.takeoverAfterMs ?? 5000;
+  let beating: NodeJS.Timeout | null = null;
+  async function beat() {
+    try {
+      const { dead, released } = await workersRepo.beatAndTakeOver(store.db, workerId, now(), now() - takeoverAfterMs);
+      if (dead.length > 0) {
+        log.warn({ dead, released }, 'took over the leases of processes that stopped heartbeating');
+        if (released > 0) store.dialect.wakeups().notify('steps');
+      }
+    } catch (e) {
+      log.warn({ err: toError(e) }, 'heartbeat failed; retrying');
+    }
+  }
+
   return {
     workerId,
-    start: () => loop.start(),
+    start() {
+      if (beating) return;
+      beating = setInterval(() => void beat(), Math.max(50, Math.floor(takeoverAfterMs / 5)));
+      beating.unref();
+      void beat();
+      loop.start();
+    },
     async stop(graceMs = 10_000) {
+      if (beating) clearInterval(beating);
       await loop.stop(graceMs);
       await commits.drain();
+      await workersRepo.remove(store.db, workerId).catch(() => undefined);
     },
     running: () => loop.running(),
   };

@@ -84,6 +84,12 @@ export interface SubscriptionEventsTable {
   updated_at: number;
 }
 
+export interface WorkersTable {
+  id: string;
+  started_at: number;
+  heartbeat_at: number;
+}
+
 export interface SchemaInfoTable {
   id: Generated<number>;
 }
@@ -93,6 +99,7 @@ export interface Db {
   service_versions: ServiceVersionsTable;
   workflows: WorkflowsTable;
   steps: StepsTable;
+  workers: WorkersTable;
   events: EventsTable;
   outbox: OutboxTable;
   webhook_subscriptions: WebhookSubscriptionsTable;

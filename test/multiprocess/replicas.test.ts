@@ -63,10 +63,10 @@ function manifest(base: string, slug = 'mp') {
   };
 }
 
-async function startWorkflows(base: string, n: number, slug = 'mp'): Promise<string[]> {
+async function startWorkflows(base: string, n: number, slug = 'mp', tenantPrefix = 't'): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
-    const r = await call(base, 'POST', '/api/v1/admin/provisioning/workflows', { tenant_id: `t${i % 7}-${i}`, service_slug: slug });
+    const r = await call(base, 'POST', '/api/v1/admin/provisioning/workflows', { tenant_id: `${tenantPrefix}${i % 7}-${i}`, service_slug: slug });
     assert.equal(r.status, 201, JSON.stringify(r.json));
     ids.push(r.json.data.id);
   }
@@ -146,6 +146,60 @@ describe('several replicas on one PostgreSQL database', { skip: !enabled }, () =
     const events = await call(replicas[1].url, 'GET', `/api/v1/admin/provisioning/workflows/${id}/events?limit=500`);
     assert.equal(events.json.data.filter((e: { type: string }) => e.type === 'step.callback').length, 1);
     assert.equal(events.json.data.filter((e: { type: string }) => e.type === 'workflow.completed').length, 1);
+  });
+});
+
+describe('taking over a killed replica', { skip: !enabled }, () => {
+  // Leases as in production (request timeout + 15 s grace) and waits shorter than a lease: only the
+  // liveness takeover, not lease expiry, can finish these workflows in time.
+  const LEASED = { PROVISIONER_LEASE_GRACE_MS: '15000', PROVISIONER_WORKER_CONCURRENCY: '4' };
+  const slowManifest = (base: string) => ({
+    slug: 'takeover', name: 'Takeover', version: '1', base_url: base,
+    provision: [
+      { name: 'a', type: 'http', request: { path: '/slow' }, timeout_s: 10 },
+      { name: 'b', type: 'poll', depends_on: ['a'], request: { path: '/b' }, poll: { interval_s: 0.2, timeout_s: 8 }, timeout_s: 5 },
+      { name: 'c', type: 'callback', depends_on: ['a'], request: { path: '/c', body: { token: '{{callback.token}}' } }, timeout_s: 5, wait: { timeout_s: 8 } },
+      { name: 'd', type: 'http', depends_on: ['b', 'c'], request: { path: '/d' }, timeout_s: 5 },
+    ],
+  });
+
+  it('re-runs a SIGKILLed replica\'s steps within seconds, three kills in a row, and every workflow completes', async () => {
+    const sim = await startServiceSim();
+    const db = await freshDatabaseUrl('postgres');
+    const replicas: Replica[] = [];
+    try {
+      workloadService(sim, () => replicas);
+      // Slow enough that every replica holds requests in flight when it is killed.
+      sim.route('POST', '/slow', { status: 201, json: { id: 's' }, delayMs: 1500 });
+      replicas.push(...await Promise.all([startReplica(db.url, LEASED), startReplica(db.url, LEASED), startReplica(db.url, LEASED)]));
+      const register = await call(replicas[0].url, 'PUT', '/api/v1/registry/register', slowManifest(sim.url));
+      assert.equal(register.status, 201, JSON.stringify(register.json));
+      const takeovers: number[] = [];
+      for (let round = 0; round < 3; round++) {
+        const victim = replicas[1];
+        const ids = await startWorkflows(replicas[0].url, 12, 'takeover', `r${round}-`);
+        // Four slots per replica: with more than eight requests in flight, the victim holds some.
+        const inFlight = await eventually('every replica to hold requests', async () => {
+          const held = sim.requests.filter((r) => r.path === '/slow' && ids.includes(r.headers['x-provisioner-workflow']));
+          return held.length >= 9 ? held : null;
+        }, 30_000);
+        const before = new Set(inFlight.map((r) => r.headers['idempotency-key']));
+        const killedAt = Date.now();
+        await victim.kill('SIGKILL');
+        // A request sent again with a key seen before the kill is a step the dead replica held, taken over.
+        const rerun = await eventually('a step of the dead replica to run again', async () =>
+          sim.requests.find((r) => r.at > killedAt && r.path === '/slow' && before.has(r.headers['idempotency-key'])) ?? null, 30_000);
+        takeovers.push(rerun.at - killedAt);
+        await allEnded(replicas[0].url, ids, 60_000);
+        replicas[1] = await startReplica(db.url, LEASED);
+      }
+      console.log(`takeover after SIGKILL: ${takeovers.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} (lease would have been 25 s)`);
+      for (const ms of takeovers) assert.ok(ms < 10_000, `taken over after ${ms} ms`);
+    } finally {
+      await Promise.all(replicas.map((r) => r.kill('SIGKILL')));
+      await sim.close();
+      await db.drop();
+    }
   });
 });
 

@@ -4,10 +4,22 @@ import type { Report } from '../../domain/model.js';
 import { renderRequest, sendRequest } from './request.js';
 import type { StepOutcome, StepType } from './step-type.js';
 
+/** A deadline handled this late was missed by us, not by the service (a live engine handles it within a poll interval). */
+const OUTAGE_MS = 10_000;
+
 /** Sends its request (if any), then waits until the service calls back or the deadline passes. */
 export const callbackStep: StepType<CallbackStepSpec> = {
   async run(ctx, spec) {
     if (ctx.trigger === 'deadline') {
+      // Handled long after the deadline: no process was running (an outage of ours, during which the
+      // service could not reach us either). The service gets one fresh wait before it is timed out.
+      if (ctx.deadlineAt !== null && ctx.now - ctx.deadlineAt > OUTAGE_MS && ctx.state.outage_grace !== true) {
+        const deadlineAt = ctx.now + (spec.wait?.timeout_s ?? STEP_DEFAULTS.wait_timeout_s) * 1000;
+        return {
+          kind: 'waiting', status: 'waiting_callback', nextRunAt: deadlineAt, deadlineAt, state: { outage_grace: true },
+          reason: `the wait expired while no worker was running; waiting once more for the callback until ${new Date(deadlineAt).toISOString()}`,
+        };
+      }
       const error = 'timed out waiting for callback';
       return spec.retry?.on_wait_timeout ? { kind: 'retry', error } : { kind: 'failed', error };
     }

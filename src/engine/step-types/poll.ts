@@ -11,6 +11,10 @@ export const pollStep: StepType<PollStepSpec> = {
   async run(ctx, spec) {
     const intervalMs = (spec.poll?.interval_s ?? STEP_DEFAULTS.poll_interval_s) * 1000;
     if (ctx.trigger === 'deadline') {
+      // One last look: the work may have finished since the previous poll, or while no process could poll
+      // (a crashed replica held the step). Only an answer that is still not final times the step out.
+      const last = await lastPoll(ctx, spec);
+      if (last) return last;
       const error = 'timed out waiting for poll';
       return spec.retry?.on_wait_timeout ? { kind: 'retry', error } : { kind: 'failed', error };
     }
@@ -43,6 +47,14 @@ export const pollStep: StepType<PollStepSpec> = {
     return fromReport(spec, report);
   },
 };
+
+async function lastPoll(ctx: StepContext, spec: PollStepSpec): Promise<StepOutcome | null> {
+  const pollUrl = typeof ctx.state.poll_url === 'string' ? ctx.state.poll_url : null;
+  if (!pollUrl) return null;
+  const answer = await sendRequest(ctx.http, { method: 'GET', target: pollUrl });
+  const report = answer.ok ? parseReport(answer.res.json) : null;
+  return report && report.status !== 'in_progress' ? fromReport(spec, report) : null;
+}
 
 function waiting(ctx: StepContext, state: StepContext['state'], deadlineAt: number, intervalMs: number, progress: Report['metadata'], lastError: string | null, notBefore?: number): StepOutcome {
   const nextRunAt = Math.min(deadlineAt, Math.max(ctx.now + intervalMs, notBefore ?? 0));
