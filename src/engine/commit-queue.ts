@@ -70,7 +70,7 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
 
   async function flush(batch: Item[]): Promise<void> {
     const ids = [...new Set(batch.map((i) => i.workflowId))].sort();
-    let signals: { wake: boolean; emitted: boolean };
+    let signals: Signals;
     try {
       signals = await store.dialect.hot.applyBatch(ids, (loaded) => {
         const at = now();
@@ -102,6 +102,12 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
       return;
     }
     deps.onBatch?.(batch.length);
+    for (const n of signals.notable) {
+      const fields = { workflow_id: n.workflow_id, tenant: n.tenant_id, step: n.step_name ?? undefined, error: n.error };
+      if (n.type === 'workflow.rollback_failed') log.error(fields, 'rollback incomplete: an operator must clean up and resolve the workflow');
+      else if (n.type === 'workflow.failed') log.warn(fields, 'workflow failed');
+      else log.warn(fields, n.type === 'step.compensation_failed' ? 'compensation failed' : 'step failed');
+    }
     // After the commit, never inside it: a listener would look before the rows exist.
     const wakeups = store.dialect.wakeups();
     if (signals.wake) wakeups.notify('steps');
@@ -125,15 +131,31 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
   };
 }
 
-function collect(drafts: Iterable<WorkflowDraft>): { writes: BatchWrites; result: { wake: boolean; emitted: boolean } } {
+/** Failures an operator should see in the logs, at warn or error (the history has them all). */
+const NOTABLE = new Set(['step.failed', 'step.compensation_failed', 'workflow.failed', 'workflow.rollback_failed']);
+
+interface Signals {
+  wake: boolean;
+  emitted: boolean;
+  notable: { type: string; workflow_id: string; tenant_id: string; step_name: string | null; error: string | undefined }[];
+}
+
+function collect(drafts: Iterable<WorkflowDraft>): { writes: BatchWrites; result: Signals } {
   const writes: BatchWrites = { steps: [], workflows: [], events: [], outbox: [] };
-  let wake = false;
+  const result: Signals = { wake: false, emitted: false, notable: [] };
   for (const d of drafts) {
     writes.steps.push(...d.changed);
     if (d.workflowChanged) writes.workflows.push(d.wf as WorkflowRecord);
-    writes.events.push(...d.eventRecords());
+    for (const e of d.eventRecords()) {
+      writes.events.push(e);
+      if (NOTABLE.has(e.type)) {
+        const data = JSON.parse(e.data) as { error?: unknown };
+        result.notable.push({ type: e.type, workflow_id: e.workflow_id, tenant_id: e.tenant_id, step_name: e.step_name, error: typeof data.error === 'string' ? data.error : undefined });
+      }
+    }
     writes.outbox.push(...d.outbox);
-    wake ||= d.wake;
+    result.wake ||= d.wake;
   }
-  return { writes, result: { wake, emitted: writes.outbox.length > 0 } };
+  result.emitted = writes.outbox.length > 0;
+  return { writes, result };
 }

@@ -88,7 +88,7 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
       parameters: st.state === 'not_provisioned' || st.state === 'provisioning' || st.state === 'provision_failed' ? null : inForce?.parameters ?? null,
       update: st.active?.kind === 'update' ? { workflow_id: st.active.id, status: st.active.status, parameters: st.active.parameters } : null,
       last_failure: failure ? { workflow_id: failure.id, kind: failure.kind, status: failure.status, error: failure.error, completed_at: iso(failure.completedAt) } : null,
-      steps_total: wf?.stepsTotal ?? 0, steps_completed: wf?.stepsCompleted ?? 0, waiting_on: waitingOnOf(steps),
+      steps_total: wf?.stepsTotal ?? 0, steps_completed: wf?.stepsCompleted ?? 0, waiting_on: waitingOnOf(steps, undefined, wf?.status),
       error: st.state === 'provisioned' || st.state === 'not_provisioned' ? null : wf?.error ?? null,
       started_at: iso(wf?.startedAt ?? null), updated_at: iso(wf?.updatedAt ?? null), completed_at: iso(wf?.completedAt ?? null),
     };
@@ -140,7 +140,7 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
     return Promise.all(rows.map(async (row) => {
       const steps = (await stepsRepo.listForWorkflow(store.db, row.id)).map(toStep);
       const wf = toWorkflow(row);
-      const waitingOn = waitingOnOf(steps, t);
+      const waitingOn = waitingOnOf(steps, t, wf.status);
       return {
         ...workflowView(wf),
         last_progress_at: new Date(wf.lastProgressAt).toISOString(),
@@ -164,8 +164,15 @@ export interface StuckWorkflow extends WorkflowResponse {
 }
 
 /** The steps a workflow waits on, each with why and when it acts next; `now` flags what is overdue. */
-function waitingOnOf(steps: Step[], now?: number): WaitingOnView[] {
-  return steps
+function waitingOnOf(steps: Step[], now?: number, workflowStatus?: string): WaitingOnView[] {
+  // A failure held for an operator (on_failure: hold) waits on a person, and says so.
+  const held = workflowStatus === 'failed' && !steps.some((s) => s.status === 'compensated' || s.status === 'compensating' || s.state.compensation_failed === true)
+    ? steps.filter((s) => s.status === 'failed').map((s) => ({
+      step: s.name, status: s.status, next_action_at: null,
+      reason: `held for an operator after this step failed (${s.error ?? 'unknown error'}): retry-step, force-complete or cancel`,
+    }))
+    : [];
+  return [...held, ...steps
     .filter((s) => (InFlightStepStatuses as readonly string[]).includes(s.status) || s.status === 'compensating' || (s.status === 'pending' && s.nextRunAt !== null))
     .map((s) => {
       const at = s.nextRunAt ?? s.deadlineAt;
@@ -176,7 +183,7 @@ function waitingOnOf(steps: Step[], now?: number): WaitingOnView[] {
         reason += `; overdue since ${iso(at)}: no worker has claimed it (is a worker running?)`;
       }
       return { step: s.name, status: s.status, reason, next_action_at: iso(at) };
-    });
+    })];
 }
 
 function stuckReason(status: string, error: string | null, waitingOn: WaitingOnView[]): string {

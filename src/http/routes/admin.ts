@@ -7,7 +7,7 @@ import { ok, page } from '../envelope.js';
 import { requireCaller } from '../auth.js';
 import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
 import {
-  AdminActionRequest, AdminStartWorkflowRequest, AdminWorkflowListQuery, CancelRequest, EventsQuery, RetryStepParams, StuckQuery,
+  AdminActionRequest, AdminStartWorkflowRequest, AdminWorkflowListQuery, CancelRequest, EventsQuery, ResolveRequest, RetryStepParams, StuckQuery,
   StuckWorkflowResponse, WorkflowDetailResponse, WorkflowEventResponse, WorkflowIdParams,
 } from '../schemas/provisioning.js';
 import { IdempotencyKeyHeaders } from '../schemas/headers.js';
@@ -88,6 +88,17 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
       const { workflow_id } = req.params as IdParams;
       const compensate = (req.body as { compensate?: boolean } | undefined)?.compensate ?? false;
       await runtime.admin.cancel(workflow_id, compensate, { actor: req.caller.sub, reason: reasonOf(req.body) });
+      return ok(req, await runtime.queries.detail(workflow_id, null));
+    });
+
+    app.post('/admin/provisioning/workflows/:workflow_id/resolve', {
+      schema: {
+        tags, summary: 'Record that what a failed rollback left behind was cleaned up by hand: the workflow ends rolled_back',
+        params: WorkflowIdParams, body: ResolveRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses },
+      },
+    }, async (req) => {
+      const { workflow_id } = req.params as IdParams;
+      await runtime.admin.resolve(workflow_id, { actor: req.caller.sub, reason: reasonOf(req.body) });
       return ok(req, await runtime.queries.detail(workflow_id, null));
     });
   };

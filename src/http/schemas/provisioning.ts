@@ -130,8 +130,12 @@ export const CancelRequest = Type.Object({
   compensate: Type.Optional(Type.Boolean({ default: false })),
 }, { $id: 'CancelRequest', additionalProperties: false });
 
+export const ResolveRequest = Type.Object({
+  reason: Type.String({ minLength: 1, maxLength: 2000, description: 'what was cleaned up by hand, and how (kept in the audit history)' }),
+}, { $id: 'ResolveRequest', additionalProperties: false });
+
 export const provisioningSchemas = [
   WorkflowResponse, StepResponse, WaitingOn, ProvisioningCallbackRequest, ProvisioningStatusResponse,
   WorkflowDetailResponse, CredentialsResponse, WorkflowEventResponse, StartWorkflowRequest, AdminStartWorkflowRequest,
-  AdminActionRequest, CancelRequest, StuckWorkflowResponse,
+  AdminActionRequest, CancelRequest, ResolveRequest, StuckWorkflowResponse,
 ];
