@@ -83,7 +83,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     : null;
   return {
     config, log, store, cipher,
-    registry: createRegistry({ store, clock }),
+    registry: createRegistry({ store, clock, cipher }),
     starter: createWorkflowStarter({ store, cipher, clock }),
     callbacks: createCallbackReceiver({ store, cipher, clock, onOutcome: (o) => { metrics.onCallback(o); opts.onCallback?.(o); } }),
     queries: createWorkflowQueries({ store, cipher, clock }),

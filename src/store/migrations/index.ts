@@ -4,6 +4,7 @@ import { webhookLeases } from './0002-webhook-leases.js';
 import { workflowTraceParent } from './0003-workflow-trace-parent.js';
 import { workflowCancelRequested } from './0004-workflow-cancel-requested.js';
 import { stepsDueByTenant } from './0005-steps-due-by-tenant.js';
+import { registryIdentity } from './0008-registry-identity.js';
 
 /** Static provider: migrations are compiled in, so a bundle or a tsx run finds them the same way. */
 export const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ export const migrations: Record<string, Migration> = {
   '0003-workflow-trace-parent': workflowTraceParent,
   '0004-workflow-cancel-requested': workflowCancelRequested,
   '0005-steps-due-by-tenant': stepsDueByTenant,
+  '0008-registry-identity': registryIdentity,
 };
 
 export const migrationProvider: MigrationProvider = {
