@@ -11,6 +11,8 @@ export interface OutboundRequest {
   query?: Record<string, string>;
   headers?: Record<string, string>;
   body?: Json;
+  /** The manifest's path template (no query), for messages a tenant may read; never sent. */
+  label?: string;
 }
 
 /** The part of the Fetch `Headers` interface callers use; a Fetch `Headers` satisfies it too. */
@@ -32,8 +34,14 @@ export interface OutboundResponse {
 
 /** A request that got no usable answer. `retryable` is false only for our own refusals (bad target, huge body). */
 export class OutboundError extends Error {
-  constructor(message: string, readonly retryable: boolean) { super(message); this.name = 'OutboundError'; }
+  /**
+   * `tail` is the message without its leading "<METHOD> <rendered path>", so a caller can name the request
+   * by its template instead (rendered paths may hold tenant values).
+   */
+  constructor(message: string, readonly retryable: boolean, readonly tail?: string) { super(message); this.name = 'OutboundError'; }
 }
+
+const failure = (method: string, url: URL, tail: string, retryable: boolean) => new OutboundError(`${method} ${url.pathname}${tail}`, retryable, tail);
 
 export interface Outbound {
   send(req: OutboundRequest): Promise<OutboundResponse>;
@@ -113,10 +121,10 @@ export function createOutbound(o: OutboundOptions): Outbound {
         if (res.statusCode >= 300 && res.statusCode < 400 && location !== null) {
           // Drained (small bodies) or dropped: either way the connection is not left half-read.
           await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-          if (hop >= MAX_REDIRECTS) throw new OutboundError(`${method} ${url.pathname}: more than ${MAX_REDIRECTS} redirects`, false);
+          if (hop >= MAX_REDIRECTS) throw failure(method, url, `: more than ${MAX_REDIRECTS} redirects`, false);
           const next = new URL(location, url);
           if (next.origin !== base.origin) {
-            throw new OutboundError(`${method} ${url.pathname} redirected to another host (${next.origin}); redirects are only followed within ${base.origin}`, false);
+            throw failure(method, url, ` redirected to another host (${next.origin}); redirects are only followed within ${base.origin}`, false);
           }
           url = next;
           if (res.statusCode === 303) {
@@ -199,7 +207,7 @@ export async function readLimited(res: Dispatcher.ResponseData, headers: Respons
   const declared = Number(headers.get('content-length') ?? '0');
   if (declared > maxBytes) {
     discard(res);
-    throw new OutboundError(`${method} ${url.pathname}: response body of ${declared} bytes is over the ${maxBytes}-byte limit`, false);
+    throw failure(method, url, `: response body of ${declared} bytes is over the ${maxBytes}-byte limit`, false);
   }
   const chunks: Buffer[] = [];
   let size = 0;
@@ -207,7 +215,7 @@ export async function readLimited(res: Dispatcher.ResponseData, headers: Respons
     size += chunk.byteLength;
     if (size > maxBytes) {
       discard(res);
-      throw new OutboundError(`${method} ${url.pathname}: response body is over the ${maxBytes}-byte limit`, false);
+      throw failure(method, url, `: response body is over the ${maxBytes}-byte limit`, false);
     }
     chunks.push(chunk);
   }
@@ -228,16 +236,16 @@ function parseJson(text: string): Json | undefined {
 function describeError(e: unknown, method: string, url: URL, timeoutMs: number, outer: AbortSignal, timeout: AbortSignal): OutboundError {
   if (e instanceof OutboundError) return e;
   const err = e instanceof Error ? e : new Error(String(e));
-  if (outer.aborted) return new OutboundError(`${method} ${url.pathname}: aborted (worker stopping)`, true);
+  if (outer.aborted) return failure(method, url, ': aborted (worker stopping)', true);
   if (timeout.aborted || err.name === 'TimeoutError' || err.name === 'AbortError') {
-    return new OutboundError(`${method} ${url.pathname}: no answer within ${timeoutMs / 1000} s`, true);
+    return failure(method, url, `: no answer within ${timeoutMs / 1000} s`, true);
   }
   // A refusal by the network policy is ours and final: retrying cannot make the address allowed.
   if (err instanceof OutboundError) return err;
   const policy = (err as { outboundPolicy?: boolean }).outboundPolicy === true;
-  if (policy) return new OutboundError(`${method} ${url.pathname}: ${err.message}`, false);
+  if (policy) return failure(method, url, `: ${err.message}`, false);
   const code = (err as { code?: string }).code;
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const detail = (code && !code.startsWith('UND_ERR') ? code : undefined) ?? cause?.code ?? code ?? err.message;
-  return new OutboundError(`${method} ${url.pathname}: ${detail}`, true);
+  return failure(method, url, `: ${detail}`, true);
 }
