@@ -8,6 +8,7 @@ import { createWorkflowStarter } from './engine/workflow-starter.js';
 import { createWorkflowQueries } from './engine/workflow-queries.js';
 import { createAdminActions } from './engine/admin-actions.js';
 import { createRegistry } from './engine/registry.js';
+import { REDACTED, redactSecrets } from './domain/secrets.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from './engine/webhook-dispatcher.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createTracer, noopTracer, type Tracer } from './tracing/tracer.js';
@@ -44,18 +45,19 @@ export interface RuntimeOptions {
 }
 
 /**
- * pino's redaction has no recursive wildcard: each depth is listed. Secrets sit at most two levels down
- * in what we log (`{report: {credentials}}`, `{data: {subscription: {secret}}}`).
+ * Headers are redacted by path (they are serialized from the request after formatters run); every other
+ * secret by the one recursive rule of src/domain/secrets.ts, applied to each log line's object.
  */
-const SECRET_KEYS = ['credentials', 'callback_token', 'token', 'secret'];
-export const REDACT_PATHS = [
-  'req.headers.authorization', 'req.headers.cookie',
-  ...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`),
-];
+export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-provisioner-signature"]', 'req.headers["x-scaicontrol-signature"]'];
+
+export const LOGGER_OPTIONS: pino.LoggerOptions = {
+  redact: { paths: REDACT_PATHS, censor: REDACTED },
+  formatters: { log: (obj) => redactSecrets(obj) as Record<string, unknown> },
+};
 
 /** `destination` is for tests; the default is stdout. */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+  return pino({ level, ...LOGGER_OPTIONS }, destination);
 }
 
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
