@@ -1,4 +1,5 @@
 import { isJsonObject, type Json, type JsonObject } from './json.js';
+import { MAX_JSON_DEPTH } from './json-limits.js';
 
 /**
  * The one rule for what is a secret (issue 11 finding 5, issue 15): an object key that, lower-cased and
@@ -13,6 +14,7 @@ export function isSecretKey(key: string): boolean {
 }
 
 export const REDACTED = '[redacted]';
+export const TOO_DEEP = '[nested too deep]';
 
 /**
  * Lifts every secret-named value out of `output`, however deep, into `credentials`:
@@ -42,9 +44,13 @@ export function splitSecrets(output: Json): { output: Json; credentials: JsonObj
   return { output: cleaned, credentials: any ? found : null };
 }
 
-/** A copy with every secret-named value replaced by "[redacted]"; only plain objects and arrays are walked. */
+/**
+ * A copy with every secret-named value replaced by "[redacted]" and anything nested deeper than MAX_JSON_DEPTH
+ * by "[nested too deep]"; only plain objects and arrays are walked.
+ */
 export function redactSecrets(value: unknown, depth = 0): unknown {
-  if (depth > 32) return value;
+  // Bounded, so a deeply nested value can neither overflow the stack here nor in JSON.stringify after.
+  if (depth > MAX_JSON_DEPTH) return TOO_DEEP;
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v, depth + 1));
   if (value !== null && typeof value === 'object' && isPlain(value)) {
     let changed = false;

@@ -10,6 +10,8 @@ import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
 import { CreateWebhookSubscriptionRequest, DeliveryIdParams, SubscriptionIdParams, WebhookDeliveryListQuery } from '../schemas/webhooks.js';
 
 const tags = ['Webhooks'];
+/** A subscription is a URL, a secret and a few topics: 64 KiB is generous. */
+const SUBSCRIPTION_BODY_LIMIT = 64 * 1024;
 
 export interface WebhookRouteDeps {
   store: Store;
@@ -28,6 +30,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
     app.addHook('preHandler', requireCaller(isAdmin, 'webhook endpoints need permission admin:provisioning or role super_admin'));
 
     app.post('/admin/webhook-subscriptions', {
+      bodyLimit: SUBSCRIPTION_BODY_LIMIT,
       schema: {
         tags, summary: 'Subscribe a URL to outbound events', body: CreateWebhookSubscriptionRequest,
         response: { 201: envelope(WebhookSubscriptionResponse), ...errorResponses },
