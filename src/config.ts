@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { parseCidr, parseCidrList, type NetworkPolicy } from './domain/network-policy.js';
 
 /**
  * The only module that reads `process.env`. Every variable of DESIGN §2 (and the operational extras
@@ -53,6 +54,10 @@ export interface Config {
   logLevel: string;
   tracing: TracingConfig;
   devSecretsGenerated: boolean;
+  /** PROVISIONER_TRUSTED_PROXIES: addresses/CIDRs (or loopback, linklocal, uniquelocal) whose X-Forwarded-For is believed. */
+  trustedProxies: string[];
+  /** PROVISIONER_OUTBOUND_ALLOW / _DENY: where base_urls and webhook targets may connect (besides the built-in refusals). */
+  outbound: NetworkPolicy;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -163,6 +168,8 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
     logLevel: get('LOG_LEVEL') ?? 'info',
     tracing: parseTracing(get, problems),
     devSecretsGenerated,
+    trustedProxies: parseTrustedProxies(get('PROVISIONER_TRUSTED_PROXIES'), problems),
+    outbound: parseOutboundPolicy(get, problems),
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected fatal, error, warn, info, debug, trace or silent`);
@@ -200,6 +207,26 @@ function parseTracing(get: (name: string) => string | undefined, problems: strin
     else headers[key] = value;
   }
   return { endpoint, serviceName: get('OTEL_SERVICE_NAME') ?? 'provisioner', headers };
+}
+
+const PROXY_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
+
+function parseTrustedProxies(raw: string | undefined, problems: string[]): string[] {
+  const list = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((p) => !PROXY_KEYWORDS.includes(p) && parseCidr(p) === null);
+  if (bad.length > 0) {
+    problems.push(`PROVISIONER_TRUSTED_PROXIES: ${bad.map((b) => JSON.stringify(b)).join(', ')} not understood; expected comma-separated IP addresses or CIDRs of your load balancers (e.g. 10.0.0.0/8,127.0.0.1), or loopback, linklocal, uniquelocal`);
+  }
+  return list;
+}
+
+function parseOutboundPolicy(get: (name: string) => string | undefined, problems: string[]): NetworkPolicy {
+  const allow = parseCidrList(get('PROVISIONER_OUTBOUND_ALLOW'));
+  const deny = parseCidrList(get('PROVISIONER_OUTBOUND_DENY'));
+  for (const [name, r] of [['PROVISIONER_OUTBOUND_ALLOW', allow], ['PROVISIONER_OUTBOUND_DENY', deny]] as const) {
+    if (r.bad.length > 0) problems.push(`${name}: ${r.bad.map((b) => JSON.stringify(b)).join(', ')} not understood; expected comma-separated CIDRs such as 10.0.0.0/8,fd00::/8`);
+  }
+  return { allow: allow.cidrs, deny: deny.cidrs };
 }
 
 function devSecrets(dataDir: string): { jwtSecret: string; secretKey: string } {

@@ -36,6 +36,8 @@ export interface AppDeps {
   schemas?: TSchema[];
   /** Default 1 MiB; a route may set its own `bodyLimit` (the callback: 256 KiB). */
   bodyLimitBytes?: number;
+  /** Proxies whose X-Forwarded-For names the client (PROVISIONER_TRUSTED_PROXIES); none by default. */
+  trustedProxies?: readonly string[];
   /** Called when each response has been sent (metrics). */
   onResponse?: (req: FastifyRequest, reply: FastifyReply) => void;
 }
@@ -52,7 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: (raw: IncomingMessage) => requestIdFrom(raw.headers['x-request-id']),
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
-    trustProxy: false,
+    trustProxy: deps.trustedProxies && deps.trustedProxies.length > 0 ? [...deps.trustedProxies] : false,
     // Fastify's own drain answer is not in the contract's shape; shedDuringShutdown() answers instead.
     return503OnClosing: false,
     bodyLimit: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
