@@ -9,6 +9,8 @@ import { createWorkflowQueries } from './engine/workflow-queries.js';
 import { createAdminActions } from './engine/admin-actions.js';
 import { createRegistry } from './engine/registry.js';
 import { REDACTED, redactSecrets } from './domain/secrets.js';
+import { setOutboundDispatcher } from './engine/outbound.js';
+import { createPolicyDispatcher, urlRefusal } from './engine/outbound-policy.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from './engine/webhook-dispatcher.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createTracer, noopTracer, type Tracer } from './tracing/tracer.js';
@@ -65,6 +67,8 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const store = openStore(config.database, (msg, err) => log.warn({ err }, msg));
   await store.migrate();
   const cipher = createCredentialCipher(config.secretKeys.current, config.secretKeys.old);
+  // Process-wide: every request to a service or webhook target connects through the policy (issue 11 item 7/9).
+  setOutboundDispatcher(createPolicyDispatcher(config.outbound));
   const clock = opts.clock;
   const runExecutor = opts.executor ?? config.role !== 'api';
   const metrics = createMetrics({ store, clock });
@@ -85,7 +89,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
     : null;
   return {
     config, log, store, cipher,
-    registry: createRegistry({ store, clock, cipher }),
+    registry: createRegistry({ store, clock, cipher, checkBaseUrl: (url) => urlRefusal(url, config.outbound) }),
     starter: createWorkflowStarter({ store, cipher, clock }),
     callbacks: createCallbackReceiver({ store, cipher, clock, onOutcome: (o) => { metrics.onCallback(o); opts.onCallback?.(o); } }),
     queries: createWorkflowQueries({ store, cipher, clock }),

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { createPolicyDispatcher, OPEN_POLICY } from './outbound-policy.js';
 import type { Json } from '../domain/json.js';
 import { parseRetryAfter } from './retry.js';
 import type { Span, Tracer } from '../tracing/tracer.js';
@@ -73,7 +74,8 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 
 // One keep-alive agent per process (undici keeps a Pool per origin inside it). undici's `request()` skips the
 // WHATWG Request/Response/stream layers of `fetch`, which is where most of the per-request CPU went.
-let sharedDispatcher: Dispatcher = new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 60_000 });
+// Every connection it opens is checked against the network policy (built-in refusals until start-up sets one).
+let sharedDispatcher: Dispatcher = createPolicyDispatcher(OPEN_POLICY);
 
 /** Replaces the process-wide dispatcher (start-up installs one that enforces the outbound network policy). */
 export function setOutboundDispatcher(d: Dispatcher): void { sharedDispatcher = d; }
