@@ -62,6 +62,9 @@ export interface Config {
 
 export type Env = Record<string, string | undefined>;
 
+/** HS256 needs a key at least as long as its hash (RFC 7518 §3.2). */
+export const MIN_JWT_SECRET_BYTES = 32;
+
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
@@ -77,6 +80,11 @@ export interface ConfigFlags {
   role?: string;
   concurrency?: string;
   dataDir?: string;
+  /**
+   * Generate missing secrets into the data dir (development). `serve` passes false: it refuses to start
+   * without explicit secrets (issue 11 finding 8); `demo`, `token` and tests keep the default.
+   */
+  devSecrets?: boolean;
 }
 
 export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Config {
@@ -131,6 +139,18 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
   for (const [name, key] of [['PROVISIONER_SECRET_KEY', secretKey], ...oldKeys.map((k) => ['PROVISIONER_OLD_SECRET_KEYS', k])] as const) {
     if (key !== null && Buffer.from(key, 'base64').length !== 32) {
       problems.push(`${name}: expected 32 bytes in base64 (generate one with: openssl rand -base64 32)`);
+    }
+  }
+  if (hs256Secret !== null && Buffer.byteLength(hs256Secret, 'utf8') < MIN_JWT_SECRET_BYTES) {
+    // Never echo the value: only its length.
+    problems.push(`PROVISIONER_JWT_SECRET: ${Buffer.byteLength(hs256Secret, 'utf8')} bytes is too short to sign tokens safely; use at least ${MIN_JWT_SECRET_BYTES} random bytes (generate one with: openssl rand -base64 32)`);
+  }
+  if (flags.devSecrets === false) {
+    if (hs256Secret === null && jwksUrl === null) {
+      problems.push('PROVISIONER_JWT_SECRET (or PROVISIONER_JWKS_URL) is required: set it to at least 32 random bytes, e.g. PROVISIONER_JWT_SECRET=$(openssl rand -base64 32); only `provisioner demo` generates development secrets');
+    }
+    if (secretKey === null) {
+      problems.push('PROVISIONER_SECRET_KEY is required: it encrypts credentials at rest; set it to 32 random bytes in base64, e.g. PROVISIONER_SECRET_KEY=$(openssl rand -base64 32), and keep it (credentials cannot be read without it)');
     }
   }
   if (problems.length === 0 && (hs256Secret === null && jwksUrl === null || secretKey === null)) {
