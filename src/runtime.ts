@@ -10,6 +10,7 @@ import { createAdminActions } from './engine/admin-actions.js';
 import { createRegistry } from './engine/registry.js';
 import { REDACTED, redactSecrets } from './domain/secrets.js';
 import { setOutboundDispatcher } from './engine/outbound.js';
+import { checkStoredKeys } from './engine/key-rotation.js';
 import { createPolicyDispatcher, urlRefusal } from './engine/outbound-policy.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from './engine/webhook-dispatcher.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -67,6 +68,12 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const store = openStore(config.database, (msg, err) => log.warn({ err }, msg));
   await store.migrate();
   const cipher = createCredentialCipher(config.secretKeys.current, config.secretKeys.old);
+  try {
+    await checkStoredKeys(store, cipher);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
   // Process-wide: every request to a service or webhook target connects through the policy (issue 11 item 7/9).
   setOutboundDispatcher(createPolicyDispatcher(config.outbound));
   const clock = opts.clock;

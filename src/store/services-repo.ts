@@ -45,7 +45,13 @@ export const servicesRepo = {
     return r.numUpdatedRows === 1n;
   },
 
-  /** Every sealed signing secret (start-up key check; rotation). */
+  /** Replaces a sealed secret only if it is still `from` (rotation while serving). */
+  async replaceSigningSecret(db: Executor, slug: string, from: string, to: string): Promise<boolean> {
+    const r = await db.updateTable('services').set({ signing_secret: to }).where('slug', '=', slug).where('signing_secret', '=', from).executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  },
+
+  /** Every sealed signing secret (key rotation; the services table is small). */
   async listSigningSecrets(db: Executor): Promise<{ slug: string; signing_secret: string }[]> {
     const rows = await db.selectFrom('services').select(['slug', 'signing_secret']).where('signing_secret', 'is not', null).execute();
     return rows.map((r) => ({ slug: r.slug, signing_secret: r.signing_secret as string }));

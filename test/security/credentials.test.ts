@@ -205,8 +205,8 @@ for (const dialect of testDialects()) {
         assert.equal(r.status, 200, r.text);
         assert.deepEqual(r.json.data.credentials, { password: HTTP_SECRET });
         const none = { total: 0, reencrypted: 0 };
-        assert.deepEqual(await rotateCredentialKeys(node.rt.store, node.rt.cipher), { total: 1, reencrypted: 1, webhookSecrets: none });
-        assert.deepEqual(await rotateCredentialKeys(node.rt.store, node.rt.cipher), { total: 1, reencrypted: 0, webhookSecrets: none }, 'a second run has nothing left to do');
+        assert.deepEqual(await rotateCredentialKeys(node.rt.store, node.rt.cipher), { total: 1, reencrypted: 1, webhookSecrets: none, signingSecrets: { total: 1, reencrypted: 1 } }, "the service's signing secret is rotated too");
+        assert.deepEqual(await rotateCredentialKeys(node.rt.store, node.rt.cipher), { total: 1, reencrypted: 0, webhookSecrets: none, signingSecrets: { total: 1, reencrypted: 0 } }, 'a second run has nothing left to do');
         assert.equal(JSON.parse(await storedCiphertext(node)).kid, kid(keyB));
       } finally { await node.close(); }
 
