@@ -83,3 +83,10 @@ function toBits(addr: string, family: 4 | 6): bigint {
   const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || '0', 16)), 0n);
 }
+
+/** An absolute http(s) URL: what an endpoint reported by a service may be (never javascript:, data:, file:). */
+export function isWebUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const { protocol } = new URL(value);
+  return protocol === 'http:' || protocol === 'https:';
+}

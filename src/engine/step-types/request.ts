@@ -1,5 +1,6 @@
 import type { Json, JsonObject } from '../../domain/json.js';
 import { isJsonObject } from '../../domain/json.js';
+import { isWebUrl } from '../../domain/network-policy.js';
 import type { RequestSpec } from '../../domain/step-specs.js';
 import { renderRequestPath, renderTemplate, type TemplateScope } from '../../domain/template.js';
 import { OutboundError, type Outbound, type OutboundRequest, type OutboundResponse } from '../outbound.js';
@@ -69,7 +70,8 @@ function cut(text: string, max: number) {
 export function reportedResult(body: Json | undefined): { endpoint?: string | null; credentials?: JsonObject | null } {
   if (!isJsonObject(body)) return {};
   return {
-    endpoint: typeof body.endpoint === 'string' ? body.endpoint : undefined,
+    // Only a web address is an endpoint (it is shown to tenants and linked in the UI).
+    endpoint: typeof body.endpoint === 'string' && isWebUrl(body.endpoint) ? body.endpoint : undefined,
     credentials: isJsonObject(body.credentials) ? body.credentials : undefined,
   };
 }

@@ -3,7 +3,8 @@ import type { Runtime } from '../../runtime.js';
 import { normalizeReportStatus, type Report } from '../../domain/model.js';
 import type { JsonObject } from '../../domain/json.js';
 import { ok } from '../envelope.js';
-import { NotFound } from '../../domain/errors.js';
+import { NotFound, ValidationFailed } from '../../domain/errors.js';
+import { isWebUrl } from '../../domain/network-policy.js';
 import { ProvisioningCallbackRequest } from '../schemas/provisioning.js';
 import { ApiResponse_dict_, errorResponses } from '../schemas/common.js';
 import type { RateLimiter } from '../rate-limit.js';
@@ -21,6 +22,10 @@ export function callbackRoutes({ runtime, limiter }: { runtime: Runtime; limiter
       },
     }, async (req) => {
       const b = req.body as ProvisioningCallbackRequest;
+      // The endpoint is shown to tenants and linked in the UI: only a web address (issue 11 finding 9).
+      if (typeof b.endpoint === 'string' && !isWebUrl(b.endpoint)) {
+        throw new ValidationFailed([{ loc: ['body', 'endpoint'], msg: 'expected an absolute http(s) URL such as https://files.example.com/t/acme, or null', type: 'value_error.url.scheme' }]);
+      }
       const report: Report = {
         status: normalizeReportStatus(b.status) ?? 'failed',
         endpoint: b.endpoint ?? null,
