@@ -88,6 +88,15 @@ for (const dialect of testDialects()) {
       assert.ok((await call('GET', '/catalog/services', ADMIN)).json.data.every((s: { base_url?: string }) => typeof s.base_url === 'string'));
     });
 
+    it('documents the registry endpoints and the signing secret in the OpenAPI document', async () => {
+      const doc = (await api.app.inject({ url: '/openapi.json' })).json();
+      for (const path of ['/api/v1/registry/signing-secret', '/api/v1/registry/services/{slug}/versions', '/api/v1/registry/services/{slug}/audit']) {
+        assert.ok(doc.paths[path], path);
+      }
+      assert.ok(doc.components.schemas.ServiceResponse.properties.signing_secret);
+      assert.ok(doc.components.schemas.RegistryAuditEntry);
+    });
+
     it('records the actor and reason of a removal', async () => {
       const del = await call('DELETE', '/registry/register', serviceToken('gamma'), { slug: 'gamma', reason: 'retired' });
       assert.equal(del.status, 200, JSON.stringify(del.json));
