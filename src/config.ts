@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { parseCidr, parseCidrList, type NetworkPolicy } from './domain/network-policy.js';
 
 /**
  * The only module that reads `process.env`. Every variable of DESIGN §2 (and the operational extras
@@ -62,9 +63,16 @@ export interface Config {
   tracing: TracingConfig;
   devSecretsGenerated: boolean;
   intake: IntakeConfig;
+  /** PROVISIONER_TRUSTED_PROXIES: addresses/CIDRs (or loopback, linklocal, uniquelocal) whose X-Forwarded-For is believed. */
+  trustedProxies: string[];
+  /** PROVISIONER_OUTBOUND_ALLOW / _DENY: where base_urls and webhook targets may connect (besides the built-in refusals). */
+  outbound: NetworkPolicy;
 }
 
 export type Env = Record<string, string | undefined>;
+
+/** HS256 needs a key at least as long as its hash (RFC 7518 §3.2). */
+export const MIN_JWT_SECRET_BYTES = 32;
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -81,6 +89,11 @@ export interface ConfigFlags {
   role?: string;
   concurrency?: string;
   dataDir?: string;
+  /**
+   * Generate missing secrets into the data dir (development). `serve` passes false: it refuses to start
+   * without explicit secrets (issue 11 finding 8); `demo`, `token` and tests keep the default.
+   */
+  devSecrets?: boolean;
 }
 
 export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Config {
@@ -137,6 +150,18 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
       problems.push(`${name}: expected 32 bytes in base64 (generate one with: openssl rand -base64 32)`);
     }
   }
+  if (hs256Secret !== null && Buffer.byteLength(hs256Secret, 'utf8') < MIN_JWT_SECRET_BYTES) {
+    // Never echo the value: only its length.
+    problems.push(`PROVISIONER_JWT_SECRET: ${Buffer.byteLength(hs256Secret, 'utf8')} bytes is too short to sign tokens safely; use at least ${MIN_JWT_SECRET_BYTES} random bytes (generate one with: openssl rand -base64 32)`);
+  }
+  if (flags.devSecrets === false) {
+    if (hs256Secret === null && jwksUrl === null) {
+      problems.push('PROVISIONER_JWT_SECRET (or PROVISIONER_JWKS_URL) is required: set it to at least 32 random bytes, e.g. PROVISIONER_JWT_SECRET=$(openssl rand -base64 32); only `provisioner demo` generates development secrets');
+    }
+    if (secretKey === null) {
+      problems.push('PROVISIONER_SECRET_KEY is required: it encrypts credentials at rest; set it to 32 random bytes in base64, e.g. PROVISIONER_SECRET_KEY=$(openssl rand -base64 32), and keep it (credentials cannot be read without it)');
+    }
+  }
   if (problems.length === 0 && (hs256Secret === null && jwksUrl === null || secretKey === null)) {
     // Development convenience: secrets are generated once into the data dir and reused, so tokens
     // and encrypted credentials survive restarts. Production sets both variables.
@@ -173,6 +198,8 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
     tracing: parseTracing(get, problems),
     devSecretsGenerated,
     intake: parseIntake(get, problems),
+    trustedProxies: parseTrustedProxies(get('PROVISIONER_TRUSTED_PROXIES'), problems),
+    outbound: parseOutboundPolicy(get, problems),
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL=${JSON.stringify(config.logLevel)}: expected fatal, error, warn, info, debug, trace or silent`);
@@ -226,6 +253,26 @@ function parseIntake(get: (name: string) => string | undefined, problems: string
     fieldMap[key] = path;
   }
   return { secrets, fieldMap };
+}
+
+const PROXY_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
+
+function parseTrustedProxies(raw: string | undefined, problems: string[]): string[] {
+  const list = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((p) => !PROXY_KEYWORDS.includes(p) && parseCidr(p) === null);
+  if (bad.length > 0) {
+    problems.push(`PROVISIONER_TRUSTED_PROXIES: ${bad.map((b) => JSON.stringify(b)).join(', ')} not understood; expected comma-separated IP addresses or CIDRs of your load balancers (e.g. 10.0.0.0/8,127.0.0.1), or loopback, linklocal, uniquelocal`);
+  }
+  return list;
+}
+
+function parseOutboundPolicy(get: (name: string) => string | undefined, problems: string[]): NetworkPolicy {
+  const allow = parseCidrList(get('PROVISIONER_OUTBOUND_ALLOW'));
+  const deny = parseCidrList(get('PROVISIONER_OUTBOUND_DENY'));
+  for (const [name, r] of [['PROVISIONER_OUTBOUND_ALLOW', allow], ['PROVISIONER_OUTBOUND_DENY', deny]] as const) {
+    if (r.bad.length > 0) problems.push(`${name}: ${r.bad.map((b) => JSON.stringify(b)).join(', ')} not understood; expected comma-separated CIDRs such as 10.0.0.0/8,fd00::/8`);
+  }
+  return { allow: allow.cidrs, deny: deny.cidrs };
 }
 
 function devSecrets(dataDir: string): { jwtSecret: string; secretKey: string } {

@@ -9,6 +9,10 @@ import { createWorkflowQueries } from './engine/workflow-queries.js';
 import { createAdminActions } from './engine/admin-actions.js';
 import { createCommitQueue, type CommitQueue } from './engine/commit-queue.js';
 import { createRegistry } from './engine/registry.js';
+import { REDACTED, redactSecrets } from './domain/secrets.js';
+import { setOutboundDispatcher } from './engine/outbound.js';
+import { checkStoredKeys } from './engine/key-rotation.js';
+import { createPolicyDispatcher, urlRefusal } from './engine/outbound-policy.js';
 import { createWebhookDispatcher, type WebhookDispatcher } from './engine/webhook-dispatcher.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createSubscriptionIntake, type SubscriptionIntake } from './engine/subscription-intake.js';
@@ -50,18 +54,19 @@ export interface RuntimeOptions {
 }
 
 /**
- * pino's redaction has no recursive wildcard: each depth is listed. Secrets sit at most two levels down
- * in what we log (`{report: {credentials}}`, `{data: {subscription: {secret}}}`).
+ * Headers are redacted by path (they are serialized from the request after formatters run); every other
+ * secret by the one recursive rule of src/domain/secrets.ts, applied to each log line's object.
  */
-const SECRET_KEYS = ['credentials', 'callback_token', 'token', 'secret'];
-export const REDACT_PATHS = [
-  'req.headers.authorization', 'req.headers.cookie',
-  ...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`),
-];
+export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-provisioner-signature"]', 'req.headers["x-scaicontrol-signature"]'];
+
+export const LOGGER_OPTIONS: pino.LoggerOptions = {
+  redact: { paths: REDACT_PATHS, censor: REDACTED },
+  formatters: { log: (obj) => redactSecrets(obj) as Record<string, unknown> },
+};
 
 /** `destination` is for tests; the default is stdout. */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+  return pino({ level, ...LOGGER_OPTIONS }, destination);
 }
 
 export async function createRuntime(config: Config, opts: RuntimeOptions = {}): Promise<Runtime> {
@@ -69,6 +74,14 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const store = openStore(config.database, (msg, err) => log.warn({ err }, msg));
   await store.migrate();
   const cipher = createCredentialCipher(config.secretKeys.current, config.secretKeys.old);
+  try {
+    await checkStoredKeys(store, cipher);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  // Process-wide: every request to a service or webhook target connects through the policy (issue 11 item 7/9).
+  setOutboundDispatcher(createPolicyDispatcher(config.outbound));
   const clock = opts.clock;
   const runExecutor = opts.executor ?? config.role !== 'api';
   const metrics = createMetrics({ store, clock });
@@ -95,7 +108,7 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   });
   return {
     config, log, store, cipher, intake,
-    registry: createRegistry({ store, clock }),
+    registry: createRegistry({ store, clock, cipher, checkBaseUrl: (url) => urlRefusal(url, config.outbound) }),
     starter,
     callbacks: createCallbackReceiver({ store, cipher, commits, onOutcome: (o) => { metrics.onCallback(o); opts.onCallback?.(o); } }),
     queries: createWorkflowQueries({ store, cipher, clock }),

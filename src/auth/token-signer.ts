@@ -6,6 +6,8 @@ export interface TokenClaims {
   partner_id?: string;
   roles?: string[];
   permissions?: string[];
+  /** The service a registry:manage token acts for. */
+  service_slug?: string;
 }
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;

@@ -200,6 +200,7 @@ function toCaller(payload: JWTPayload): Caller {
     partnerId: optionalString(payload, 'partner_id'),
     roles: stringList(payload, 'roles'),
     permissions: stringList(payload, 'permissions'),
+    serviceSlug: optionalString(payload, 'service_slug'),
   };
 }
 

@@ -10,7 +10,7 @@ export function keysCommand(): Command {
       const rt = await createRuntime(configFrom(flags), { executor: false });
       try {
         const r = await rotateCredentialKeys(rt.store, rt.cipher);
-        process.stdout.write(`re-encrypted ${r.reencrypted} of ${r.total} credential sets with key ${rt.cipher.currentKid}, and ${r.webhookSecrets.reencrypted} of ${r.webhookSecrets.total} webhook secrets\n`);
+        process.stdout.write(`re-encrypted ${r.reencrypted} of ${r.total} credential sets with key ${rt.cipher.currentKid}, ${r.webhookSecrets.reencrypted} of ${r.webhookSecrets.total} webhook secrets and ${r.signingSecrets.reencrypted} of ${r.signingSecrets.total} service signing secrets\n`);
       } finally {
         await rt.close();
       }

@@ -10,8 +10,9 @@ import { configFrom, withConfigFlags } from './options.js';
 export function serveCommand(): Command {
   return withConfigFlags(new Command('serve').description('run the API and the executor'))
     .action(async (flags) => {
-      const server = await startServer(configFrom(flags));
-      await printBanner(server);
+      // Outside `demo`, secrets are never generated and no token is ever printed (issue 11 finding 8).
+      const server = await startServer(configFrom({ ...flags, devSecrets: false }));
+      await printBanner(server, { devToken: false });
       handleSignals(server);
     });
 }
@@ -39,13 +40,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
   };
 }
 
-export async function printBanner(s: RunningServer) {
+/** `devToken` (demo only): sign and print a 24-hour development admin token when the secrets were generated. */
+export async function printBanner(s: RunningServer, o: { devToken: boolean } = { devToken: true }) {
   const { config } = s.runtime;
   const lines = [`Provisioner ${config.role === 'worker' ? 'worker' : 'API'} on ${config.publicUrl} (${s.runtime.store.dialect.name})`];
   if (config.role !== 'worker') lines.push(`  API docs:  ${config.publicUrl}/docs`);
-  if (config.devSecretsGenerated && config.auth.hs256Secret) {
+  if (o.devToken && config.devSecretsGenerated && config.auth.hs256Secret) {
     const token = await signToken(config.auth.hs256Secret, { sub: 'dev-admin', roles: ['super_admin'], permissions: ['admin:provisioning', 'admin:registry'] }, '24h');
-    lines.push(`  Operator UI: ${config.publicUrl}/ui/login?token=${token}`);
+    lines.push(`  Operator UI: ${config.publicUrl}/ui/login (paste the token below)`);
     lines.push(`  Dev admin token (24h): ${token}`);
     lines.push('  (dev secrets were generated in the data dir; set PROVISIONER_JWT_SECRET and PROVISIONER_SECRET_KEY in production)');
   }

@@ -33,5 +33,6 @@ export const newRequestId = () => `req_${ulid()}`;
 export const newSubscriptionId = () => `whs_${ulid()}`;
 export const newDeliveryId = () => `whd_${ulid()}`;
 export const newVersionId = () => `svv_${ulid()}`;
+export const newRegistryAuditId = () => `rga_${ulid()}`;
 
 export const WORKFLOW_ID_PATTERN = '^wf_[0-9A-HJKMNP-TV-Z]{26}$';

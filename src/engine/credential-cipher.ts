@@ -7,6 +7,8 @@ import type { JsonObject } from '../domain/json.js';
  */
 export interface CredentialCipher {
   readonly currentKid: string;
+  /** Every configured key id, the current one first. */
+  readonly kids: readonly string[];
   encrypt(value: JsonObject): string;
   decrypt(stored: string): JsonObject;
   kidOf(stored: string): string;
@@ -40,6 +42,7 @@ export function createCredentialCipher(current: string, old: readonly string[] =
 
   return {
     currentKid,
+    kids: Object.freeze([...keys.keys()]),
     encrypt(value) {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', currentKey, iv);

@@ -18,6 +18,7 @@ import { tokenSubject, type CredentialCipher } from './credential-cipher.js';
 import { compensate } from './compensation.js';
 import { createCommitQueue, CredentialsUnreadable, type CommitQueue } from './commit-queue.js';
 import { createRunContexts, type RunContext } from './run-context.js';
+import { createSigningSecrets } from './signing-secrets.js';
 import { buildScope } from './scope.js';
 import { createLeaseLoop } from './lease-loop.js';
 import { callbackUrl } from './callbacks.js';
@@ -67,6 +68,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   const tracer = deps.tracer ?? noopTracer;
   const commits = deps.commits ?? createCommitQueue({ store, cipher: deps.cipher, log, clock: deps.clock });
   const contexts = createRunContexts(store);
+  const signing = createSigningSecrets(store, deps.cipher);
   const workerId = `w_${ulid()}`;
   let claimSeq = 0;
   let tenantCursor = '';
@@ -128,6 +130,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         'user-agent': 'provisioner',
       },
       tracer, parent: span,
+      signingSecret: await signing.of(wf.service_slug),
     });
 
     let outcome: StepOutcome;

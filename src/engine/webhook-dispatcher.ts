@@ -7,6 +7,7 @@ import { ulid } from '../domain/ids.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import { openSecret } from './webhooks.js';
 import { createLeaseLoop } from './lease-loop.js';
+import { postWebhook, WebhookTransportError } from './webhook-sender.js';
 
 /** Observation points for metrics; the dispatcher works the same without them. */
 export interface WebhookHooks {
@@ -143,10 +144,9 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     const timestamp = Math.floor(at / 1000);
     // The stored payload is sent byte for byte, so the signature covers exactly what the receiver reads.
     const body = job.payload;
-    const res = await fetch(job.targetUrl, {
-      method: 'POST',
-      body: Buffer.from(body, 'utf8'),
-      redirect: 'manual',
+    const res = await postWebhook({
+      targetUrl: job.targetUrl,
+      body,
       headers: {
         'content-type': 'application/json',
         'user-agent': 'provisioner-webhooks',
@@ -155,14 +155,12 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
         'x-provisioner-event-id': d.event_id,
         'x-provisioner-event-type': d.event_type,
       },
-      signal: AbortSignal.any([abortRuns, AbortSignal.timeout(fetchTimeoutMs)]),
+      signal: abortRuns,
+      timeoutMs: fetchTimeoutMs,
     });
     const kind = classifyStatus(res.status);
-    if (kind === 'delivered') {
-      await res.body?.cancel().catch(() => undefined);
-      return { status: 'delivered', statusCode: res.status };
-    }
-    const text = await res.text().catch(() => '');
+    if (kind === 'delivered') return { status: 'delivered', statusCode: res.status };
+    const text = res.text;
     const snippet = text.length > ERROR_SNIPPET ? `${text.slice(0, ERROR_SNIPPET)}…` : text;
     const error = `HTTP ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed; point target_url at the final address)' : ''}${snippet ? `: ${snippet}` : ''}`;
     return kind === 'dead' ? { status: 'dead', statusCode: res.status, error } : retryOrDead(d, error, res.status, now());
@@ -178,6 +176,7 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
 
   function describeFailure(e: unknown): string {
     const err = toError(e);
+    if (err instanceof WebhookTransportError) return err.message;
     if (err.name === 'TimeoutError') return `no answer within ${fetchTimeoutMs} ms`;
     const cause = (err as { cause?: unknown }).cause;
     const code = cause && typeof cause === 'object' && 'code' in cause ? String((cause as { code: unknown }).code) : null;

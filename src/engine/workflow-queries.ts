@@ -100,7 +100,8 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
     const more = rows.length > limit;
     const page = (more ? rows.slice(0, limit) : rows).map(toEvent);
     const items: EventView[] = page.map((e) => ({
-      id: e.id, type: e.type, step_name: e.stepName, attempt: e.attempt, actor: e.actor, reason: e.reason, data: e.data, created_at: new Date(e.createdAt).toISOString(),
+      id: e.id, type: e.type, step_name: e.stepName, attempt: e.attempt, actor: e.actor, reason: e.reason,
+      data: tenantId === null ? e.data : withoutOperatorDetail(e.data), created_at: new Date(e.createdAt).toISOString(),
     }));
     return { items, nextCursor: more ? page[page.length - 1].id : null };
   }
@@ -193,3 +194,10 @@ function stuckReason(status: string, error: string | null, waitingOn: WaitingOnV
 }
 
 export type WorkflowQueries = ReturnType<typeof createWorkflowQueries>;
+
+/** `data.detail` holds what a service answered and the request as sent: operators only (issue 11, finding 2). */
+function withoutOperatorDetail<T>(data: T): T {
+  if (data === null || typeof data !== 'object' || Array.isArray(data) || !('detail' in data)) return data;
+  const { detail: _operatorOnly, ...rest } = data as Record<string, unknown>;
+  return rest as T;
+}

@@ -7,9 +7,10 @@ import { stepsRepo, type StepRow } from '../store/steps-repo.js';
 import { eventsRepo } from '../store/events-repo.js';
 import { outboxRepo } from '../store/outbox-repo.js';
 import { toJsonColumn } from '../store/columns.js';
-import { ActiveWorkflowConflict, Conflict, NotFound } from '../domain/errors.js';
+import { ActiveWorkflowConflict, Conflict, NotFound, ValidationFailed } from '../domain/errors.js';
 import { startRefusal } from '../domain/service-state.js';
-import type { JsonObject } from '../domain/json.js';
+import type { Json, JsonObject } from '../domain/json.js';
+import { startFingerprint } from '../domain/idempotency.js';
 import type { WorkflowKind } from '../domain/model.js';
 import type { ServiceManifest } from '../domain/manifest.js';
 import { STEP_DEFAULTS, type StepSpec } from '../domain/step-specs.js';
@@ -133,8 +134,13 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
 }
 
 function sameRequestOrConflict(existing: WorkflowRow, req: StartRequest): StartResult {
-  if (existing.service_slug !== req.serviceSlug || existing.kind !== req.kind) {
-    throw new Conflict(`Idempotency-Key was already used for workflow ${existing.id} (${existing.kind} ${existing.service_slug}); use a new key for a different request`);
+  const before = startFingerprint(existing.kind, existing.service_slug, JSON.parse(existing.parameters) as Json);
+  if (before !== startFingerprint(req.kind, req.serviceSlug, req.parameters)) {
+    const differs = existing.service_slug !== req.serviceSlug ? 'service_slug' : existing.kind !== req.kind ? 'kind' : 'parameters';
+    throw new ValidationFailed([{
+      loc: ['header', 'idempotency-key'], type: 'value_error.idempotency_conflict',
+      msg: `this Idempotency-Key was already used for workflow ${existing.id}, and this request's ${differs} differs from that one's; use a new key for a different request, or repeat the first request exactly`,
+    }]);
   }
   return { workflowId: existing.id, created: false };
 }

@@ -10,7 +10,8 @@ import Type, { type TSchema } from 'typebox';
 import type { IncomingMessage } from 'node:http';
 import type { TokenVerifier } from '../auth/token-verifier.js';
 import { newRequestId } from '../domain/ids.js';
-import { Unavailable } from '../domain/errors.js';
+import { Unavailable, ValidationFailed } from '../domain/errors.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../domain/json-limits.js';
 import { authenticate, BEARER_SCHEME } from './auth.js';
 import { handleFrameworkError, installErrorHandling } from './errors.js';
 import { commonSchemas, registerSchemas } from './schemas/common.js';
@@ -35,6 +36,8 @@ export interface AppDeps {
   schemas?: TSchema[];
   /** Default 1 MiB; a route may set its own `bodyLimit` (the callback: 256 KiB). */
   bodyLimitBytes?: number;
+  /** Proxies whose X-Forwarded-For names the client (PROVISIONER_TRUSTED_PROXIES); none by default. */
+  trustedProxies?: readonly string[];
   /** Called when each response has been sent (metrics). */
   onResponse?: (req: FastifyRequest, reply: FastifyReply) => void;
 }
@@ -51,7 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: (raw: IncomingMessage) => requestIdFrom(raw.headers['x-request-id']),
     requestIdHeader: false,
     logController: new LogController({ requestIdLogLabel: 'request_id' }),
-    trustProxy: false,
+    trustProxy: deps.trustedProxies && deps.trustedProxies.length > 0 ? [...deps.trustedProxies] : false,
     // Fastify's own drain answer is not in the contract's shape; shedDuringShutdown() answers instead.
     return503OnClosing: false,
     bodyLimit: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT,
@@ -70,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (onResponse) app.addHook('onResponse', async (req, reply) => onResponse(req, reply));
   // The API speaks JSON only: a text body gets a clear 415 instead of a confusing 422.
   app.removeContentTypeParser('text/plain');
+  limitJsonDepth(app);
   registerSchemas(app, [...commonSchemas, ...(deps.schemas ?? [])]);
 
   await registerDocs(app);
@@ -84,6 +88,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     for (const plugin of deps.api ?? []) await scope.register(plugin);
   }, { prefix: API_PREFIX });
   return app;
+}
+
+/**
+ * Every JSON body is checked for depth on its raw text before it is parsed, validated or serialized again:
+ * deeper than MAX_JSON_DEPTH is 422 (issue 11 finding 6: ~5,000 levels used to overflow the stack → 500).
+ * Size is bodyLimit's (413). Fastify's own parser does the rest, prototype-poisoning checks included.
+ */
+function limitJsonDepth(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonDepth(body as string) > MAX_JSON_DEPTH) {
+      done(new ValidationFailed([{ loc: ['body'], msg: `JSON is nested deeper than ${MAX_JSON_DEPTH} levels; send a flatter document`, type: 'value_error.depth' }]), undefined);
+      return;
+    }
+    parseJson(req, body as string, done);
+  });
 }
 
 /**

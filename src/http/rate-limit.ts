@@ -3,7 +3,7 @@ import { RateLimited } from '../domain/errors.js';
 export interface RateLimiter { take(key: string): void }
 
 /**
- * Token bucket per source, in memory: each replica limits what reaches it. Buckets idle for a
+ * Token bucket per source, in memory (the callback route spends one per failed token lookup): each replica limits what reaches it. Buckets idle for a
  * minute are dropped so a flood of sources cannot grow the map without bound.
  */
 export function createRateLimiter(perMinute: number, clock: () => number = Date.now): RateLimiter {
@@ -23,7 +23,7 @@ export function createRateLimiter(perMinute: number, clock: () => number = Date.
       buckets.set(key, b);
       if (b.tokens < 1) {
         const retryAfterS = Math.max(1, Math.ceil((1 - b.tokens) / refillPerMs / 1000));
-        throw new RateLimited(`too many callbacks from ${key}; retry after ${retryAfterS} s`, retryAfterS);
+        throw new RateLimited(`too many unknown callback tokens from ${key}; retry after ${retryAfterS} s with the callback_token sent with the request`, retryAfterS);
       }
       b.tokens -= 1;
     },

@@ -48,6 +48,7 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
     schemas: [...provisioningSchemas, ...registrySchemas, ...webhookSchemas, ApiResponse_dict_, ...intakeSchemas],
     publicApi,
     api,
+    trustedProxies: config.trustedProxies,
     root: [
       // Probes and scrapes are left untraced: every few seconds each, they would bury the requests worth reading.
       ...(runtime.tracer.enabled ? [httpTracing(runtime.tracer, { skipRoutes: ['/healthz', '/readyz', '/metrics'] })] : []),

@@ -16,6 +16,8 @@ export interface ServicesTable {
   created_at: number;
   updated_at: number;
   last_heartbeat_at: number | null;
+  /** Sealed with the credential cipher (migration 0008); null until issued. */
+  signing_secret: string | null;
 }
 
 export interface ServiceVersionsTable {
@@ -23,6 +25,18 @@ export interface ServiceVersionsTable {
   slug: string;
   version: string;
   manifest: string;
+  created_at: number;
+  actor: string | null;
+  reason: string | null;
+}
+
+export interface RegistryAuditTable {
+  id: string;
+  slug: string;
+  action: string;
+  actor: string;
+  reason: string | null;
+  version: string | null;
   created_at: number;
 }
 
@@ -97,6 +111,7 @@ export interface SchemaInfoTable {
 export interface Db {
   services: ServicesTable;
   service_versions: ServiceVersionsTable;
+  registry_audit: RegistryAuditTable;
   workflows: WorkflowsTable;
   steps: StepsTable;
   workers: WorkersTable;

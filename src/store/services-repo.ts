@@ -26,11 +26,34 @@ export const servicesRepo = {
     return r.numDeletedRows === 1n;
   },
 
-  async insertVersion(db: Executor, row: { id: string; slug: string; version: string; manifest: string; created_at: number }) {
-    await db.insertInto('service_versions').values(row).execute();
+  async insertVersion(db: Executor, row: { id: string; slug: string; version: string; manifest: string; created_at: number; actor?: string | null; reason?: string | null }) {
+    await db.insertInto('service_versions').values({ actor: null, reason: null, ...row }).execute();
   },
 
   async listVersions(db: Executor, slug: string) {
-    return db.selectFrom('service_versions').select(['version', 'created_at']).where('slug', '=', slug).orderBy('created_at').execute();
+    return db.selectFrom('service_versions').select(['id', 'version', 'created_at', 'actor', 'reason']).where('slug', '=', slug).orderBy('created_at').orderBy('id').execute();
+  },
+
+  /** The sealed signing secret (credential cipher envelope), or null when none was issued. */
+  async signingSecretSealed(db: Executor, slug: string): Promise<string | null> {
+    const row = await db.selectFrom('services').select('signing_secret').where('slug', '=', slug).executeTakeFirst();
+    return row?.signing_secret ?? null;
+  },
+
+  async setSigningSecret(db: Executor, slug: string, sealed: string): Promise<boolean> {
+    const r = await db.updateTable('services').set({ signing_secret: sealed }).where('slug', '=', slug).executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  },
+
+  /** Replaces a sealed secret only if it is still `from` (rotation while serving). */
+  async replaceSigningSecret(db: Executor, slug: string, from: string, to: string): Promise<boolean> {
+    const r = await db.updateTable('services').set({ signing_secret: to }).where('slug', '=', slug).where('signing_secret', '=', from).executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  },
+
+  /** Every sealed signing secret (key rotation; the services table is small). */
+  async listSigningSecrets(db: Executor): Promise<{ slug: string; signing_secret: string }[]> {
+    const rows = await db.selectFrom('services').select(['slug', 'signing_secret']).where('signing_secret', 'is not', null).execute();
+    return rows.map((r) => ({ slug: r.slug, signing_secret: r.signing_secret as string }));
   },
 };

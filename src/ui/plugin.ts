@@ -110,6 +110,16 @@ export function uiPlugin(deps: UiDeps): FastifyPluginAsync {
   };
 }
 
+/** Sec-Fetch-Site says cross-site, or Origin names another host than the one asked. */
+function crossSite(req: FastifyRequest): boolean {
+  if (req.headers['sec-fetch-site'] === 'cross-site') return true;
+  const origin = req.headers.origin;
+  if (typeof origin !== 'string' || origin === '') return false;
+  if (origin === 'null' || !URL.canParse(origin)) return true;
+  const host = req.headers.host;
+  return !host || !URL.canParse(`http://${host}`) || new URL(origin).hostname !== new URL(`http://${host}`).hostname;
+}
+
 function loginRoutes(app: FastifyInstance, ctx: UiContext): void {
   async function signIn(reply: FastifyReply, token: unknown, next: unknown) {
     const back = safeNext(next);
@@ -125,13 +135,21 @@ function loginRoutes(app: FastifyInstance, ctx: UiContext): void {
     }
   }
 
-  // logLevel warn: the request log line would otherwise carry the token in the URL.
+  // The token is taken by POST only (issue 11 finding 8): a sign-in link could log a victim into the
+  // attacker's session (login CSRF), and a URL leaks into history, logs and Referer. GET shows the form;
+  // logLevel warn keeps an old-style ?token= link out of the request log.
   app.get<{ Querystring: { token?: string; next?: string } }>('/ui/login', { logLevel: 'warn' }, async (req, reply) => {
     reply.header('referrer-policy', 'no-referrer');
-    if (req.query.token !== undefined) return signIn(reply, req.query.token, req.query.next);
-    return sendPage(reply, 200, loginPage({ assets: ctx.assets, next: safeNext(req.query.next) }));
+    const problem = req.query.token !== undefined ? 'Tokens are not accepted in the URL any more; paste it below instead (and treat the one in that link as exposed).' : null;
+    return sendPage(reply, problem ? 400 : 200, loginPage({ assets: ctx.assets, next: safeNext(req.query.next), problem }));
   });
-  app.post<{ Body: Record<string, string> | undefined }>('/ui/login', async (req, reply) => signIn(reply, req.body?.token, req.body?.next));
+  app.post<{ Body: Record<string, string> | undefined }>('/ui/login', async (req, reply) => {
+    // A form on another site cannot sign a visitor in: browsers say where a POST came from.
+    if (crossSite(req)) {
+      return sendPage(reply, 403, loginPage({ assets: ctx.assets, next: null, problem: 'Sign-in requests must come from this site\'s own sign-in page.' }));
+    }
+    return signIn(reply, req.body?.token, req.body?.next);
+  });
 
   const signedOut = (reply: FastifyReply) => reply.header('set-cookie', ctx.sessions.logoutCookie()).redirect('/ui/login', 303);
   // GET is a convenience link (signing someone out is a nuisance at worst); the button POSTs with the

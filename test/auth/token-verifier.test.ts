@@ -32,17 +32,17 @@ describe('HS256 tokens', () => {
 
   it('maps the claims of a valid token to a Caller', async () => {
     const token = await signToken(SECRET, {
-      sub: 'user-1', tenant_id: 't-1', partner_id: 'p-1', roles: ['tenant_admin'], permissions: ['provisioning:write'],
+      sub: 'user-1', tenant_id: 't-1', partner_id: 'p-1', roles: ['tenant_admin'], permissions: ['provisioning:write'], service_slug: 'files',
     }, '1h');
     assert.deepEqual(await verifier.verify(`Bearer ${token}`), {
-      sub: 'user-1', tenantId: 't-1', partnerId: 'p-1', roles: ['tenant_admin'], permissions: ['provisioning:write'],
+      sub: 'user-1', tenantId: 't-1', partnerId: 'p-1', roles: ['tenant_admin'], permissions: ['provisioning:write'], serviceSlug: 'files',
     });
   });
 
   it('accepts the scheme in any case and gives absent claims as null or empty lists', async () => {
     const token = await hs256({ exp: nowS() + 60 });
     assert.deepEqual(await verifier.verify(`bEaReR ${token}`),
-      { sub: null, tenantId: null, partnerId: null, roles: [], permissions: [] });
+      { sub: null, tenantId: null, partnerId: null, roles: [], permissions: [], serviceSlug: null });
   });
 
   it('refuses a request without an Authorization header and says how to send one', async () => {

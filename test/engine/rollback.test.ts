@@ -106,7 +106,7 @@ for (const dialect of testDialects()) {
       const { workflowId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'failed');
-      assert.match(d.error ?? '', /^rollback incomplete: could not undo account: DELETE \/accounts\/acc answered 503: maintenance/);
+      assert.match(d.error ?? '', /^rollback incomplete: could not undo account: DELETE \/accounts\/\{\{steps\.account\.output\.id\}\} answered 503 \(temporary\)/);
       assert.equal(stepOf(d, 'account').status, 'failed');
       assert.deepEqual(sim.calls('DELETE').map((r) => r.headers['idempotency-key']), [`${workflowId}:account:compensate-1`, `${workflowId}:account:compensate-2`]);
       await assert.rejects(rt.admin.retryStep(workflowId, 'setup', { actor: 'ops', reason: null }), Conflict);

@@ -101,7 +101,7 @@ for (const dialect of testDialects()) {
       assert.ok(ids.indexOf(refused) < ids.indexOf(waiting), 'oldest progress first');
       const held = all.find((x) => x.id === refused) as StuckItem;
       assert.equal(held.status, 'failed');
-      assert.match(held.reason, /^failed and held: step create failed: POST \/refuse answered 400.*quota exceeded.*; retry a failed step or cancel the workflow$/);
+      assert.match(held.reason, /^failed and held: step create failed: POST \/refuse answered 400.*; retry a failed step or cancel the workflow$/);
       const wait = all.find((x) => x.id === waiting) as StuckItem;
       assert.deepEqual(wait.waiting_on.map((s) => [s.step, s.status, s.next_action_at]), [['await_bucket', 'waiting_callback', stepOf(w, 'await_bucket').deadline_at]]);
       assert.match(wait.reason, /^running, waiting on await_bucket \(waiting for the callback of POST \/wait until /);

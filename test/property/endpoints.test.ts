@@ -59,7 +59,10 @@ for (const dialect of testDialects()) {
       auth.tampered = { authorization: `${auth.admin.authorization.slice(0, -3)}abc` };
       auth.garbage = { authorization: 'Bearer not.a.jwt' };
       auth.basic = { authorization: 'Basic YWRtaW46YWRtaW4=' };
-      const login = await api.app.inject({ method: 'GET', url: `/ui/login?token=${auth.admin.authorization.slice(7)}` });
+      const login = await api.app.inject({
+        method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: `token=${encodeURIComponent(auth.admin.authorization.slice(7))}`,
+      });
       const cookie = String(login.headers['set-cookie'] ?? '').split(';')[0];
       assert.ok(cookie.includes('='), `a UI session for the fuzzer: ${login.statusCode}`);
       auth.uiSession = { cookie };

@@ -238,10 +238,19 @@ for (const dialect of testDialects()) {
     let api: ApiHarness;
     before(async () => { api = await startApi(dialect, { PROVISIONER_CALLBACK_RATE_LIMIT: '3' }); });
     after(() => api.close());
+    const from = (ip: string, body: unknown = { callback_token: WELL_FORMED_UNKNOWN, status: 'completed' }, headers: Record<string, string> = {}) =>
+      api.app.inject({ method: 'POST', url: CALLBACK, payload: body as object, remoteAddress: ip, headers });
 
-    it('answers 429 with Retry-After once a source exceeds PROVISIONER_CALLBACK_RATE_LIMIT, and limits each source apart', async () => {
-      const from = (ip: string, body: unknown = { callback_token: WELL_FORMED_UNKNOWN, status: 'completed' }) =>
-        api.app.inject({ method: 'POST', url: CALLBACK, payload: body as object, remoteAddress: ip });
+    /** A callback step waiting on `sim`; resolves with its token. */
+    async function waitingToken(sim: ServiceSim, slug: string): Promise<string> {
+      sim.route('POST', '/jobs', { status: 202, json: {} });
+      await api.rt.registry.register({ slug, name: slug, version: '1', base_url: sim.url, provision: [{ name: 'job', type: 'callback', request: { path: '/jobs', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 600, heartbeat_s: 600 } }] });
+      await api.rt.starter.start({ tenantId: `${slug}-tenant`, serviceSlug: slug, kind: 'provision', parameters: {}, idempotencyKey: null, actor: 'test' });
+      const req = await sim.waitFor((r) => r.path === '/jobs');
+      return (req.body as { callback_token: string }).callback_token;
+    }
+
+    it('answers 429 with Retry-After once a source exceeds PROVISIONER_CALLBACK_RATE_LIMIT failed lookups, and limits each source apart', async () => {
       for (let i = 0; i < 3; i++) assert.equal((await from('203.0.113.7')).statusCode, 404);
       const limited = await from('203.0.113.7');
       assert.equal(limited.statusCode, 429);
@@ -249,14 +258,50 @@ for (const dialect of testDialects()) {
       const retryAfter = Number(limited.headers['retry-after']);
       assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After: ${limited.headers['retry-after']}`);
       assert.match(limited.json().error.message, /retry after \d+ s/);
-      // Counted before the body is read: an oversized or malformed body is limited the same way.
-      assert.equal((await from('203.0.113.7', { pad: 'x'.repeat(300 * 1024) })).statusCode, 429);
-      assert.equal((await from('203.0.113.7', '{not json')).statusCode, 429);
+      // Oversized and malformed bodies never reach a lookup: refused as such, at no cost.
+      assert.equal((await from('203.0.113.7', { pad: 'x'.repeat(300 * 1024) })).statusCode, 413);
+      assert.equal((await from('203.0.113.7', '{not json', { 'content-type': 'application/json' })).statusCode, 422);
 
       assert.equal((await from('198.51.100.1')).statusCode, 404, 'another source is not limited by the first');
-      // The limit is the callback's only: authenticated endpoints from the limited source still answer.
       const health = await api.app.inject({ method: 'GET', url: '/healthz', remoteAddress: '203.0.113.7' });
       assert.equal(health.statusCode, 200);
+    });
+
+    it("never throttles a valid token: not for its own volume, not for others' garbage from the same address", async () => {
+      const sim = await startServiceSim();
+      try {
+        const token = await waitingToken(sim, `busy-${dialect}`);
+        // The service's address is also the garbage's (one load balancer, no trusted proxy configured).
+        for (let i = 0; i < 10; i++) await from('192.0.2.50');
+        assert.equal((await from('192.0.2.50')).statusCode, 429, 'the garbage is limited');
+        // 20 valid callbacks against a limit of 3 a minute: each one is accepted.
+        for (let i = 0; i < 20; i++) {
+          const r = await from('192.0.2.50', { callback_token: token, status: 'in_progress', metadata: { i } });
+          assert.equal(r.statusCode, 200, `valid callback ${i}: ${r.body}`);
+        }
+        const done = await from('192.0.2.50', { callback_token: token, status: 'completed' });
+        assert.equal(done.statusCode, 200, done.body);
+      } finally {
+        await sim.close();
+      }
+    });
+  });
+
+  describe(`callbacks behind trusted proxies (${dialect})`, () => {
+    let api: ApiHarness;
+    before(async () => { api = await startApi(dialect, { PROVISIONER_CALLBACK_RATE_LIMIT: '2', PROVISIONER_TRUSTED_PROXIES: '10.0.0.1' }); });
+    after(() => api.close());
+    const via = (peer: string, client: string) => api.app.inject({
+      method: 'POST', url: CALLBACK, payload: { callback_token: WELL_FORMED_UNKNOWN, status: 'completed' }, remoteAddress: peer, headers: { 'x-forwarded-for': client },
+    });
+
+    it('counts each client behind a trusted proxy apart, and ignores X-Forwarded-For from anyone else', async () => {
+      for (let i = 0; i < 2; i++) assert.equal((await via('10.0.0.1', '203.0.113.9')).statusCode, 404);
+      assert.equal((await via('10.0.0.1', '203.0.113.9')).statusCode, 429, 'the garbage client is limited');
+      assert.equal((await via('10.0.0.1', '203.0.113.10')).statusCode, 404, 'another client behind the same proxy is not');
+      // An untrusted peer cannot pick its bucket by sending X-Forwarded-For.
+      for (let i = 0; i < 2; i++) assert.equal((await via('198.51.100.9', `192.0.2.${i}`)).statusCode, 404);
+      assert.equal((await via('198.51.100.9', '192.0.2.77')).statusCode, 429);
     });
   });
 }

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { createRuntime, REDACT_PATHS, type Runtime } from '../../src/runtime.js';
+import { createRuntime, LOGGER_OPTIONS, type Runtime } from '../../src/runtime.js';
 import { buildServer } from '../../src/http/server.js';
 import { signToken, type TokenClaims } from '../../src/auth/token-signer.js';
 import { createCredentialCipher, keyId } from '../../src/engine/credential-cipher.js';
@@ -29,7 +29,7 @@ const newKey = () => randomBytes(32).toString('base64');
 function capturedLogger() {
   const lines: string[] = [];
   const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(chunk.toString()); done(); } });
-  const log = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink);
+  const log = pino({ level: 'debug', ...LOGGER_OPTIONS }, sink);
   return { log, text: () => lines.join('') };
 }
 
@@ -133,7 +133,7 @@ for (const dialect of testDialects()) {
 
     it('redacts credentials, tokens and secrets that reach a log call', () => {
       const lines: string[] = [];
-      const log = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, new Writable({ write(c: Buffer, _e, d) { lines.push(c.toString()); d(); } }));
+      const log = pino({ level: 'debug', ...LOGGER_OPTIONS }, new Writable({ write(c: Buffer, _e, d) { lines.push(c.toString()); d(); } }));
       log.info({ credentials: { password: HTTP_SECRET } }, 'top level');
       log.info({ report: { credentials: { password: HTTP_SECRET }, callback_token: CALLBACK_SECRET } }, 'nested');
       log.info({ sub: { token: CALLBACK_SECRET, secret: HTTP_SECRET } }, 'token and secret');
@@ -205,8 +205,8 @@ for (const dialect of testDialects()) {
         assert.equal(r.status, 200, r.text);
         assert.deepEqual(r.json.data.credentials, { password: HTTP_SECRET });
         const none = { total: 0, reencrypted: 0 };
-        assert.deepEqual(await rotateCredentialKeys(node.rt.store, node.rt.cipher), { total: 1, reencrypted: 1, webhookSecrets: none });
-        assert.deepEqual(await rotateCredentialKeys(node.rt.store, node.rt.cipher), { total: 1, reencrypted: 0, webhookSecrets: none }, 'a second run has nothing left to do');
+        assert.deepEqual(await rotateCredentialKeys(node.rt.store, node.rt.cipher), { total: 1, reencrypted: 1, webhookSecrets: none, signingSecrets: { total: 1, reencrypted: 1 } }, "the service's signing secret is rotated too");
+        assert.deepEqual(await rotateCredentialKeys(node.rt.store, node.rt.cipher), { total: 1, reencrypted: 0, webhookSecrets: none, signingSecrets: { total: 1, reencrypted: 0 } }, 'a second run has nothing left to do');
         assert.equal(JSON.parse(await storedCiphertext(node)).kid, kid(keyB));
       } finally { await node.close(); }
 

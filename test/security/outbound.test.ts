@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import fc from 'fast-check';
-import { createOutbound, resolveOnOrigin, OutboundError, DEFAULT_MAX_RESPONSE_BYTES } from '../../src/engine/outbound.js';
+import { createHmac } from 'node:crypto';
+import { createOutbound, resolveOnOrigin, OutboundError, DEFAULT_MAX_RESPONSE_BYTES, signServiceRequest } from '../../src/engine/outbound.js';
 import { renderRequestPath, TemplateError, type TemplateScope } from '../../src/domain/template.js';
 import { testDialects } from '../support/runtime.js';
 import { FAST_RETRY, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, untilWorkflow } from '../support/engine.js';
@@ -125,6 +126,65 @@ describe('outbound response limits, timeouts and redirects', () => {
     await assert.rejects(send(sim.url, '/away'), (e: unknown) => e instanceof OutboundError && !e.retryable && /redirected to another host/.test(e.message));
     await assert.rejects(send(sim.url, '/loop'), (e: unknown) => e instanceof OutboundError && /more than 3 redirects/.test(e.message));
     assert.equal(evil.requests.length, 0, 'the other host was never called');
+  });
+
+  it('turns a 303 into a GET without a body', async (t) => {
+    const sim = await simFor(t);
+    sim.route('POST', '/create', { status: 303, headers: { location: '/result' } });
+    sim.route('GET', '/result', { json: { done: true } });
+    assert.deepEqual((await send(sim.url, '/create')).json, { done: true });
+    const got = sim.calls('GET', '/result')[0];
+    assert.equal(got.body, null);
+    assert.equal(got.headers['content-type'], undefined);
+  });
+
+  it('aborts a request in flight when the worker stops, as a retryable error', async (t) => {
+    const sim = await simFor(t);
+    sim.route('POST', '/hang', { hang: true });
+    const stopping = new AbortController();
+    const sent = createOutbound({ baseUrl: sim.url, timeoutMs: 5000, signal: stopping.signal, headers: {} }).send({ method: 'POST', target: '/hang' });
+    await sim.waitFor((r) => r.path === '/hang');
+    stopping.abort();
+    await assert.rejects(sent, (e: unknown) => e instanceof OutboundError && e.retryable && e.message === 'POST /hang: aborted (worker stopping)');
+  });
+
+  it('reads the Location and Retry-After headers of an answer', async (t) => {
+    const sim = await simFor(t);
+    sim.route('POST', '/busy', { status: 503, headers: { location: '/poll/1', 'retry-after': '7' } });
+    const res = await send(sim.url, '/busy');
+    assert.equal(res.status, 503);
+    assert.equal(res.headers.get('Retry-After'), '7');
+    assert.ok(res.retryAt !== null && res.retryAt > Date.now() + 5000);
+  });
+});
+
+describe('signed requests to services', () => {
+  const verify = (secret: string, r: { headers: Record<string, string>; body: unknown }) => {
+    const ts = Number(r.headers['x-provisioner-timestamp']);
+    const raw = r.body === null ? '' : JSON.stringify(r.body);
+    return r.headers['x-provisioner-signature'] === `sha256=${createHmac('sha256', secret).update(`${ts}.${raw}`).digest('hex')}`;
+  };
+
+  it('signs every request with HMAC-SHA256 over "<timestamp>.<raw body>" when the service has a secret', async (t) => {
+    const sim = await simFor(t);
+    sim.route('POST', '/accounts', { json: { id: 'a1' } });
+    sim.route('DELETE', '/accounts/a1', { status: 204 });
+    const http = createOutbound({ baseUrl: sim.url, timeoutMs: 2000, signal: new AbortController().signal, headers: {}, signingSecret: 'whsec_test' });
+    await http.send({ method: 'POST', target: '/accounts', body: { tenant: 't1', note: 'é' } });
+    await http.send({ method: 'DELETE', target: '/accounts/a1' });
+    const [post, del] = sim.requests;
+    assert.ok(Math.abs(Number(post.headers['x-provisioner-timestamp']) - Date.now() / 1000) < 60, 'a unix timestamp in seconds');
+    assert.ok(verify('whsec_test', post), 'the POST signature verifies over its exact body');
+    assert.ok(verify('whsec_test', del), 'a request without a body signs the empty string');
+    assert.ok(!verify('another', post), 'another secret does not verify');
+    assert.equal(signServiceRequest('k', 1700000000, '{"a":1}'), `sha256=${createHmac('sha256', 'k').update('1700000000.{"a":1}').digest('hex')}`);
+  });
+
+  it('sends no signature headers when the service has no secret', async (t) => {
+    const sim = await simFor(t);
+    sim.route('POST', '/accounts', { json: {} });
+    await createOutbound({ baseUrl: sim.url, timeoutMs: 2000, signal: new AbortController().signal, headers: {} }).send({ method: 'POST', target: '/accounts' });
+    assert.equal(sim.requests[0].headers['x-provisioner-signature'], undefined);
   });
 });
 

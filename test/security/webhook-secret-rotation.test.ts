@@ -37,8 +37,8 @@ for (const dialect of testDialects()) {
         rt = await open(keyB, [keyA], false);
         try {
           const none = { total: 0, reencrypted: 0 };
-          assert.deepEqual(await rotateCredentialKeys(rt.store, rt.cipher), { ...none, webhookSecrets: { total: 1, reencrypted: 1 } });
-          assert.deepEqual(await rotateCredentialKeys(rt.store, rt.cipher), { ...none, webhookSecrets: { total: 1, reencrypted: 0 } }, 'a second run has nothing left to do');
+          assert.deepEqual(await rotateCredentialKeys(rt.store, rt.cipher), { ...none, webhookSecrets: { total: 1, reencrypted: 1 }, signingSecrets: none });
+          assert.deepEqual(await rotateCredentialKeys(rt.store, rt.cipher), { ...none, webhookSecrets: { total: 1, reencrypted: 0 }, signingSecrets: none }, 'a second run has nothing left to do');
           const sealed = await storedSecret(rt);
           assert.equal(JSON.parse(sealed).kid, kid(keyB));
           assert.ok(!sealed.includes(SECRET), 'still sealed, never stored in the clear');

@@ -14,7 +14,10 @@ export interface ApiHarness {
 }
 
 export const ADMIN: TokenClaims = { sub: 'ops', permissions: ['admin:provisioning', 'admin:registry'] };
-export const REGISTRAR: TokenClaims = { sub: 'svc', permissions: ['registry:manage'] };
+// Registers services of many slugs across the suites, so it holds admin:registry; a service's own token
+// (registry:manage + service_slug) is tested in test/security/service-identity.test.ts.
+export const REGISTRAR: TokenClaims = { sub: 'svc', permissions: ['registry:manage', 'admin:registry'] };
+export const serviceToken = (slug: string): TokenClaims => ({ sub: `svc-${slug}`, permissions: ['registry:manage'], service_slug: slug });
 export const tenantAdmin = (tenant: string): TokenClaims => ({ sub: `${tenant}-admin`, tenant_id: tenant, roles: ['tenant_admin'] });
 export const tenantReader = (tenant: string): TokenClaims => ({ sub: `${tenant}-reader`, tenant_id: tenant });
 

@@ -17,8 +17,12 @@ describe('the UI routes', () => {
   let globex: string;
   let storageWf: string;
 
+  const postLogin = (token: string, next?: string, headers: Record<string, string> = {}) => s.app.inject({
+    method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    payload: new URLSearchParams({ token, ...(next === undefined ? {} : { next }) }).toString(),
+  });
   async function signIn(claims: Parameters<typeof tokenFor>[0]): Promise<string> {
-    const res = await s.app.inject({ method: 'GET', url: `/ui/login?token=${await tokenFor(claims)}` });
+    const res = await postLogin(await tokenFor(claims));
     assert.equal(res.statusCode, 303);
     return cookiePair(setCookie(res));
   }
@@ -41,15 +45,31 @@ describe('the UI routes', () => {
   });
   after(async () => { await s?.close(); });
 
-  it('signs in from ?token= with an HttpOnly, SameSite=Strict cookie scoped to /ui that does not carry the token', async () => {
+  it('signs in by POST with an HttpOnly, SameSite=Strict cookie scoped to /ui that does not carry the token', async () => {
     const token = await tokenFor(adminClaims);
-    const res = await get(`/ui/login?token=${token}`);
+    const res = await postLogin(token);
     assert.equal(res.statusCode, 303);
     assert.equal(res.headers.location, '/ui/workflows');
     const c = setCookie(res);
     assert.match(c, /^prov_ui_session=[A-Za-z0-9_-]+; Max-Age=\d+; Path=\/ui; HttpOnly; SameSite=Strict$/);
     assert.ok(!c.includes(token.split('.')[1]), 'the JWT is sealed, not stored in clear');
-    assert.equal(res.headers['referrer-policy'], 'no-referrer');
+  });
+
+  it('never signs in from a token in the URL, nor from another site\'s form (login CSRF)', async () => {
+    const token = await tokenFor(adminClaims);
+    const link = await get(`/ui/login?token=${token}`);
+    assert.equal(link.statusCode, 400);
+    assert.equal(link.headers['set-cookie'], undefined);
+    assert.match(link.body, /not accepted in the URL/);
+    assert.ok(!link.body.includes(token), 'the token is not echoed');
+    assert.equal(link.headers['referrer-policy'], 'no-referrer');
+    const hostile: Record<string, string>[] = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'null' }];
+    for (const headers of hostile) {
+      const res = await postLogin(token, undefined, headers);
+      assert.equal(res.statusCode, 403, JSON.stringify(headers));
+      assert.equal(res.headers['set-cookie'], undefined);
+    }
+    assert.equal((await postLogin(token, undefined, { origin: 'http://localhost:80', host: 'localhost:80', 'sec-fetch-site': 'same-origin' })).statusCode, 303, 'the own form signs in');
   });
 
   it('signs in from the pasted-token form (POST, so the token stays out of the URL)', async () => {
@@ -60,7 +80,7 @@ describe('the UI routes', () => {
   });
 
   it('refuses a bad token with the sign-in page and sets no cookie', async () => {
-    const res = await get('/ui/login?token=not.a.jwt');
+    const res = await postLogin('not.a.jwt');
     assert.equal(res.statusCode, 401);
     assert.equal(res.headers['set-cookie'], undefined);
     assert.match(res.body, /This token was not accepted/);
@@ -68,7 +88,7 @@ describe('the UI routes', () => {
   });
 
   it('refuses a token that has neither a tenant nor the admin permission', async () => {
-    const res = await get(`/ui/login?token=${await tokenFor({ sub: 'nobody' })}`);
+    const res = await postLogin(await tokenFor({ sub: 'nobody' }));
     assert.equal(res.statusCode, 401);
     assert.match(res.body, /neither a tenant_id claim nor the admin:provisioning permission/);
   });
@@ -76,10 +96,10 @@ describe('the UI routes', () => {
   it('returns only to /ui/ pages after sign-in, never to another site', async () => {
     const token = await tokenFor(adminClaims);
     for (const next of ['//evil.example/ui/', 'https://evil.example/', '/ui/\\evil', '/api/v1/x']) {
-      const res = await get(`/ui/login?token=${token}&next=${encodeURIComponent(next)}`);
+      const res = await postLogin(token, next);
       assert.equal(res.headers.location, '/ui/workflows', next);
     }
-    const res = await get(`/ui/login?token=${token}&next=${encodeURIComponent(`/ui/workflows/${storageWf}`)}`);
+    const res = await postLogin(token, `/ui/workflows/${storageWf}`);
     assert.equal(res.headers.location, `/ui/workflows/${storageWf}`);
   });
 
@@ -223,7 +243,7 @@ describe('the UI routes', () => {
 });
 
 describe('the UI plugin on its own Fastify app', () => {
-  it('keeps the token of a sign-in link out of the request log', async () => {
+  it('keeps the token of an old-style sign-in link out of the request log', async () => {
     const rt = await startTestRuntime('sqlite');
     const lines: string[] = [];
     const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(line); } } } });
@@ -231,7 +251,7 @@ describe('the UI plugin on its own Fastify app', () => {
       await app.register(uiPlugin({ runtime: rt, verifier: createTokenVerifier(rt.config.auth) }));
       const token = await tokenFor(adminClaims);
       const signIn = await app.inject({ method: 'GET', url: `/ui/login?token=${token}` });
-      assert.equal(signIn.statusCode, 303);
+      assert.equal(signIn.statusCode, 400, 'a link does not sign in');
       await app.inject({ method: 'GET', url: '/ui/workflows' });
       assert.ok(lines.some((l) => l.includes('"url":"/ui/workflows"')), 'other requests are still logged');
       assert.ok(!lines.some((l) => l.includes(token)), 'no log line carries the token');
@@ -246,7 +266,7 @@ describe('the UI plugin on its own Fastify app', () => {
     const app = Fastify();
     try {
       await app.register(uiPlugin({ runtime: rt, verifier: createTokenVerifier(rt.config.auth) }));
-      const res = await app.inject({ method: 'GET', url: `/ui/login?token=${await tokenFor(adminClaims)}` });
+      const res = await app.inject({ method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token: await tokenFor(adminClaims) }).toString() });
       assert.equal(res.statusCode, 303);
       assert.match(setCookie(res), /; HttpOnly; SameSite=Strict; Secure$/);
     } finally {

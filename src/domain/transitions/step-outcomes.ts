@@ -2,6 +2,7 @@ import { isJsonObject, type Json, type JsonObject } from '../json.js';
 import type { Report } from '../model.js';
 import { specOf, stateOf, toJsonText, type StepRecord } from '../records.js';
 import { backoffMs } from '../retry-policy.js';
+import { splitSecrets } from '../secrets.js';
 import type { StepOutcome } from '../step-outcome.js';
 import type { WorkflowDraft, WriteGuard } from '../workflow-draft.js';
 import { advance } from './workflow-progress.js';
@@ -28,7 +29,7 @@ export function applyStepOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepO
 
   switch (outcome.kind) {
     case 'completed': {
-      const { output, credentials, endpoint } = splitSecrets(outcome.output, outcome.report);
+      const { output, credentials, endpoint } = splitOutput(outcome.output, outcome.report);
       d.writeStep(s, {
         ...CLEARED, ...pollPatch, status: 'completed', output: toJsonText(output), endpoint, error: null,
         next_run_at: null, deadline_at: null, waiting_reason: null, completed_at: d.now, early_report: null,
@@ -128,17 +129,17 @@ function errorOf(o: StepOutcome): string | null {
 /** Operator-only text rides in the event's data; tenant-facing views leave it out. */
 const withDetail = (data: JsonObject, o: { detail?: string }): JsonObject => (o.detail ? { ...data, detail: o.detail } : data);
 
-/** Credentials are lifted out of outputs before anything is stored (DESIGN §6). */
-export function splitSecrets(output: Json, report?: Pick<Report, 'endpoint' | 'credentials'>): { output: Json; credentials: JsonObject | null; endpoint: string | null } {
-  let credentials: JsonObject | null = report?.credentials ?? null;
+/**
+ * Credentials are lifted out of outputs before anything is stored (DESIGN §6): every secret-named key at
+ * any depth (one rule, domain/secrets.ts); a report's own credentials win over those found in its output.
+ */
+export function splitOutput(output: Json, report?: Pick<Report, 'endpoint' | 'credentials'>): { output: Json; credentials: JsonObject | null; endpoint: string | null } {
+  const split = splitSecrets(output);
+  const reported = report?.credentials ?? null;
+  const credentials = split.credentials || reported ? { ...(split.credentials ?? {}), ...(reported ?? {}) } : null;
   let endpoint: string | null = report?.endpoint ?? null;
-  if (isJsonObject(output)) {
-    const { credentials: c, ...rest } = output;
-    if (isJsonObject(c)) credentials = { ...c, ...(credentials ?? {}) };
-    if (endpoint === null && typeof output.endpoint === 'string') endpoint = output.endpoint;
-    return { output: c === undefined ? output : rest, credentials, endpoint };
-  }
-  return { output, credentials, endpoint };
+  if (endpoint === null && isJsonObject(split.output) && typeof split.output.endpoint === 'string') endpoint = split.output.endpoint;
+  return { output: split.output, credentials, endpoint };
 }
 
 /** Polls and heartbeats are counted while a step waits and told once, as a summary, when it ends. */

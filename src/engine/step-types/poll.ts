@@ -41,7 +41,7 @@ export const pollStep: StepType<PollStepSpec> = {
     }
     const report = parseReport(answer.res.json);
     if (!report) {
-      return waiting(ctx, ctx.state, deadlineAt, intervalMs, null, `poll answer was not {status: completed|failed|in_progress}: ${answer.res.text.slice(0, 200)}`);
+      return waiting(ctx, ctx.state, deadlineAt, intervalMs, null, `poll answer ${answer.res.status} was not {status: completed|failed|in_progress}`);
     }
     if (report.status === 'in_progress') return waiting(ctx, ctx.state, deadlineAt, intervalMs, report.metadata ?? null, null);
     return fromReport(spec, report);

@@ -3,6 +3,8 @@ import type { Runtime } from '../../runtime.js';
 import { normalizeReportStatus, type Report } from '../../domain/model.js';
 import type { JsonObject } from '../../domain/json.js';
 import { ok } from '../envelope.js';
+import { NotFound, ValidationFailed } from '../../domain/errors.js';
+import { isWebUrl } from '../../domain/network-policy.js';
 import { ProvisioningCallbackRequest } from '../schemas/provisioning.js';
 import { ApiResponse_dict_, errorResponses } from '../schemas/common.js';
 import type { RateLimiter } from '../rate-limit.js';
@@ -14,13 +16,16 @@ export function callbackRoutes({ runtime, limiter }: { runtime: Runtime; limiter
   return async (app) => {
     app.post('/provisioning/callback', {
       bodyLimit: CALLBACK_BODY_LIMIT,
-      onRequest: async (req) => limiter.take(req.ip),
       schema: {
         tags: ['Provisioning'], summary: 'A service reports the result of a callback step', security: [],
         body: ProvisioningCallbackRequest, response: { 200: ApiResponse_dict_, ...errorResponses },
       },
     }, async (req) => {
       const b = req.body as ProvisioningCallbackRequest;
+      // The endpoint is shown to tenants and linked in the UI: only a web address (issue 11 finding 9).
+      if (typeof b.endpoint === 'string' && !isWebUrl(b.endpoint)) {
+        throw new ValidationFailed([{ loc: ['body', 'endpoint'], msg: 'expected an absolute http(s) URL such as https://files.example.com/t/acme, or null', type: 'value_error.url.scheme' }]);
+      }
       const report: Report = {
         status: normalizeReportStatus(b.status) ?? 'failed',
         endpoint: b.endpoint ?? null,
@@ -28,7 +33,15 @@ export function callbackRoutes({ runtime, limiter }: { runtime: Runtime; limiter
         error: b.error ?? null,
         metadata: (b.metadata ?? null) as JsonObject | null,
       };
-      return ok(req, await runtime.callbacks.receive(b.callback_token, report));
+      try {
+        return ok(req, await runtime.callbacks.receive(b.callback_token, report));
+      } catch (e) {
+        // Only failed lookups count against a source (issue 11 finding 4): a valid token is always looked
+        // up and never throttled, however many callbacks its service sends or others' garbage arrives.
+        // req.ip is the client behind PROVISIONER_TRUSTED_PROXIES, else the peer address.
+        if (e instanceof NotFound) limiter.take(req.ip);
+        throw e;
+      }
     });
   };
 }

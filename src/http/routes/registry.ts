@@ -1,15 +1,37 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Runtime } from '../../runtime.js';
-import { canManageRegistry, isRegistryAdmin } from '../../domain/caller.js';
-import { ValidationFailed } from '../../domain/errors.js';
+import { actorOf, canManageRegistry, isRegistryAdmin, registryRefusal, type Caller } from '../../domain/caller.js';
+import { Forbidden, ValidationFailed } from '../../domain/errors.js';
 import { ok, page } from '../envelope.js';
 import { requireCaller } from '../auth.js';
 import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
-import { DeregisterRequest, HeartbeatRequest, ServiceResponse } from '../schemas/registry.js';
+import {
+  DeregisterRequest, HeartbeatRequest, RegisterQuery, RegistryAuditEntry, ServiceResponse, ServiceSlugParams, ServiceVersion,
+  SigningSecretRequest, SigningSecretResponse,
+} from '../schemas/registry.js';
+import type { ServiceView } from '../../engine/registry.js';
 
 const tags = ['Registry'];
-const manage = requireCaller(canManageRegistry, 'registry endpoints need permission registry:manage or admin:registry');
+const manage = requireCaller(canManageRegistry, 'registry endpoints need permission registry:manage (with a service_slug claim) or admin:registry');
 const admin = requireCaller(isRegistryAdmin, 'listing the registry needs permission admin:registry or admin:provisioning');
+
+/** A service's own token acts on its slug only; anything else needs admin:registry (DESIGN §3). */
+function requireService(caller: Caller, slug: string): void {
+  const refusal = registryRefusal(caller, slug);
+  if (refusal) throw new Forbidden(refusal);
+}
+
+/** The registry history of one service: its operators, and the service itself. */
+function requireReader(caller: Caller, slug: string): void {
+  if (isRegistryAdmin(caller)) return;
+  requireService(caller, slug);
+}
+
+function slugOf(body: unknown, caller: Caller): string {
+  const slug = body !== null && typeof body === 'object' ? (body as { slug?: unknown }).slug : undefined;
+  // No usable slug: check against the token's own (a claimless token still gets its 403); the manifest check names the field.
+  return typeof slug === 'string' ? slug : caller.serviceSlug ?? '';
+}
 
 /** Services register their manifests (DESIGN §5 registry, §6). Running workflows keep the version they started with. */
 export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
@@ -19,20 +41,22 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.post('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Register a service manifest', response: { 201: envelope(ServiceResponse) } },
+      schema: { tags, summary: 'Register a service manifest', querystring: RegisterQuery, response: { 201: envelope(ServiceResponse) } },
     }, async (req, reply) => {
-      const r = await withBodyLoc(() => runtime.registry.register(manifestBody(req)));
+      requireService(req.caller, slugOf(req.body, req.caller));
+      const r = await withBodyLoc(() => runtime.registry.register(manifestBody(req), byOf(req)));
       reply.code(201);
-      return ok(req, r.service);
+      return ok(req, withSecret(r.service, r.signingSecret));
     });
 
     app.put('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Register or update a service manifest (idempotent)', response: { 200: envelope(ServiceResponse), 201: envelope(ServiceResponse), ...errorResponses } },
+      schema: { tags, summary: 'Register or update a service manifest (idempotent)', querystring: RegisterQuery, response: { 200: envelope(ServiceResponse), 201: envelope(ServiceResponse), ...errorResponses } },
     }, async (req, reply) => {
-      const r = await withBodyLoc(() => runtime.registry.upsert(manifestBody(req)));
+      requireService(req.caller, slugOf(req.body, req.caller));
+      const r = await withBodyLoc(() => runtime.registry.upsert(manifestBody(req), byOf(req)));
       reply.code(r.created ? 201 : 200);
-      return ok(req, r.service, { version_changed: r.versionChanged });
+      return ok(req, withSecret(r.service, r.signingSecret), { version_changed: r.versionChanged });
     });
 
     app.delete('/registry/register', {
@@ -40,8 +64,9 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
       schema: { tags, summary: 'Remove a service no tenant holds', body: DeregisterRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const { slug, reason } = req.body as { slug: string; reason: string };
+      requireService(req.caller, slug);
       const before = (await runtime.registry.list()).find((s) => s.slug === slug);
-      await runtime.registry.remove(slug);
+      await runtime.registry.remove(slug, { actor: actorOf(req.caller), reason });
       req.log.info({ slug, reason, actor: req.caller.sub }, 'service deregistered');
       return ok(req, before ?? null);
     });
@@ -51,7 +76,43 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
       schema: { tags, summary: "A service's liveness and version", body: HeartbeatRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const b = req.body as { slug: string; status: string; version?: string; detail?: string };
-      return ok(req, await runtime.registry.heartbeat(b.slug, b.status, b.version, b.detail));
+      requireService(req.caller, b.slug);
+      return ok(req, await runtime.registry.heartbeat(b.slug, b.status, b.version, b.detail, { actor: actorOf(req.caller), reason: null }));
+    });
+
+    app.post('/registry/signing-secret', {
+      preHandler: manage,
+      schema: {
+        tags, summary: "Rotate a service's request-signing secret",
+        description: 'Answers the new secret once. Requests are signed with the newest secret from now on; accept the previous one on your side until this one is deployed.',
+        body: SigningSecretRequest, response: { 200: envelope(SigningSecretResponse), ...errorResponses },
+      },
+    }, async (req) => {
+      const { slug, reason } = req.body as { slug: string; reason?: string };
+      requireService(req.caller, slug);
+      const secret = await runtime.registry.rotateSigningSecret(slug, { actor: actorOf(req.caller), reason: reason ?? null });
+      req.log.info({ slug, actor: actorOf(req.caller) }, 'service signing secret rotated');
+      return ok(req, { slug, signing_secret: secret });
+    });
+
+    app.get('/registry/services/:slug/versions', {
+      preHandler: manage,
+      schema: { tags, summary: "A service's manifest versions, oldest first, with who registered each and why", params: ServiceSlugParams, response: { 200: listEnvelope(ServiceVersion), ...errorResponses } },
+    }, async (req) => {
+      const { slug } = req.params as { slug: string };
+      requireReader(req.caller, slug);
+      const items = await runtime.registry.versions(slug);
+      return page(req, items, { limit: items.length, next_cursor: null });
+    });
+
+    app.get('/registry/services/:slug/audit', {
+      preHandler: manage,
+      schema: { tags, summary: "Every change to a service's registration, newest first", params: ServiceSlugParams, response: { 200: listEnvelope(RegistryAuditEntry), ...errorResponses } },
+    }, async (req) => {
+      const { slug } = req.params as { slug: string };
+      requireReader(req.caller, slug);
+      const items = await runtime.registry.audit(slug);
+      return page(req, items, { limit: items.length, next_cursor: null });
     });
 
     app.get('/registry/services', {
@@ -70,10 +131,20 @@ export function catalogRoutes({ runtime }: { runtime: Runtime }): FastifyPluginA
     app.get('/catalog/services', {
       schema: { tags: ['Catalog'], summary: 'Services available to provision', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
-      const items = await runtime.registry.list();
+      // A service's address is internal: tenants learn what they can subscribe to, not where it runs.
+      const all = await runtime.registry.list();
+      const items = isRegistryAdmin(req.caller) ? all : all.map(({ base_url: _hidden, ...rest }) => rest);
       return page(req, items, { limit: items.length, next_cursor: null });
     });
   };
+}
+
+function byOf(req: FastifyRequest) {
+  return { actor: actorOf(req.caller), reason: (req.query as { reason?: string } | undefined)?.reason ?? null };
+}
+
+function withSecret(service: ServiceView, secret: string | null): ServiceView & { signing_secret?: string } {
+  return secret === null ? service : { ...service, signing_secret: secret };
 }
 
 function manifestBody(req: FastifyRequest): unknown {

@@ -2,6 +2,9 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/store.js';
 import type { CredentialCipher } from '../../engine/credential-cipher.js';
 import { createWebhookAdmin } from '../../engine/webhooks.js';
+import { OPEN_POLICY, urlRefusal } from '../../engine/outbound-policy.js';
+import type { NetworkPolicy } from '../../domain/network-policy.js';
+import { ValidationFailed, type ValidationIssue } from '../../domain/errors.js';
 import { isAdmin } from '../../domain/caller.js';
 import { WebhookDeliveryResponse, WebhookSubscriptionResponse } from '../../domain/webhook-views.js';
 import { ok, page } from '../envelope.js';
@@ -10,12 +13,16 @@ import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
 import { CreateWebhookSubscriptionRequest, DeliveryIdParams, SubscriptionIdParams, WebhookDeliveryListQuery } from '../schemas/webhooks.js';
 
 const tags = ['Webhooks'];
+/** A subscription is a URL, a secret and a few topics: 64 KiB is generous. */
+const SUBSCRIPTION_BODY_LIMIT = 64 * 1024;
 
 export interface WebhookRouteDeps {
   store: Store;
   /** Seals subscription secrets at rest (the credentials key). */
   cipher: CredentialCipher;
   clock?: () => number;
+  /** The outbound network policy target URLs are checked against (built-in refusals without it). */
+  config?: { outbound: NetworkPolicy };
 }
 
 /**
@@ -28,12 +35,14 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
     app.addHook('preHandler', requireCaller(isAdmin, 'webhook endpoints need permission admin:provisioning or role super_admin'));
 
     app.post('/admin/webhook-subscriptions', {
+      bodyLimit: SUBSCRIPTION_BODY_LIMIT,
       schema: {
         tags, summary: 'Subscribe a URL to outbound events', body: CreateWebhookSubscriptionRequest,
         response: { 201: envelope(WebhookSubscriptionResponse), ...errorResponses },
       },
     }, async (req, reply) => {
       const b = req.body as { target_url: string; secret: string; topics: string[] };
+      await checkTarget(b.target_url, deps.config?.outbound ?? OPEN_POLICY);
       const created = await webhooks.createSubscription({ targetUrl: b.target_url, secret: b.secret, topics: b.topics, actor: req.caller.sub });
       reply.code(201);
       return ok(req, created);
@@ -72,4 +81,21 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
       },
     }, async (req) => ok(req, await webhooks.redeliver((req.params as { delivery_id: string }).delivery_id)));
   };
+}
+
+/**
+ * A target with user:password@ could never deliver (we do not send it) and would put the password in logs;
+ * link-local and metadata addresses are refused as for services (issue 11 findings 7 and 9).
+ */
+async function checkTarget(target: string, policy: NetworkPolicy): Promise<void> {
+  if (!URL.canParse(target)) return; // the shape is createSubscription's to report
+  const url = new URL(target);
+  const issues: ValidationIssue[] = [];
+  if (url.username !== '' || url.password !== '') {
+    issues.push({ loc: ['body', 'target_url'], msg: 'must not contain user:password@; authenticate the receiver by the X-Provisioner-Signature header instead', type: 'value_error.url.userinfo' });
+  } else {
+    const refused = await urlRefusal(target, policy);
+    if (refused) issues.push({ loc: ['body', 'target_url'], msg: `${refused}; point target_url at the receiver's own address`, type: 'value_error.url.policy' });
+  }
+  if (issues.length > 0) throw new ValidationFailed(issues);
 }

@@ -10,8 +10,8 @@ export interface LoginPageInput {
 }
 
 /**
- * The sign-in page. The form POSTs the token so that a pasted token stays out of the URL (browser
- * history, access logs, Referer); `GET /ui/login?token=…` (DESIGN §10) works too, for links.
+ * The sign-in page. The form POSTs the token, the only way to sign in: a token never goes in a URL
+ * (browser history, access logs, Referer), and no link can sign a visitor in (login CSRF).
  */
 export function loginPage(input: LoginPageInput): SafeHtml {
   return page({ title: 'Sign in', session: null, assets: input.assets }, html`
@@ -26,7 +26,6 @@ export function loginPage(input: LoginPageInput): SafeHtml {
     <textarea id="token" name="token" required autocomplete="off" spellcheck="false" placeholder="eyJhbGciOi…"></textarea></p>
     <p><button type="submit" class="primary">Sign in</button></p>
   </form>
-  <p class="muted">For a development token run <code>npx provisioner token --tenant acme --permission admin:provisioning</code>.
-    A link of the form <code>/ui/login?token=…</code> signs in directly.</p>
+  <p class="muted">For a development token run <code>npx provisioner token --tenant acme --permission admin:provisioning</code>.</p>
 </section>`);
 }
