@@ -1,7 +1,7 @@
 import type { JsonObject } from './json.js';
 import type { StepStatus, WorkflowStatus } from './model.js';
 import { newEventId } from './ids.js';
-import { stepFromRecord, toJsonText, workflowFromRecord, type EventRecord, type OutboxRecord, type StepRecord, type WorkflowRecord } from './records.js';
+import { depsOf, stateOf, stepFromRecord, toJsonText, workflowFromRecord, type EventRecord, type OutboxRecord, type StepRecord, type WorkflowRecord } from './records.js';
 import type { OutboundTopic } from './webhook-topics.js';
 import { stepView, workflowView } from './views.js';
 
@@ -28,8 +28,11 @@ export interface DraftEvent {
 
 export interface Actor { actor: string | null; reason: string | null }
 
-/** Merges newly reported credentials into the sealed ones; supplied by the engine (it holds the keys). */
-export type CredentialSealer = (sealed: string | null, add: JsonObject) => string;
+/** Seals credentials, and merges sealed sets in order (later keys win); supplied by the engine (it holds the keys). */
+export interface CredentialSealer {
+  seal(value: JsonObject): string;
+  merge(sealed: readonly string[]): string;
+}
 
 /**
  * One workflow and all its steps, in memory, for the length of one batch. Transitions change the rows
@@ -65,9 +68,19 @@ export class WorkflowDraft {
     this.workflowChanged = true;
   }
 
-  mergeCredentials(add: JsonObject): void {
+  /**
+   * Records a step's reported credentials (sealed, in its state) and recomputes the workflow's: the
+   * credentials of every completed step merged in the workflow's reporting order (`reportingOrder`), so
+   * the result never depends on which step happened to finish last.
+   */
+  recordCredentials(s: StepRecord, add: JsonObject): void {
     if (!this.sealer) throw new Error('this draft cannot seal credentials');
-    this.setWorkflow({ credentials: this.sealer(this.wf.credentials, add) });
+    Object.assign(s, { state: toJsonText({ ...stateOf(s), sealed_credentials: this.sealer.seal(add) }) });
+    this.changed.add(s);
+    const sealed = reportingOrder(this.steps)
+      .map((x) => stateOf(x).sealed_credentials)
+      .filter((x): x is string => typeof x === 'string');
+    this.setWorkflow({ credentials: this.sealer.merge(sealed) });
   }
 
   event(e: DraftEvent): void { this.events.push(e); }
@@ -122,4 +135,25 @@ export function outboxMessage(topic: OutboundTopic, now: number, wf: WorkflowRec
     },
   };
   return { id, topic, payload: JSON.stringify(payload), created_at: now, dispatched_at: null };
+}
+
+/**
+ * The order in which completed steps' results count (DESIGN §6, made deterministic): by depth in the DAG
+ * (a step after all its dependencies), then by position in the manifest. The workflow's endpoint is the
+ * one reported by the last completed step in this order that reported one; credentials merge in this
+ * order, a later step's key winning.
+ */
+export function reportingOrder(steps: readonly StepRecord[]): StepRecord[] {
+  const depth = new Map<string, number>();
+  const byName = new Map(steps.map((s) => [s.name, s]));
+  const depthOf = (s: StepRecord, seen = new Set<string>()): number => {
+    const known = depth.get(s.name);
+    if (known !== undefined) return known;
+    if (seen.has(s.name)) return 0;
+    seen.add(s.name);
+    const d = Math.max(-1, ...depsOf(s).map((n) => { const p = byName.get(n); return p ? depthOf(p, seen) : -1; })) + 1;
+    depth.set(s.name, d);
+    return d;
+  };
+  return steps.filter((s) => s.status === 'completed').sort((a, b) => depthOf(a) - depthOf(b) || a.position - b.position);
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { NotFound, toError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import type { WorkflowRecord } from '../domain/records.js';
-import { WorkflowDraft } from '../domain/workflow-draft.js';
+import { WorkflowDraft, type CredentialSealer } from '../domain/workflow-draft.js';
 import type { BatchWrites } from '../store/hot-path.js';
 import type { Store } from '../store/store.js';
 import type { CredentialCipher } from './credential-cipher.js';
@@ -51,12 +51,15 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
   let queue: Item[] = [];
   let flushing: Promise<void> | null = null;
 
-  const seal = (sealed: string | null, add: JsonObject): string => {
-    let prior: JsonObject = {};
-    if (sealed !== null) {
-      try { prior = cipher.decrypt(sealed); } catch (e) { throw new CredentialsUnreadable(toError(e).message); }
-    }
-    return cipher.encrypt({ ...prior, ...add });
+  const sealer: CredentialSealer = {
+    seal: (value) => cipher.encrypt(value),
+    merge(sealed) {
+      const merged: JsonObject = {};
+      for (const one of sealed) {
+        try { Object.assign(merged, cipher.decrypt(one)); } catch (e) { throw new CredentialsUnreadable(toError(e).message); }
+      }
+      return cipher.encrypt(merged);
+    },
   };
 
   async function drainQueue() {
@@ -82,7 +85,7 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
           if (!d) {
             const rows = loaded.get(item.workflowId);
             if (!rows) { item.error = new NotFound(`workflow ${item.workflowId} not found`); continue; }
-            d = new WorkflowDraft(rows.wf, rows.steps, at, seal);
+            d = new WorkflowDraft(rows.wf, rows.steps, at, sealer);
             drafts.set(item.workflowId, d);
           }
           const restore = d.checkpoint();

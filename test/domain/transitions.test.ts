@@ -37,7 +37,10 @@ function step(name: string, spec: Partial<StepSpec> & { type?: string }, patch: 
 }
 
 const running = (patch: Partial<StepRecord> = {}): Partial<StepRecord> => ({ status: 'running', attempt: 1, lease_owner: OWNER, lease_expires_at: NOW + 5000, ...patch });
-const sealer = (sealed: string | null, add: JsonObject) => JSON.stringify({ ...(sealed ? JSON.parse(sealed) as JsonObject : {}), ...add });
+const sealer = {
+  seal: (v: JsonObject) => JSON.stringify(v),
+  merge: (sealed: readonly string[]) => JSON.stringify(Object.assign({}, ...sealed.map((x) => JSON.parse(x) as JsonObject))),
+};
 const draft = (steps: StepRecord[], wf: Partial<WorkflowRecord> = {}) => new WorkflowDraft(workflow({ steps_total: steps.length, ...wf }), steps, NOW, sealer);
 const statuses = (d: WorkflowDraft) => Object.fromEntries(d.steps.map((s) => [s.name, s.status]));
 const byWorker = { guard: { owner: OWNER }, trigger: 'attempt' } as const;
@@ -219,5 +222,28 @@ describe('draft checkpoints', () => {
     assert.equal(d.wf.status, 'completed');
     restore();
     assert.deepEqual([d.wf.status, d.steps[0].status, d.steps[1].status, d.outbox.length], ['running', 'completed', 'running', 0]);
+  });
+});
+
+describe('results of several steps', () => {
+  it('the endpoint and credentials follow the DAG order, not which step finished last', () => {
+    for (const finishFirst of ['db', 'dns'] as const) {
+      const d = draft([
+        step('account', {}, { status: 'completed' }),
+        step('db', { depends_on: ['account'] }, running()),
+        step('dns', { depends_on: ['db'] }, running({ lease_owner: 'w_x:1' })),
+      ]);
+      const reports = {
+        db: { kind: 'completed' as const, output: {}, report: { endpoint: 'postgres://db', credentials: { user: 'u', password: 'from-db' } } },
+        dns: { kind: 'completed' as const, output: {}, report: { endpoint: 'https://svc.example', credentials: { password: 'from-dns' } } },
+      };
+      const order = finishFirst === 'db' ? ['db', 'dns'] as const : ['dns', 'db'] as const;
+      for (const name of order) {
+        const s = d.step(name) as StepRecord;
+        applyStepOutcome(d, s, reports[name], { guard: { owner: s.lease_owner as string }, trigger: 'attempt' });
+      }
+      assert.equal(d.wf.endpoint, 'https://svc.example', `${finishFirst} first: the deepest reporting step's endpoint`);
+      assert.deepEqual(JSON.parse(d.wf.credentials as string), { user: 'u', password: 'from-dns' }, `${finishFirst} first: later steps' keys win`);
+    }
   });
 });

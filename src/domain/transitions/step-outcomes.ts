@@ -4,7 +4,7 @@ import { specOf, stateOf, toJsonText, type StepRecord } from '../records.js';
 import { backoffMs } from '../retry-policy.js';
 import { splitSecrets } from '../secrets.js';
 import type { StepOutcome } from '../step-outcome.js';
-import type { WorkflowDraft, WriteGuard } from '../workflow-draft.js';
+import { reportingOrder, type WorkflowDraft, type WriteGuard } from '../workflow-draft.js';
 import { advance } from './workflow-progress.js';
 
 /** How an outcome reached us: a worker's claim (fenced on its lease) or a callback (guarded by status). */
@@ -34,8 +34,9 @@ export function applyStepOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepO
         ...CLEARED, ...pollPatch, status: 'completed', output: toJsonText(output), endpoint, error: null,
         next_run_at: null, deadline_at: null, waiting_reason: null, completed_at: d.now, early_report: null,
       }, src.guard);
-      d.setWorkflow({ steps_completed: d.wf.steps_completed + 1, last_progress_at: d.now, ...(endpoint ? { endpoint } : {}) });
-      if (credentials) d.mergeCredentials(credentials);
+      d.setWorkflow({ steps_completed: d.wf.steps_completed + 1, last_progress_at: d.now });
+      if (endpoint) d.setWorkflow({ endpoint: reportingOrder(d.steps).filter((x) => x.endpoint !== null).at(-1)?.endpoint ?? endpoint });
+      if (credentials) d.recordCredentials(s, credentials);
       summariseWaiting(d, s);
       d.event({ type: 'step.completed', step: s.name, attempt: s.attempt, data: { has_endpoint: endpoint !== null, has_credentials: credentials !== null } });
       break;
