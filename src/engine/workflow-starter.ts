@@ -10,6 +10,7 @@ import type { JsonObject } from '../domain/json.js';
 import type { WorkflowKind } from '../domain/model.js';
 import type { ServiceManifest } from '../domain/manifest.js';
 import { STEP_DEFAULTS, type StepSpec } from '../domain/step-specs.js';
+import { startParameters } from '../domain/parameters.js';
 import { newEventId, newWorkflowId, ulid } from '../domain/ids.js';
 import { workflowView } from '../domain/views.js';
 import { toWorkflow } from '../store/workflows-repo.js';
@@ -43,6 +44,8 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
     const service = await servicesRepo.get(store.db, req.serviceSlug);
     if (!service) throw new NotFound(`unknown service "${req.serviceSlug}"; GET /api/v1/catalog/services lists the services`);
     const manifest = JSON.parse(service.manifest) as ServiceManifest;
+    // Declared parameters are checked and defaulted before anything is written or run (422 naming the field).
+    req = { ...req, parameters: startParameters(manifest, req.kind, req.parameters) };
 
     let specs: StepSpec[];
     let provisionId: string | null = null;

@@ -15,6 +15,8 @@ import { webhookRoutes } from './routes/webhooks.js';
 import { webhookSchemas } from './schemas/webhooks.js';
 import { metricsRoute } from './routes/metrics.js';
 import { httpTracing } from './tracing.js';
+import { manifestSchemaRoute } from './routes/manifest-schema.js';
+import { ServiceManifest } from './schemas/manifest.js';
 
 /** The whole HTTP surface of a replica, by role: `worker` serves only probes (and metrics). */
 export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
@@ -25,7 +27,7 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
     ? [provisioningRoutes({ runtime }), adminRoutes({ runtime }), registryRoutes({ runtime }), catalogRoutes({ runtime }), webhookRoutes(runtime)]
     : [];
   const publicApi: RoutePlugin[] = serveApi
-    ? [callbackRoutes({ runtime, limiter: createRateLimiter(config.callbackRateLimitPerMinute) })]
+    ? [callbackRoutes({ runtime, limiter: createRateLimiter(config.callbackRateLimitPerMinute) }), manifestSchemaRoute({ publicUrl: config.publicUrl })]
     : [];
   return buildApp({
     verifier,
@@ -41,7 +43,7 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
         return { ok: false, checks: { database: 'unreachable' } };
       }
     },
-    schemas: [...provisioningSchemas, ...registrySchemas, ...webhookSchemas, ApiResponse_dict_],
+    schemas: [...provisioningSchemas, ...registrySchemas, ...webhookSchemas, ApiResponse_dict_, ServiceManifest],
     publicApi,
     api,
     root: [

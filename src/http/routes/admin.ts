@@ -20,7 +20,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     app.addHook('preHandler', requireCaller(isAdmin, 'admin endpoints need permission admin:provisioning or role super_admin'));
 
     app.get('/admin/provisioning/workflows', {
-      schema: { tags, summary: 'Workflows of all tenants, newest first', querystring: AdminWorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminListWorkflows', summary: 'Workflows of all tenants, newest first', querystring: AdminWorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { tenant_id?: string; status?: string; service_slug?: string; kind?: string; limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -29,11 +29,11 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.get('/admin/provisioning/workflows/:workflow_id', {
-      schema: { tags, summary: "Any tenant's workflow", params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminGetWorkflow', summary: "Any tenant's workflow", params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => ok(req, await runtime.queries.detail((req.params as IdParams).workflow_id, null)));
 
     app.get('/admin/provisioning/workflows/:workflow_id/events', {
-      schema: { tags, summary: "Any tenant's workflow history", params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminListWorkflowEvents', summary: "Any tenant's workflow history", params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -42,7 +42,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.get('/admin/provisioning/stuck', {
-      schema: { tags, summary: 'Unfinished workflows without progress for longer than older_than_s, oldest first, each with why', querystring: StuckQuery, response: { 200: listEnvelope(StuckWorkflowResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminListStuckWorkflows', summary: 'Unfinished workflows without progress for longer than older_than_s, oldest first, each with why', querystring: StuckQuery, response: { 200: listEnvelope(StuckWorkflowResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { older_than_s?: number; limit?: number };
       const limit = q.limit ?? 100;
@@ -52,7 +52,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
 
     app.post('/admin/provisioning/workflows', {
       schema: {
-        tags, summary: 'Start a workflow for any tenant', headers: IdempotencyKeyHeaders, body: AdminStartWorkflowRequest,
+        tags, operationId: 'adminStartWorkflow', summary: 'Start a workflow for any tenant', headers: IdempotencyKeyHeaders, body: AdminStartWorkflowRequest,
         response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse), ...errorResponses },
       },
     }, async (req, reply) => {
@@ -66,7 +66,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/force-complete', {
-      schema: { tags, summary: 'Skip every unfinished step and complete the workflow', params: WorkflowIdParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminForceComplete', summary: 'Skip every unfinished step and complete the workflow', params: WorkflowIdParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id } = req.params as IdParams;
       await runtime.admin.forceComplete(workflow_id, { actor: req.caller.sub, reason: reasonOf(req.body) });
@@ -74,7 +74,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/retry-step/:step_name', {
-      schema: { tags, summary: 'Run a failed step again', params: RetryStepParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminRetryStep', summary: 'Run a failed step again', params: RetryStepParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id, step_name } = req.params as IdParams & { step_name: string };
       await runtime.admin.retryStep(workflow_id, step_name, { actor: req.caller.sub, reason: reasonOf(req.body) });
@@ -82,7 +82,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/cancel', {
-      schema: { tags, summary: 'Stop the workflow (optionally compensating what completed)', params: WorkflowIdParams, body: CancelRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminCancelWorkflow', summary: 'Stop the workflow (optionally compensating what completed)', params: WorkflowIdParams, body: CancelRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id } = req.params as IdParams;
       const compensate = (req.body as { compensate?: boolean } | undefined)?.compensate ?? false;

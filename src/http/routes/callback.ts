@@ -16,7 +16,7 @@ export function callbackRoutes({ runtime, limiter }: { runtime: Runtime; limiter
       bodyLimit: CALLBACK_BODY_LIMIT,
       onRequest: async (req) => limiter.take(req.ip),
       schema: {
-        tags: ['Provisioning'], summary: 'A service reports the result of a callback step', security: [],
+        tags: ['Provisioning'], operationId: 'provisioningCallback', summary: 'A service reports the result of a callback step', security: [],
         body: ProvisioningCallbackRequest, response: { 200: ApiResponse_dict_, ...errorResponses },
       },
     }, async (req) => {

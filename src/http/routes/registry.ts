@@ -6,6 +6,8 @@ import { ok, page } from '../envelope.js';
 import { requireCaller } from '../auth.js';
 import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
 import { DeregisterRequest, HeartbeatRequest, ServiceResponse } from '../schemas/registry.js';
+import { acceptYamlBodies } from '../yaml-body.js';
+import { ManifestBody } from '../schemas/manifest.js';
 
 const tags = ['Registry'];
 const manage = requireCaller(canManageRegistry, 'registry endpoints need permission registry:manage or admin:registry');
@@ -14,12 +16,13 @@ const admin = requireCaller(isRegistryAdmin, 'listing the registry needs permiss
 /** Services register their manifests (DESIGN §5 registry, §6). Running workflows keep the version they started with. */
 export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
   return async (app) => {
+    acceptYamlBodies(app);
     // No body schema: checkManifest reads the raw body, so every problem (typos included) is
     // reported with its step and field rather than as a generic schema error.
 
     app.post('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Register a service manifest', response: { 201: envelope(ServiceResponse) } },
+      schema: { tags, operationId: 'registerService', summary: 'Register a service manifest', documentedBody: ManifestBody, response: { 201: envelope(ServiceResponse), ...errorResponses } },
     }, async (req, reply) => {
       const r = await withBodyLoc(() => runtime.registry.register(manifestBody(req)));
       reply.code(201);
@@ -28,7 +31,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.put('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Register or update a service manifest (idempotent)', response: { 200: envelope(ServiceResponse), 201: envelope(ServiceResponse), ...errorResponses } },
+      schema: { tags, operationId: 'upsertService', summary: 'Register or update a service manifest (idempotent)', documentedBody: ManifestBody, response: { 200: envelope(ServiceResponse), 201: envelope(ServiceResponse), ...errorResponses } },
     }, async (req, reply) => {
       const r = await withBodyLoc(() => runtime.registry.upsert(manifestBody(req)));
       reply.code(r.created ? 201 : 200);
@@ -37,7 +40,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.delete('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Remove a service no tenant holds', body: DeregisterRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
+      schema: { tags, operationId: 'deregisterService', summary: 'Remove a service no tenant holds', body: DeregisterRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const { slug, reason } = req.body as { slug: string; reason: string };
       const before = (await runtime.registry.list()).find((s) => s.slug === slug);
@@ -48,7 +51,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.post('/registry/heartbeat', {
       preHandler: manage,
-      schema: { tags, summary: "A service's liveness and version", body: HeartbeatRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
+      schema: { tags, operationId: 'serviceHeartbeat', summary: "A service's liveness and version", body: HeartbeatRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const b = req.body as { slug: string; status: string; version?: string; detail?: string };
       return ok(req, await runtime.registry.heartbeat(b.slug, b.status, b.version, b.detail));
@@ -56,7 +59,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.get('/registry/services', {
       preHandler: admin,
-      schema: { tags, summary: 'Registered services with their health', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
+      schema: { tags, operationId: 'listRegisteredServices', summary: 'Registered services with their health', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const items = await runtime.registry.list();
       return page(req, items, { limit: items.length, next_cursor: null });
@@ -68,7 +71,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 export function catalogRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
   return async (app) => {
     app.get('/catalog/services', {
-      schema: { tags: ['Catalog'], summary: 'Services available to provision', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
+      schema: { tags: ['Catalog'], operationId: 'listCatalogServices', summary: 'Services available to provision', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const items = await runtime.registry.list();
       return page(req, items, { limit: items.length, next_cursor: null });

@@ -15,6 +15,7 @@ export const ServiceResponse = Type.Object({
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
   steps: Type.Object({ provision: Type.Array(Type.String()), deprovision: Type.Union([Type.Array(Type.String()), Type.Null()]) }),
+  parameters: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { description: 'The parameters the service takes, as a JSON Schema (null: none declared)' }),
 }, { $id: 'ServiceResponse' });
 
 export const DeregisterRequest = Type.Object({
