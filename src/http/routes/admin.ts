@@ -66,6 +66,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/force-complete', {
+      preValidation: emptyBodyIsObject,
       schema: { tags, operationId: 'adminForceComplete', summary: 'Skip every unfinished step and complete the workflow', params: WorkflowIdParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id } = req.params as IdParams;
@@ -74,6 +75,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/retry-step/:step_name', {
+      preValidation: emptyBodyIsObject,
       schema: { tags, operationId: 'adminRetryStep', summary: 'Run a failed step again', params: RetryStepParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id, step_name } = req.params as IdParams & { step_name: string };
@@ -82,6 +84,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/cancel', {
+      preValidation: emptyBodyIsObject,
       schema: { tags, operationId: 'adminCancelWorkflow', summary: 'Stop the workflow (optionally compensating what completed)', params: WorkflowIdParams, body: CancelRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id } = req.params as IdParams;
@@ -91,5 +94,8 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
   };
 }
+
+/** Every field of an action body is optional, so no body at all means `{}` (not a 422). */
+const emptyBodyIsObject = async (req: { body: unknown }) => { req.body ??= {}; };
 
 const reasonOf = (body: unknown) => (body as { reason?: string } | undefined)?.reason ?? null;

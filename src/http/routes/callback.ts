@@ -4,7 +4,7 @@ import { normalizeReportStatus, type Report } from '../../domain/model.js';
 import type { JsonObject } from '../../domain/json.js';
 import { ok } from '../envelope.js';
 import { ProvisioningCallbackRequest } from '../schemas/provisioning.js';
-import { ApiResponse_dict_, errorResponses } from '../schemas/common.js';
+import { ApiResponse_dict_, errorResponse, publicErrorResponses } from '../schemas/common.js';
 import type { RateLimiter } from '../rate-limit.js';
 
 export const CALLBACK_BODY_LIMIT = 256 * 1024;
@@ -17,7 +17,7 @@ export function callbackRoutes({ runtime, limiter }: { runtime: Runtime; limiter
       onRequest: async (req) => limiter.take(req.ip),
       schema: {
         tags: ['Provisioning'], operationId: 'provisioningCallback', summary: 'A service reports the result of a callback step', security: [],
-        body: ProvisioningCallbackRequest, response: { 200: ApiResponse_dict_, ...errorResponses },
+        body: ProvisioningCallbackRequest, response: { 200: ApiResponse_dict_, ...publicErrorResponses, 410: errorResponse('The wait expired'), 413: errorResponse('Body over 256 KiB'), 429: errorResponse('Too many callbacks from this address; retry after Retry-After') },
       },
     }, async (req) => {
       const b = req.body as ProvisioningCallbackRequest;
