@@ -128,7 +128,7 @@ async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Provisioner API', version: '1.0.0', description: 'Multi-tenant service-provisioning workflows.' },
+      info: { title: 'Provisioner API', version: '1.0.0', description: 'Multi-tenant service-provisioning workflows.', license: { name: 'MIT', identifier: 'MIT' }, contact: { name: 'Provisioner maintainers' } },
       components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       servers: [{ url: '/', description: 'This Provisioner (paths include /api/v1)' }],
     },
@@ -208,6 +208,7 @@ function hoistNamedSchemas() {
     delete out.documentedBody;
     if (schema.body) out.body = hoist(schema.body);
     out.operationId ??= fallbackOperationId(route.method, url);
+    if (out.description === undefined && typeof out.summary === 'string') out.description = out.summary;
     if (isObject(schema.response)) {
       out.response = Object.fromEntries(Object.entries(schema.response)
         .map(([status, r]) => [status, hoist(r, status.startsWith('2') ? 'Successful Response' : undefined)]));
@@ -221,6 +222,7 @@ function hoistNamedSchemas() {
     for (const [id, schema] of named) {
       if (!(id in schemas)) schemas[id] = toComponent(schema, true);
     }
+    for (const schema of Object.values(schemas)) dropAnyValueUnions(schema);
     doc.openapiObject.tags = tagsUsed(doc.openapiObject.paths ?? {});
     return doc.openapiObject;
   };
@@ -251,4 +253,12 @@ function tagsUsed(paths: Record<string, unknown>): { name: string; description?:
 function fallbackOperationId(method: string | string[], url: string): string {
   const words = url.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1));
   return `${String([method].flat()[0]).toLowerCase()}${words.join('')}`;
+}
+
+/** `anyOf: [{}, {type: null}]` (TypeBox's Unknown-or-null) accepts any value; linters flag the empty branch, so it goes. */
+function dropAnyValueUnions(node: unknown): void {
+  if (Array.isArray(node)) { node.forEach(dropAnyValueUnions); return; }
+  if (!isObject(node)) return;
+  if (Array.isArray(node.anyOf) && node.anyOf.some((v) => isObject(v) && Object.keys(v).length === 0)) delete node.anyOf;
+  for (const v of Object.values(node)) dropAnyValueUnions(v);
 }
