@@ -9,7 +9,7 @@ export const MANIFEST_SCHEMA_PATH = '/api/v1/registry/manifest-schema.json';
  */
 export function manifestJsonSchema(id?: string): Record<string, unknown> {
   return {
-    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $schema: 'http://json-schema.org/draft-07/schema#',
     ...(id === undefined ? {} : { $id: id }),
     title: 'Provisioner service manifest',
     description: 'What a service registers with Provisioner: its steps for provisioning and deprovisioning (see docs/service-contract.md).',

@@ -95,3 +95,16 @@ describe('workflows watch off a terminal', () => {
     assert.deepEqual(changeLines(a, b, 'T'), ['T   x: running → completed']);
   });
 });
+
+describe('the published manifest JSON Schema', () => {
+  it('accepts the example manifest and catches a typo, as an editor would', async () => {
+    const { Ajv } = await import('ajv');
+    const { readFile } = await import('node:fs/promises');
+    const { parse } = await import('yaml');
+    const { manifestJsonSchema } = await import('../../src/domain/manifest-schema.js');
+    const validate = new Ajv({ strict: false, allErrors: true }).compile(manifestJsonSchema('http://x/schema.json'));
+    const example = parse(await readFile(new URL('../../examples/services/files.yaml', import.meta.url), 'utf8'));
+    assert.equal(validate(example), true, JSON.stringify(validate.errors));
+    assert.equal(validate({ ...example, provision: [{ ...example.provision[0], requets: {} }] }), false);
+  });
+});

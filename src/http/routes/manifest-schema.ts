@@ -10,7 +10,7 @@ export function manifestSchemaRoute({ publicUrl }: { publicUrl: string }): Fasti
     app.get(MANIFEST_SCHEMA_PATH.slice(API_PREFIX.length), {
       schema: {
         tags: ['Registry'], operationId: 'getManifestSchema', summary: 'The service manifest as a JSON Schema', security: [],
-        response: { 200: Type.Record(Type.String(), Type.Unknown(), { description: 'A JSON Schema (draft 2020-12) document' }) },
+        response: { 200: Type.Record(Type.String(), Type.Unknown(), { description: 'A JSON Schema (draft-07) document' }) },
       },
     }, async (_req, reply) => reply.type('application/schema+json').send(JSON.stringify(document)));
   };
