@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -78,6 +78,11 @@ describe('a service author builds the Files service on the client package and ru
     const listed = (await cli(['services', 'list', '--token', admin])).stdout;
     assert.match(listed, /^files-broken /m);
     assert.match(listed, /^files /m);
+
+    // Without --sub a token names whoever ran the CLI, never a shared "cli".
+    const plain = (await cli(['token', '--tenant', 'acme'])).stdout.trim();
+    const claims = JSON.parse(Buffer.from(plain.split('.')[1], 'base64url').toString('utf8')) as { sub: string };
+    assert.equal(claims.sub, userInfo().username);
 
     // A tenant's token from the CLI names its actor in the audit history.
     const tenant = (await cli(['token', '--tenant', 'acme', '--role', 'tenant_admin', '--sub', 'alice@acme'])).stdout.trim();
