@@ -5,6 +5,9 @@
 import { pathToFileURL } from 'node:url';
 import { ensureBuild } from '../scripts/cli-build.mjs';
 
+// Stack traces in logs point at the TypeScript sources (the build has linked source maps).
+process.setSourceMapsEnabled(true);
+
 let main;
 try {
   main = await ensureBuild();

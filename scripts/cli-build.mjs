@@ -37,7 +37,7 @@ export async function ensureBuild({ quiet = true } = {}) {
   const tmp = join(DIST, `.tmp-${process.pid}-${Date.now()}`);
   await build({
     entryPoints: [join(ROOT, 'src/cli/main.ts')], outdir: tmp, bundle: true, splitting: true, format: 'esm',
-    platform: 'node', target: 'node20', packages: 'external', logLevel: quiet ? 'error' : 'info',
+    platform: 'node', target: 'node20', packages: 'external', logLevel: quiet ? 'error' : 'info', sourcemap: 'linked',
     // Bundled ESM has no `require`; a dependency that needs it finds one here.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
