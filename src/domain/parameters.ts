@@ -1,4 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
 import Type, { type Static } from 'typebox';
 import { ValidationFailed, type ValidationIssue } from './errors.js';
 import { isJsonObject, type Json, type JsonObject } from './json.js';
@@ -31,6 +32,8 @@ export const ParametersSpecSchema = Type.Object({
 export type ParametersSpec = Static<typeof ParametersSpecSchema>;
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: true, strictRequired: false });
+// `format: email | uri | date-time | uuid…` in a parameter is checked, not refused as unknown.
+addFormats.default(ajv);
 const compiled = new Map<string, ValidateFunction>();
 // Manifests are few and each compiles once; the bound only guards against a registration storm.
 const MAX_COMPILED = 500;

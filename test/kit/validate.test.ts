@@ -108,3 +108,12 @@ describe('the published manifest JSON Schema', () => {
     assert.equal(validate({ ...example, provision: [{ ...example.provision[0], requets: {} }] }), false);
   });
 });
+
+describe('applyParameters', () => {
+  it('checks formats (email) and names the field', async () => {
+    const { applyParameters } = await import('../../src/domain/parameters.js');
+    const spec = { properties: { owner: { type: 'string', format: 'email' } } };
+    assert.deepEqual(applyParameters(spec, { owner: 'a@b.example' }), { owner: 'a@b.example' });
+    assert.throws(() => applyParameters(spec, { owner: 'nope' }), (e: unknown) => e instanceof ValidationFailed && e.issues[0].loc.join('.') === 'body.parameters.owner' && e.issues[0].type === 'format');
+  });
+});
