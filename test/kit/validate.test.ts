@@ -117,3 +117,30 @@ describe('applyParameters', () => {
     assert.throws(() => applyParameters(spec, { owner: 'nope' }), (e: unknown) => e instanceof ValidationFailed && e.issues[0].loc.join('.') === 'body.parameters.owner' && e.issues[0].type === 'format');
   });
 });
+
+describe('the provisioner binary', () => {
+  const bin = new URL('../../bin/provisioner.js', import.meta.url).pathname;
+  const runBin = async (args: string[]) => {
+    const { spawnSync } = await import('node:child_process');
+    return spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+  };
+
+  it('exits non-zero when a manifest has errors, listing them', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const d = await mkdtemp(join(tmpdir(), 'validate-bin-'));
+    await writeFile(join(d, 'bad.yaml'), `${head}provision:\n  - name: a\n    type: http\n`);
+    const r = await runBin(['services', 'validate', join(d, 'bad.yaml')]);
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /provision\[0\]\.request: .*needs "request"/);
+    await rm(d, { recursive: true, force: true });
+  });
+
+  it('lists only its own options in a command\'s help, and rejects an invalid option value with the valid ones', async () => {
+    const help = await runBin(['services', 'apply', '--help']);
+    assert.match(help.stdout, /--database-url/);
+    assert.doesNotMatch(help.stdout, /--port|--role|--concurrency/);
+    const bad = await runBin(['workflows', 'list', '--status', 'held']);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /Allowed choices are pending, running, completed/);
+  });
+});
