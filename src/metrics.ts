@@ -3,7 +3,7 @@ import type { Store } from './store/store.js';
 import { stepsRepo } from './store/steps-repo.js';
 import { webhooksRepo } from './store/webhooks-repo.js';
 import type { ExecutorHooks } from './engine/executor.js';
-import type { CallbackDeps } from './engine/callbacks.js';
+import { CALLBACK_PATH, type CallbackDeps } from './engine/callbacks.js';
 import type { WebhookHooks } from './engine/webhook-dispatcher.js';
 
 /**
@@ -138,7 +138,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
       // Unmatched paths (404s, scanners) share one label so they cannot blow up the series count.
       httpRequestDuration.observe({ method, route: routeUrl ?? 'unmatched', status: String(status) }, seconds);
       // A callback refused by request validation never reaches the engine, which counts the other refusals.
-      if (routeUrl === CALLBACK_ROUTE && status === 422) callbacks.inc({ outcome: 'rejected' });
+      if (routeUrl === CALLBACK_PATH && status === 422) callbacks.inc({ outcome: 'rejected' });
     },
   };
 }
@@ -148,8 +148,6 @@ interface Snapshot {
   due: { due: number; oldestDueAt: number | null };
   hooks: Awaited<ReturnType<typeof webhooksRepo.summary>>;
 }
-
-const CALLBACK_ROUTE = '/api/v1/provisioning/callback';
 
 function workflowLabels(payload: string): { service: string; kind: string } {
   try {
