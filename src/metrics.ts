@@ -3,7 +3,7 @@ import type { Store } from './store/store.js';
 import { stepsRepo } from './store/steps-repo.js';
 import { webhooksRepo } from './store/webhooks-repo.js';
 import type { ExecutorHooks } from './engine/executor.js';
-import type { CallbackDeps } from './engine/callbacks.js';
+import { CALLBACK_PATH, type CallbackDeps } from './engine/callbacks.js';
 import type { WebhookHooks } from './engine/webhook-dispatcher.js';
 
 /**
@@ -45,8 +45,8 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
   const workflows = new Counter({
-    name: 'provisioner_workflows_total', help: 'Workflow lifecycle events by service: started, completed, failed, rolled_back, cancelled',
-    labelNames: ['service', 'event'] as const, registers,
+    name: 'provisioner_workflows_total', help: 'Workflow lifecycle events by service and kind (provision, deprovision…): started, completed, failed, rolled_back, cancelled',
+    labelNames: ['service', 'kind', 'event'] as const, registers,
   });
   const stepAttempts = new Counter({
     name: 'provisioner_step_attempts_total',
@@ -129,7 +129,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     webhookHooks: {
       onEvent(topic, payload) {
         const m = WORKFLOW_TOPIC.exec(topic);
-        if (m) workflows.inc({ service: serviceOf(payload), event: m[1] });
+        if (m) workflows.inc({ ...workflowLabels(payload), event: m[1] });
       },
       onDelivery(outcome) { webhookDeliveries.inc({ outcome }); },
     },
@@ -137,6 +137,8 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     observeHttp(method, routeUrl, status, seconds) {
       // Unmatched paths (404s, scanners) share one label so they cannot blow up the series count.
       httpRequestDuration.observe({ method, route: routeUrl ?? 'unmatched', status: String(status) }, seconds);
+      // A callback refused by request validation never reaches the engine, which counts the other refusals.
+      if (routeUrl === CALLBACK_PATH && status === 422) callbacks.inc({ outcome: 'rejected' });
     },
   };
 }
@@ -147,11 +149,11 @@ interface Snapshot {
   hooks: Awaited<ReturnType<typeof webhooksRepo.summary>>;
 }
 
-function serviceOf(payload: string): string {
+function workflowLabels(payload: string): { service: string; kind: string } {
   try {
-    const slug = (JSON.parse(payload) as { data?: { workflow?: { service_slug?: unknown } } }).data?.workflow?.service_slug;
-    return typeof slug === 'string' ? slug : 'unknown';
+    const wf = (JSON.parse(payload) as { data?: { workflow?: { service_slug?: unknown; kind?: unknown } } }).data?.workflow;
+    return { service: typeof wf?.service_slug === 'string' ? wf.service_slug : 'unknown', kind: typeof wf?.kind === 'string' ? wf.kind : 'unknown' };
   } catch {
-    return 'unknown'; // the outbox is ours; a payload that does not parse is still one event to count
+    return { service: 'unknown', kind: 'unknown' }; // the outbox is ours; a payload that does not parse is still one event to count
   }
 }

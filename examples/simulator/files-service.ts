@@ -1,15 +1,21 @@
 // A simulated "Files" service: the API that examples/services/files.yaml provisions against.
-// It keeps everything in memory and is meant to be read, so it uses only node:http.
+// It keeps everything in memory and is meant to be read: node:http plus the service client package
+// (packages/service-client), which verifies signatures, reports callbacks and builds poll answers.
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  callbackAccepted, pollAnswer, pollStarted, reportCallback, verifyRequest, CallbackRefused, type Answer,
+} from '../../packages/service-client/src/index.js';
 
 export interface FilesServiceOptions {
   host?: string;            // 127.0.0.1
   port?: number;            // 9100; 0 = any free port
   callbackDelayMs?: number; // 300: how long a bucket takes before Files calls back
   pollsUntilReady?: number; // 2: the Nth GET of an index answers `completed`
+  /** The signing secrets Provisioner issued (new and old while rotating); unsigned requests then get 401. */
+  signingSecrets?: string[];
   log?: (line: string) => void;
 }
 
@@ -29,7 +35,7 @@ const CALLBACK_BACKOFF_MS = 100; // doubles after each failed attempt
 const CALLBACK_TIMEOUT_MS = 5_000;
 
 export async function startFilesService(opts: FilesServiceOptions = {}): Promise<FilesService> {
-  const { host = '127.0.0.1', port = 9100, callbackDelayMs = 300, pollsUntilReady = 2, log = () => {} } = opts;
+  const { host = '127.0.0.1', port = 9100, callbackDelayMs = 300, pollsUntilReady = 2, signingSecrets = [], log = () => {} } = opts;
 
   const accounts = new Map<string, { tenant: unknown }>();
   const buckets = new Map<string, { account: string }>(); // keyed by account id: one bucket per account
@@ -73,28 +79,22 @@ export async function startFilesService(opts: FilesServiceOptions = {}): Promise
       return { status: 404, json: { error: `unknown account ${String(account)}` } };
     }
     buckets.set(account, { account });
-    track(deliverCallback(callback_url, {
-      callback_token,
-      status: 'completed',
-      endpoint: PUBLIC_BASE + account,
-      metadata: { bucket: account, region: 'local-1' },
-    }));
-    return { status: 202, json: { id: account, status: 'creating' } };
+    track(deliverCallback(callback_url, callback_token, account));
+    return fromAnswer(callbackAccepted({ id: account, status: 'creating' }));
   }
 
   function createIndex(body: Body): Reply {
     const id = newId('idx');
     indexes.set(id, { account: body.account, polls: 0 });
-    const pollUrl = `/indexes/${id}`;
-    return { status: 202, headers: { location: pollUrl }, json: { id, poll_url: pollUrl } };
+    return fromAnswer(pollStarted(`/indexes/${id}`, { id }));
   }
 
   function pollIndex(_: Body, id: string): Reply {
     const index = indexes.get(id);
     if (!index) return { status: 404, json: { error: `unknown index ${id}` } };
     index.polls += 1;
-    if (index.polls < pollsUntilReady) return { status: 200, json: { status: 'in_progress' } };
-    return { status: 200, json: { status: 'completed', metadata: { index: id, documents: 0 } } };
+    if (index.polls < pollsUntilReady) return fromAnswer(pollAnswer.inProgress());
+    return fromAnswer(pollAnswer.completed({ metadata: { index: id, documents: 0 } }));
   }
 
   function issueKeys(body: Body): Reply {
@@ -130,7 +130,14 @@ export async function startFilesService(opts: FilesServiceOptions = {}): Promise
     if (!route) {
       reply = { status: 404, json: { error: `no route for ${method} ${path}` } };
     } else {
-      const body = parseBody(await readText(req));
+      const raw = await readText(req);
+      const verified = signingSecrets.length === 0 ? null : verifyRequest({ headers: req.headers, rawBody: raw, secrets: signingSecrets });
+      if (verified && !verified.ok) {
+        send(res, { status: 401, json: { error: verified.message } });
+        log(`${method} ${path} -> 401 (${verified.reason})`);
+        return;
+      }
+      const body = parseBody(raw);
       const id = decodeURIComponent(route.path.exec(path)?.[1] ?? '');
       const key = req.headers['idempotency-key'];
       reply = body === undefined
@@ -141,29 +148,22 @@ export async function startFilesService(opts: FilesServiceOptions = {}): Promise
     log(`${method} ${path} -> ${reply.status}`);
   }
 
-  // The callback is retried on network errors and 5xx; a 4xx (unknown token, expired wait) is final.
-  async function deliverCallback(url: string, payload: Body): Promise<void> {
+  // reportCallback retries network errors, 429 and 5xx; a 4xx (unknown token, expired wait) is final.
+  async function deliverCallback(url: string, callbackToken: string, account: string): Promise<void> {
     const { signal } = closing;
     await sleep(callbackDelayMs, undefined, { signal });
-    for (let attempt = 1; attempt <= CALLBACK_ATTEMPTS; attempt++) {
-      let problem: string;
-      try {
-        const res = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(payload),
-          signal: AbortSignal.any([signal, AbortSignal.timeout(CALLBACK_TIMEOUT_MS)]),
-        });
-        await res.body?.cancel();
-        log(`callback POST ${url} -> ${res.status}`);
-        if (res.status < 500) return;
-        problem = `status ${res.status}`;
-      } catch (e) {
-        if (signal.aborted) return;
-        problem = errorMessage(e);
-      }
-      log(`callback POST ${url} attempt ${attempt}/${CALLBACK_ATTEMPTS} failed: ${problem}`);
-      if (attempt < CALLBACK_ATTEMPTS) await sleep(CALLBACK_BACKOFF_MS * 2 ** (attempt - 1), undefined, { signal });
+    try {
+      const ack = await reportCallback({
+        callbackUrl: url, callbackToken, status: 'completed', endpoint: PUBLIC_BASE + account,
+        metadata: { bucket: account, region: 'local-1' },
+        attempts: CALLBACK_ATTEMPTS, initialDelayMs: CALLBACK_BACKOFF_MS, timeoutMs: CALLBACK_TIMEOUT_MS, signal,
+        onRetry: ({ attempt, attempts, problem }) => log(`callback POST ${url} attempt ${attempt}/${attempts} failed: ${problem}`),
+      });
+      log(`callback POST ${url} -> accepted${ack.duplicate ? ' (duplicate)' : ''}`);
+    } catch (e) {
+      if (signal.aborted) return;
+      if (e instanceof CallbackRefused) log(`callback POST ${url} refused (${e.status}): ${e.message}`);
+      else throw e;
     }
   }
 
@@ -197,6 +197,10 @@ export async function startFilesService(opts: FilesServiceOptions = {}): Promise
       await closed;
     },
   };
+}
+
+function fromAnswer(a: Answer<unknown>): Reply {
+  return { status: a.status, headers: a.headers, json: a.body };
 }
 
 function readText(req: IncomingMessage): Promise<string> {

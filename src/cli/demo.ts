@@ -1,7 +1,5 @@
 import { Command } from 'commander';
-import { startFilesService } from '../../examples/simulator/files-service.js';
 import { configFrom, withConfigFlags } from './options.js';
-import { handleSignals, printBanner, startServer } from './serve.js';
 import { renderWorkflow } from './render.js';
 
 /**
@@ -13,6 +11,7 @@ export function demoCommand(): Command {
     .option('--exit', 'exit once the demo workflow has ended')
     .option('--tenant <id>', 'demo tenant id', `demo-${new Date().toISOString().slice(0, 19).replace(/[-:T]/g, '')}`)
     .action(async (o) => {
+      const [{ startFilesService }, { handleSignals, printBanner, startServer }] = await Promise.all([import('../../examples/simulator/files-service.js'), import('./serve.js')]);
       const files = await startFilesService({ port: 9100, callbackDelayMs: 500, pollsUntilReady: 2 });
       const server = await startServer(configFrom({ servicesDir: 'examples/services', ...o }));
       await printBanner(server);

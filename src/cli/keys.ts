@@ -1,12 +1,11 @@
 import { Command } from 'commander';
-import { createRuntime } from '../runtime.js';
-import { rotateCredentialKeys } from '../engine/key-rotation.js';
-import { configFrom, withConfigFlags } from './options.js';
+import { configFrom, withDatabaseFlags } from './options.js';
 
 export function keysCommand(): Command {
   const cmd = new Command('keys').description('encryption keys for credentials at rest');
-  cmd.addCommand(withConfigFlags(new Command('rotate').description('re-encrypt every stored credential and webhook secret with PROVISIONER_SECRET_KEY (old keys in PROVISIONER_OLD_SECRET_KEYS)'))
+  cmd.addCommand(withDatabaseFlags(new Command('rotate').description('re-encrypt every stored credential and webhook secret with PROVISIONER_SECRET_KEY (old keys in PROVISIONER_OLD_SECRET_KEYS)'))
     .action(async (flags) => {
+      const [{ createRuntime }, { rotateCredentialKeys }] = await Promise.all([import('../runtime.js'), import('../engine/key-rotation.js')]);
       const rt = await createRuntime(configFrom(flags), { executor: false });
       try {
         const r = await rotateCredentialKeys(rt.store, rt.cipher);

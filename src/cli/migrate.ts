@@ -1,11 +1,11 @@
 import { Command } from 'commander';
-import { openStore } from '../store/store.js';
-import { configFrom, withConfigFlags } from './options.js';
+import { configFrom, withDatabaseFlags } from './options.js';
 
 export function migrateCommand(): Command {
-  return withConfigFlags(new Command('migrate').description('apply database migrations and exit'))
+  return withDatabaseFlags(new Command('migrate').description('apply database migrations and exit'))
     .action(async (flags) => {
       const config = configFrom(flags);
+      const { openStore } = await import('../store/store.js');
       const store = openStore(config.database);
       try {
         const applied = await store.migrate();

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, loadConfig, type Config, type ConfigFlags } from '../config.js';
 
 /** The serve flags of DESIGN §2; each mirrors an environment variable and wins over it. */
@@ -12,6 +12,22 @@ export function withConfigFlags(cmd: Command): Command {
     .option('--role <role>', 'all | api | worker (PROVISIONER_ROLE)')
     .option('--concurrency <n>', 'steps run at once (PROVISIONER_WORKER_CONCURRENCY)')
     .option('--data-dir <dir>', 'where the SQLite file and dev secrets live (PROVISIONER_DATA_DIR)');
+}
+
+/** Only what a command that opens the database needs (its help must not list server options). */
+export function withDatabaseFlags(cmd: Command): Command {
+  return cmd
+    .option('--database-url <url>', 'postgres://… or sqlite:PATH (DATABASE_URL)')
+    .option('--data-dir <dir>', 'where the SQLite file and dev secrets live (PROVISIONER_DATA_DIR)');
+}
+
+/** A positive integer option value, or an error naming the option and the accepted form. */
+export function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max} (got ${JSON.stringify(v)})`);
+    return n;
+  };
 }
 
 export function configFrom(flags: ConfigFlags): Config {

@@ -6,6 +6,7 @@ import { ValidationFailed, type ValidationIssue } from './errors.js';
 import { MAX_STEPS, ServiceManifestSchema, type ServiceManifest, type StepSection } from './manifest.js';
 import { isStepTypeName, stepSpecSchemas, StepTypeNames, type StepTypeName } from './step-specs.js';
 import { FixedScopeFields, parseTemplate, TemplateError } from './template.js';
+import { declaredParameters, declaredType, parametersSpecIssues, SCALAR_PLACES, type ParametersSpec } from './parameters.js';
 
 type Loc = (string | number)[];
 type Obj = Record<string, unknown>;
@@ -30,11 +31,12 @@ export function checkManifest(input: unknown): ServiceManifest {
   const nonJson = jsonIssues(topLevel, [], top);
   issues.push(...(nonJson.length > 0 ? nonJson : schemaIssues(ServiceManifestSchema, input, [], [], top, stepKeys)));
   if (typeof input.base_url === 'string') issues.push(...baseUrlIssues(input.base_url));
+  const parameters = checkedParameters(input.parameters, issues);
 
-  const provision = checkSection('provision', input.provision, issues);
+  const provision = checkSection('provision', input.provision, issues, undefined, parameters);
   const provisionNames = new Set(provision.flatMap((s) => (s.name === undefined ? [] : [s.name])));
-  if (input.deprovision !== undefined) checkSection('deprovision', input.deprovision, issues, provisionNames);
-  if (input.update !== undefined) checkSection('update', input.update, issues, provisionNames);
+  if (input.deprovision !== undefined) checkSection('deprovision', input.deprovision, issues, provisionNames, parameters);
+  if (input.update !== undefined) checkSection('update', input.update, issues, provisionNames, parameters);
   if (issues.length > 0) throw new ValidationFailed(issues);
 
   const normalized = Value.Default(ServiceManifestSchema, structuredClone(input));
@@ -55,7 +57,7 @@ function fieldName(field: Loc): string {
 function schemaIssues(schema: TSchema, value: unknown, loc: Loc, field: Loc, subject: Subject, skip?: ReadonlySet<string>): ValidationIssue[] {
   if (!Type.IsObject(schema)) return Value.Errors(schema, value).flatMap((e) => leafIssue(e, schema, value, loc, field, subject));
   const where = field.length === 0 ? subject.what : fieldName(field);
-  if (!isObj(value)) return [issue(loc, `${subject.prefix}${where} must be an object`, 'dict_type')];
+  if (!isObj(value)) return [issue(loc, `${subject.prefix}${where} must be an object${objectHint(schema)}${describeValue(value)}`, 'dict_type')];
   const known = Object.keys(schema.properties);
   const issues: ValidationIssue[] = [];
   for (const key of Object.keys(value)) {
@@ -72,6 +74,21 @@ function schemaIssues(schema: TSchema, value: unknown, loc: Loc, field: Loc, sub
     }
   }
   return issues;
+}
+
+/** `delay: 5` → "must be an object with field seconds (required)": the author learns the shape, not just the type. */
+function objectHint(schema: TSchema): string {
+  if (!Type.IsObject(schema)) return '';
+  const required = new Set(schema.required ?? []);
+  const fields = Object.keys(schema.properties).map((k) => (required.has(k) ? `${k} (required)` : k));
+  if (fields.length === 0) return '';
+  return ` with field${fields.length === 1 ? '' : 's'} ${fields.join(', ')}`;
+}
+
+function unknownFieldsOfAnyType(raw: Obj, loc: Loc, label: string): ValidationIssue[] {
+  const known = new Set(Object.values(stepSpecSchemas).flatMap((s) => Object.keys(s.properties)));
+  return Object.keys(raw).filter((k) => !known.has(k))
+    .map((k) => issue([...loc, k], `${label}: unknown field "${k}" for any step type; expected one of ${quoted([...known])}`, 'extra_forbidden'));
 }
 
 function instanceSegments(pointer: string, value: unknown): Loc {
@@ -158,7 +175,15 @@ interface StepInfo {
   raw: Obj;
 }
 
-function checkSection(section: StepSection, value: unknown, issues: ValidationIssue[], provisionNames?: ReadonlySet<string>): StepInfo[] {
+/** The parameters schema when it is usable for checking templates; its own problems go to `issues`. */
+function checkedParameters(value: unknown, issues: ValidationIssue[]): ParametersSpec | undefined {
+  if (!isObj(value) || issues.some((i) => i.loc[0] === 'parameters')) return undefined;
+  const own = parametersSpecIssues(value as ParametersSpec);
+  issues.push(...own);
+  return own.length === 0 ? value as ParametersSpec : undefined;
+}
+
+function checkSection(section: StepSection, value: unknown, issues: ValidationIssue[], provisionNames?: ReadonlySet<string>, parameters?: ParametersSpec): StepInfo[] {
   if (value === undefined) return []; // a missing provision list is reported by the schema
   if (!Array.isArray(value)) {
     issues.push(issue([section], `${section} must be a list of steps`, 'list_type'));
@@ -185,6 +210,8 @@ function checkSection(section: StepSection, value: unknown, issues: ValidationIs
     const nonJson = jsonIssues(raw, loc, subject);
     issues.push(...nonJson);
     if (type !== undefined && nonJson.length === 0) issues.push(...schemaIssues(stepSpecSchemas[type], raw, loc, [], subject));
+    // An unknown type must not hide the step's other typos: its fields are checked against every type's.
+    if (type === undefined && raw.type !== undefined) issues.push(...unknownFieldsOfAnyType(raw, loc, label));
     steps.push({ index, name, label, type, depends_on, valid: issues.length === before, raw });
   });
   issues.push(...graphIssues(section, steps));
@@ -192,7 +219,7 @@ function checkSection(section: StepSection, value: unknown, issues: ValidationIs
   const names = new Set(ancestors.keys());
   for (const step of steps) {
     if (!step.valid || step.name === undefined || step.type === undefined) continue;
-    const ctx: RefContext = { section, step: step.name, label: step.label, type: step.type, field: '', ancestors: ancestors.get(step.name) ?? new Set(), names, provisionNames };
+    const ctx: RefContext = { section, step: step.name, label: step.label, type: step.type, field: '', ancestors: ancestors.get(step.name) ?? new Set(), names, provisionNames, parameters };
     for (const [field, v] of Object.entries(step.raw)) {
       if (field !== 'name' && field !== 'type' && field !== 'depends_on') issues.push(...templateIssues(v, [section, step.index, field], { ...ctx, field }));
     }
@@ -249,6 +276,7 @@ interface RefContext {
   ancestors: ReadonlySet<string>;
   names: ReadonlySet<string>;
   provisionNames: ReadonlySet<string> | undefined;
+  parameters?: ParametersSpec;
 }
 
 function templateIssues(value: unknown, loc: Loc, ctx: RefContext): ValidationIssue[] {
@@ -258,7 +286,7 @@ function templateIssues(value: unknown, loc: Loc, ctx: RefContext): ValidationIs
   try {
     return parseTemplate(value).flatMap((p) => {
       if (p.kind === 'text') return [];
-      const problem = refProblem(p.segments, ctx);
+      const problem = refProblem(p.segments, ctx) ?? parameterRefProblem(p.segments, loc, ctx);
       return problem ? [issue(loc, `${ctx.label} uses {{${p.path}}}: ${problem.msg}`, problem.type)] : [];
     });
   } catch (e) {
@@ -294,6 +322,25 @@ function refProblem(segments: string[], ctx: RefContext): { msg: string; type: s
   const hint = root === 'provision' ? '"provision" is only available in deprovision steps and update steps; '
     : root === 'previous' ? '"previous" is only available in update steps; ' : '';
   return { msg: `${hint}unknown template root "${root}"; expected one of ${roots.join(', ')}`, type: 'unknown_template_root' };
+}
+
+/** Templates may read only declared parameters, and a path, query value or header only a scalar one. */
+function parameterRefProblem(segments: string[], loc: Loc, ctx: RefContext): { msg: string; type: string } | null {
+  const [root, name] = segments;
+  if (root !== 'parameters' || ctx.parameters === undefined) return null;
+  if (name === undefined) return { msg: 'name a parameter: parameters.<name>', type: 'template_path' };
+  const declared = declaredParameters(ctx.parameters);
+  if (declared !== null && !declared.has(name)) {
+    const known = [...declared].map((d) => `"${d}"`).join(', ') || 'none';
+    return { msg: `parameter "${name}" is not declared under parameters.properties (declared: ${known})`, type: 'template_undeclared_parameter' };
+  }
+  const place = loc[3];
+  const inRequest = (loc[2] === 'request' || loc[2] === 'compensate') && (SCALAR_PLACES as readonly unknown[]).includes(place);
+  const t = declaredType(ctx.parameters, name);
+  if (inRequest && segments.length === 2 && (t === 'object' || t === 'array')) {
+    return { msg: `parameter "${name}" is declared as ${t === 'array' ? 'an array' : 'an object'}, but a ${place === 'headers' ? 'header' : place === 'query' ? 'query value' : 'path'} takes a string, number or boolean`, type: 'template_not_scalar' };
+  }
+  return null;
 }
 
 function stepRefProblem(rest: string[], ctx: RefContext): { msg: string; type: string } | null {

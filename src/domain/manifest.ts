@@ -1,5 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { StepSpecSchema } from './step-specs.js';
+import { ParametersSpecSchema } from './parameters.js';
 
 /** A service manifest (DESIGN §6): what a service registers and what its workflows run. */
 
@@ -21,6 +22,7 @@ export const ServiceManifestSchema = Type.Object({
   base_url: Type.String({ minLength: 1, maxLength: 2000, description: 'absolute http(s) URL that step paths are relative to' }),
   on_failure: Type.Optional(Type.Enum(OnFailure, { default: 'rollback' })),
   description: Type.Optional(Type.String({ maxLength: 5000 })),
+  parameters: Type.Optional(ParametersSpecSchema),
   provision: StepList,
   // Absent: deprovisioning runs the provision steps' compensations in reverse dependency order.
   deprovision: Type.Optional(StepList),

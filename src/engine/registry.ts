@@ -26,6 +26,8 @@ export interface ServiceView {
   created_at: string;
   updated_at: string;
   steps: { provision: string[]; deprovision: string[] | null };
+  /** The manifest's declared parameters (a JSON Schema), or null when it declares none. */
+  parameters: ServiceManifest['parameters'] | null;
 }
 
 /** Who asks for a registry change and why; recorded with it. */
@@ -165,6 +167,7 @@ function view(r: ServiceRow): ServiceView {
     status_detail: r.status_detail, last_heartbeat_at: r.last_heartbeat_at === null ? null : new Date(r.last_heartbeat_at).toISOString(),
     created_at: new Date(r.created_at).toISOString(), updated_at: new Date(r.updated_at).toISOString(),
     steps: { provision: m.provision.map((s) => s.name), deprovision: m.deprovision?.map((s) => s.name) ?? null },
+    parameters: m.parameters ?? null,
   };
 }
 

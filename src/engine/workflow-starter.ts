@@ -14,6 +14,7 @@ import { startFingerprint } from '../domain/idempotency.js';
 import type { WorkflowKind } from '../domain/model.js';
 import type { ServiceManifest } from '../domain/manifest.js';
 import { STEP_DEFAULTS, type StepSpec } from '../domain/step-specs.js';
+import { startParameters } from '../domain/parameters.js';
 import { newEventId, newWorkflowId, ulid } from '../domain/ids.js';
 import { hashToken, type CredentialCipher } from './credential-cipher.js';
 import { effectiveRetry } from '../domain/retry-policy.js';
@@ -54,6 +55,8 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
     const service = await servicesRepo.get(store.db, req.serviceSlug);
     if (!service) throw new NotFound(`unknown service "${req.serviceSlug}"; GET /api/v1/catalog/services lists the services`);
     const manifest = JSON.parse(service.manifest) as ServiceManifest;
+    // Declared parameters are checked and defaulted before anything is written or run (422 naming the field).
+    req = { ...req, parameters: startParameters(manifest, req.kind, req.parameters) };
 
     if (req.kind === 'update' && !manifest.update) {
       throw new Conflict(`service ${service.slug} (version ${service.version}) declares no update steps; add an "update:" section to its manifest, or deprovision and provision again`);

@@ -149,8 +149,9 @@ async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Provisioner API', version: '1.0.0', description: 'Multi-tenant service-provisioning workflows.' },
+      info: { title: 'Provisioner API', version: '1.0.0', description: 'Multi-tenant service-provisioning workflows.', license: { name: 'MIT', identifier: 'MIT' }, contact: { name: 'Provisioner maintainers' } },
       components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      servers: [{ url: '/', description: 'This Provisioner (paths include /api/v1)' }],
     },
     // Component names are the schemas' `$id`s (DESIGN §4), not def-0, def-1…
     refResolver: {
@@ -167,9 +168,9 @@ function registerProbes(app: FastifyInstance, ready: AppDeps['ready']): void {
   const Health = Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up' });
   const readiness = (description: string) =>
     Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) }, { description });
-  app.get('/healthz', { schema: { tags: ['Health'], security: [], response: { 200: Health } } },
+  app.get('/healthz', { schema: { tags: ['Health'], operationId: 'healthz', summary: 'Liveness: the process is up', security: [], response: { 200: Health } } },
     async () => ({ status: 'ok' as const }));
-  app.get('/readyz', { schema: { tags: ['Health'], security: [], response: { 200: readiness('Ready to serve'), 503: readiness('Not ready; see checks') } } },
+  app.get('/readyz', { schema: { tags: ['Health'], operationId: 'readyz', summary: 'Readiness: the database answers', security: [], response: { 200: readiness('Ready to serve'), 503: readiness('Not ready; see checks') } } },
     async (req, reply) => {
       let result: Awaited<ReturnType<AppDeps['ready']>>;
       try {
@@ -219,11 +220,16 @@ function hoistNamedSchemas() {
     }
     return out;
   };
-  const transform: SwaggerTransform = ({ schema, url }) => {
+  const transform: SwaggerTransform = ({ schema, url, route }) => {
     // Routes without a schema are pages (the UI) or plain text (/metrics): not part of the API document.
     if (!schema) return { schema: { hide: true }, url };
     const out: Json = { ...schema };
+    // `documentedBody`: a body shown in the docs that the handler validates itself (the manifest).
+    if (out.documentedBody) out.body = out.documentedBody;
+    delete out.documentedBody;
     if (schema.body) out.body = hoist(schema.body);
+    out.operationId ??= fallbackOperationId(route.method, url);
+    if (out.description === undefined && typeof out.summary === 'string') out.description = out.summary;
     if (isObject(schema.response)) {
       out.response = Object.fromEntries(Object.entries(schema.response)
         .map(([status, r]) => [status, hoist(r, status.startsWith('2') ? 'Successful Response' : undefined)]));
@@ -237,7 +243,43 @@ function hoistNamedSchemas() {
     for (const [id, schema] of named) {
       if (!(id in schemas)) schemas[id] = toComponent(schema, true);
     }
+    for (const schema of Object.values(schemas)) dropAnyValueUnions(schema);
+    doc.openapiObject.tags = tagsUsed(doc.openapiObject.paths ?? {});
     return doc.openapiObject;
   };
   return { transform, transformObject };
+}
+
+const TAG_DESCRIPTIONS: Record<string, string> = {
+  Provisioning: "A tenant's workflows and the services' callback",
+  Admin: 'Operators: every tenant, and the repair actions',
+  Registry: 'Services register their manifests and report their health',
+  Catalog: 'What a tenant can subscribe to',
+  Webhooks: 'Outbound event subscriptions and deliveries',
+  Health: 'Probes for orchestrators',
+};
+
+/** Every tag an operation uses, declared once at the top (linters want them defined globally). */
+function tagsUsed(paths: Record<string, unknown>): { name: string; description?: string }[] {
+  const names = new Set<string>();
+  for (const item of Object.values(paths)) {
+    for (const op of Object.values(isObject(item) ? item : {})) {
+      if (isObject(op) && Array.isArray(op.tags)) for (const t of op.tags) if (typeof t === 'string') names.add(t);
+    }
+  }
+  return [...names].sort().map((name) => (TAG_DESCRIPTIONS[name] ? { name, description: TAG_DESCRIPTIONS[name] } : { name }));
+}
+
+/** For a route that names none: `post /api/v1/a/{b}/c` → `postApiV1ABC`, stable as long as the route is. */
+function fallbackOperationId(method: string | string[], url: string): string {
+  const words = url.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1));
+  return `${String([method].flat()[0]).toLowerCase()}${words.join('')}`;
+}
+
+/** `anyOf: [{}, {type: null}]` (TypeBox's Unknown-or-null) accepts any value; linters flag the empty branch, so it goes. */
+function dropAnyValueUnions(node: unknown): void {
+  if (Array.isArray(node)) { node.forEach(dropAnyValueUnions); return; }
+  if (!isObject(node)) return;
+  if (Array.isArray(node.anyOf) && node.anyOf.some((v) => isObject(v) && Object.keys(v).length === 0)) delete node.anyOf;
+  for (const v of Object.values(node)) dropAnyValueUnions(v);
 }

@@ -18,6 +18,8 @@ import { httpTracing } from './tracing.js';
 import { eventsIntakeRoutes } from './routes/events-intake.js';
 import { adminEventsRoutes } from './routes/admin-events.js';
 import { intakeSchemas } from './schemas/events.js';
+import { manifestSchemaRoute } from './routes/manifest-schema.js';
+import { ServiceManifest } from './schemas/manifest.js';
 
 /** The whole HTTP surface of a replica, by role: `worker` serves only probes (and metrics). */
 export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
@@ -29,7 +31,7 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
       adminEventsRoutes(runtime)]
     : [];
   const publicApi: RoutePlugin[] = serveApi
-    ? [callbackRoutes({ runtime, limiter: createRateLimiter(config.callbackRateLimitPerMinute) }), eventsIntakeRoutes(runtime)]
+    ? [callbackRoutes({ runtime, limiter: createRateLimiter(config.callbackRateLimitPerMinute) }), eventsIntakeRoutes(runtime), manifestSchemaRoute({ publicUrl: config.publicUrl })]
     : [];
   return buildApp({
     verifier,
@@ -45,7 +47,7 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
         return { ok: false, checks: { database: 'unreachable' } };
       }
     },
-    schemas: [...provisioningSchemas, ...registrySchemas, ...webhookSchemas, ApiResponse_dict_, ...intakeSchemas],
+    schemas: [...provisioningSchemas, ...registrySchemas, ...webhookSchemas, ApiResponse_dict_, ...intakeSchemas, ServiceManifest],
     publicApi,
     api,
     trustedProxies: config.trustedProxies,

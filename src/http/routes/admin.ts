@@ -21,7 +21,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     app.addHook('preHandler', requireCaller(isAdmin, 'admin endpoints need permission admin:provisioning or role super_admin'));
 
     app.get('/admin/provisioning/workflows', {
-      schema: { tags, summary: 'Workflows of all tenants, newest first', querystring: AdminWorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminListWorkflows', summary: 'Workflows of all tenants, newest first', querystring: AdminWorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { tenant_id?: string; status?: string; service_slug?: string; kind?: string; limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -30,11 +30,11 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.get('/admin/provisioning/workflows/:workflow_id', {
-      schema: { tags, summary: "Any tenant's workflow", params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminGetWorkflow', summary: "Any tenant's workflow", params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => ok(req, await runtime.queries.detail((req.params as IdParams).workflow_id, null)));
 
     app.get('/admin/provisioning/workflows/:workflow_id/events', {
-      schema: { tags, summary: "Any tenant's workflow history", params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminListWorkflowEvents', summary: "Any tenant's workflow history", params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -43,7 +43,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.get('/admin/provisioning/stuck', {
-      schema: { tags, summary: 'Unfinished workflows without progress for longer than older_than_s, oldest first, each with why', querystring: StuckQuery, response: { 200: listEnvelope(StuckWorkflowResponse), ...errorResponses } },
+      schema: { tags, operationId: 'adminListStuckWorkflows', summary: 'Unfinished workflows without progress for longer than older_than_s, oldest first, each with why', querystring: StuckQuery, response: { 200: listEnvelope(StuckWorkflowResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { older_than_s?: number; limit?: number };
       const limit = q.limit ?? 100;
@@ -53,7 +53,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
 
     app.post('/admin/provisioning/workflows', {
       schema: {
-        tags, summary: 'Start a workflow for any tenant', headers: IdempotencyKeyHeaders, body: AdminStartWorkflowRequest,
+        tags, operationId: 'adminStartWorkflow', summary: 'Start a workflow for any tenant', headers: IdempotencyKeyHeaders, body: AdminStartWorkflowRequest,
         response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse), ...errorResponses },
       },
     }, async (req, reply) => {
@@ -67,7 +67,8 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/force-complete', {
-      schema: { tags, summary: 'Skip every unfinished step and complete the workflow', params: WorkflowIdParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
+      preValidation: emptyBodyIsObject,
+      schema: { tags, operationId: 'adminForceComplete', summary: 'Skip every unfinished step and complete the workflow', params: WorkflowIdParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id } = req.params as IdParams;
       await runtime.admin.forceComplete(workflow_id, { actor: req.caller.sub, reason: reasonOf(req.body) });
@@ -75,7 +76,8 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/retry-step/:step_name', {
-      schema: { tags, summary: 'Run a failed step again', params: RetryStepParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
+      preValidation: emptyBodyIsObject,
+      schema: { tags, operationId: 'adminRetryStep', summary: 'Run a failed step again', params: RetryStepParams, body: AdminActionRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id, step_name } = req.params as IdParams & { step_name: string };
       await runtime.admin.retryStep(workflow_id, step_name, { actor: req.caller.sub, reason: reasonOf(req.body) });
@@ -83,7 +85,8 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
 
     app.post('/admin/provisioning/workflows/:workflow_id/cancel', {
-      schema: { tags, summary: 'Stop the workflow (optionally compensating what completed)', params: WorkflowIdParams, body: CancelRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
+      preValidation: emptyBodyIsObject,
+      schema: { tags, operationId: 'adminCancelWorkflow', summary: 'Stop the workflow (optionally compensating what completed)', params: WorkflowIdParams, body: CancelRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => {
       const { workflow_id } = req.params as IdParams;
       const compensate = (req.body as { compensate?: boolean } | undefined)?.compensate ?? false;
@@ -103,5 +106,8 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
     });
   };
 }
+
+/** Every field of an action body is optional, so no body at all means `{}` (not a 422). */
+const emptyBodyIsObject = async (req: { body: unknown }) => { req.body ??= {}; };
 
 const reasonOf = (body: unknown) => (body as { reason?: string } | undefined)?.reason ?? null;

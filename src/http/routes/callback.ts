@@ -6,7 +6,7 @@ import { ok } from '../envelope.js';
 import { NotFound, ValidationFailed } from '../../domain/errors.js';
 import { isWebUrl } from '../../domain/network-policy.js';
 import { ProvisioningCallbackRequest } from '../schemas/provisioning.js';
-import { ApiResponse_dict_, errorResponses } from '../schemas/common.js';
+import { ApiResponse_dict_, errorResponse, publicErrorResponses } from '../schemas/common.js';
 import type { RateLimiter } from '../rate-limit.js';
 
 export const CALLBACK_BODY_LIMIT = 256 * 1024;
@@ -17,8 +17,8 @@ export function callbackRoutes({ runtime, limiter }: { runtime: Runtime; limiter
     app.post('/provisioning/callback', {
       bodyLimit: CALLBACK_BODY_LIMIT,
       schema: {
-        tags: ['Provisioning'], summary: 'A service reports the result of a callback step', security: [],
-        body: ProvisioningCallbackRequest, response: { 200: ApiResponse_dict_, ...errorResponses },
+        tags: ['Provisioning'], operationId: 'provisioningCallback', summary: 'A service reports the result of a callback step', security: [],
+        body: ProvisioningCallbackRequest, response: { 200: ApiResponse_dict_, ...publicErrorResponses, 410: errorResponse('The wait expired'), 413: errorResponse('Body over 256 KiB'), 429: errorResponse('Too many callbacks from this address; retry after Retry-After') },
       },
     }, async (req) => {
       const b = req.body as ProvisioningCallbackRequest;

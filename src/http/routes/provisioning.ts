@@ -25,16 +25,16 @@ export function provisioningRoutes({ runtime }: { runtime: Runtime }): FastifyPl
     app.addHook('preHandler', requireTenant);
 
     app.get('/provisioning/status/:service_slug', {
-      schema: { tags, summary: "Where the caller's service stands", params: ServiceSlugParams, response: { 200: envelope(ProvisioningStatusResponse), ...errorResponses } },
+      schema: { tags, operationId: 'getProvisioningStatus', summary: "Where the caller's service stands", params: ServiceSlugParams, response: { 200: envelope(ProvisioningStatusResponse), ...errorResponses } },
     }, async (req) => ok(req, await runtime.queries.status(tenantOf(req), (req.params as { service_slug: string }).service_slug)));
 
     app.get('/provisioning/status/:service_slug/credentials', {
       preHandler: canReveal,
-      schema: { tags, summary: 'Reveal the credentials of the current provisioning (audited)', params: ServiceSlugParams, response: { 200: envelope(CredentialsResponse), ...errorResponses } },
+      schema: { tags, operationId: 'revealCredentials', summary: 'Reveal the credentials of the current provisioning (audited)', params: ServiceSlugParams, response: { 200: envelope(CredentialsResponse), ...errorResponses } },
     }, async (req) => ok(req, await runtime.queries.revealCredentials(tenantOf(req), (req.params as { service_slug: string }).service_slug, req.caller.sub)));
 
     app.get('/provisioning/workflows', {
-      schema: { tags, summary: "The caller's tenant's workflows, newest first", querystring: WorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse), ...errorResponses } },
+      schema: { tags, operationId: 'listWorkflows', summary: "The caller's tenant's workflows, newest first", querystring: WorkflowListQuery, response: { 200: listEnvelope(WorkflowResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { status?: string; service_slug?: string; kind?: string; limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -43,11 +43,11 @@ export function provisioningRoutes({ runtime }: { runtime: Runtime }): FastifyPl
     });
 
     app.get('/provisioning/workflows/:workflow_id', {
-      schema: { tags, summary: 'A workflow and its steps', params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
+      schema: { tags, operationId: 'getWorkflow', summary: 'A workflow and its steps', params: WorkflowIdParams, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses } },
     }, async (req) => ok(req, await runtime.queries.detail((req.params as { workflow_id: string }).workflow_id, tenantOf(req))));
 
     app.get('/provisioning/workflows/:workflow_id/events', {
-      schema: { tags, summary: 'The audit history of a workflow (polls summarised)', params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse), ...errorResponses } },
+      schema: { tags, operationId: 'listWorkflowEvents', summary: 'The audit history of a workflow (polls summarised)', params: WorkflowIdParams, querystring: EventsQuery, response: { 200: listEnvelope(WorkflowEventResponse), ...errorResponses } },
     }, async (req) => {
       const q = req.query as { limit?: number; cursor?: string };
       const limit = q.limit ?? 100;
@@ -58,7 +58,7 @@ export function provisioningRoutes({ runtime }: { runtime: Runtime }): FastifyPl
     app.post('/provisioning/workflows', {
       preHandler: canWrite,
       schema: {
-        tags, summary: 'Provision, update or deprovision a service for the caller\'s tenant', headers: IdempotencyKeyHeaders, body: StartWorkflowRequest,
+        tags, operationId: 'startWorkflow', summary: 'Provision, update or deprovision a service for the caller\'s tenant', headers: IdempotencyKeyHeaders, body: StartWorkflowRequest,
         response: { 200: envelope(WorkflowDetailResponse), 201: envelope(WorkflowDetailResponse), ...errorResponses },
       },
     }, async (req, reply) => {

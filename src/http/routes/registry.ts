@@ -10,6 +10,8 @@ import {
   SigningSecretRequest, SigningSecretResponse,
 } from '../schemas/registry.js';
 import type { ServiceView } from '../../engine/registry.js';
+import { acceptYamlBodies } from '../yaml-body.js';
+import { ManifestBody } from '../schemas/manifest.js';
 
 const tags = ['Registry'];
 const manage = requireCaller(canManageRegistry, 'registry endpoints need permission registry:manage (with a service_slug claim) or admin:registry');
@@ -36,12 +38,13 @@ function slugOf(body: unknown, caller: Caller): string {
 /** Services register their manifests (DESIGN §5 registry, §6). Running workflows keep the version they started with. */
 export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
   return async (app) => {
+    acceptYamlBodies(app);
     // No body schema: checkManifest reads the raw body, so every problem (typos included) is
     // reported with its step and field rather than as a generic schema error.
 
     app.post('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Register a service manifest', querystring: RegisterQuery, response: { 201: envelope(ServiceResponse) } },
+      schema: { tags, operationId: 'registerService', summary: 'Register a service manifest', querystring: RegisterQuery, documentedBody: ManifestBody, response: { 201: envelope(ServiceResponse), ...errorResponses } },
     }, async (req, reply) => {
       requireService(req.caller, slugOf(req.body, req.caller));
       const r = await withBodyLoc(() => runtime.registry.register(manifestBody(req), byOf(req)));
@@ -51,7 +54,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.put('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Register or update a service manifest (idempotent)', querystring: RegisterQuery, response: { 200: envelope(ServiceResponse), 201: envelope(ServiceResponse), ...errorResponses } },
+      schema: { tags, operationId: 'upsertService', summary: 'Register or update a service manifest (idempotent)', querystring: RegisterQuery, documentedBody: ManifestBody, response: { 200: envelope(ServiceResponse), 201: envelope(ServiceResponse), ...errorResponses } },
     }, async (req, reply) => {
       requireService(req.caller, slugOf(req.body, req.caller));
       const r = await withBodyLoc(() => runtime.registry.upsert(manifestBody(req), byOf(req)));
@@ -61,7 +64,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.delete('/registry/register', {
       preHandler: manage,
-      schema: { tags, summary: 'Remove a service no tenant holds', body: DeregisterRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
+      schema: { tags, operationId: 'deregisterService', summary: 'Remove a service no tenant holds', body: DeregisterRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const { slug, reason } = req.body as { slug: string; reason: string };
       requireService(req.caller, slug);
@@ -73,7 +76,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.post('/registry/heartbeat', {
       preHandler: manage,
-      schema: { tags, summary: "A service's liveness and version", body: HeartbeatRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
+      schema: { tags, operationId: 'serviceHeartbeat', summary: "A service's liveness and version", body: HeartbeatRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const b = req.body as { slug: string; status: string; version?: string; detail?: string };
       requireService(req.caller, b.slug);
@@ -117,7 +120,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 
     app.get('/registry/services', {
       preHandler: admin,
-      schema: { tags, summary: 'Registered services with their health', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
+      schema: { tags, operationId: 'listRegisteredServices', summary: 'Registered services with their health', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       const items = await runtime.registry.list();
       return page(req, items, { limit: items.length, next_cursor: null });
@@ -129,7 +132,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
 export function catalogRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
   return async (app) => {
     app.get('/catalog/services', {
-      schema: { tags: ['Catalog'], summary: 'Services available to provision', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
+      schema: { tags: ['Catalog'], operationId: 'listCatalogServices', summary: 'Services available to provision', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       // A service's address is internal: tenants learn what they can subscribe to, not where it runs.
       const all = await runtime.registry.list();

@@ -37,7 +37,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
     app.post('/admin/webhook-subscriptions', {
       bodyLimit: SUBSCRIPTION_BODY_LIMIT,
       schema: {
-        tags, summary: 'Subscribe a URL to outbound events', body: CreateWebhookSubscriptionRequest,
+        tags, operationId: 'createWebhookSubscription', summary: 'Subscribe a URL to outbound events', body: CreateWebhookSubscriptionRequest,
         response: { 201: envelope(WebhookSubscriptionResponse), ...errorResponses },
       },
     }, async (req, reply) => {
@@ -49,14 +49,14 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
     });
 
     app.get('/admin/webhook-subscriptions', {
-      schema: { tags, summary: 'Webhook subscriptions (secrets are never returned)', response: { 200: listEnvelope(WebhookSubscriptionResponse), ...errorResponses } },
+      schema: { tags, operationId: 'listWebhookSubscriptions', summary: 'Webhook subscriptions (secrets are never returned)', response: { 200: listEnvelope(WebhookSubscriptionResponse), ...errorResponses } },
     }, async (req) => {
       const items = await webhooks.listSubscriptions();
       return page(req, items, { limit: Math.max(1, items.length), next_cursor: null });
     });
 
     app.delete('/admin/webhook-subscriptions/:subscription_id', {
-      schema: { tags, summary: 'Delete a subscription and its deliveries', params: SubscriptionIdParams, response: { 204: { type: 'null', description: 'Deleted' }, ...errorResponses } },
+      schema: { tags, operationId: 'deleteWebhookSubscription', summary: 'Delete a subscription and its deliveries', params: SubscriptionIdParams, response: { 204: { type: 'null', description: 'Deleted' }, ...errorResponses } },
     }, async (req, reply) => {
       await webhooks.deleteSubscription((req.params as { subscription_id: string }).subscription_id);
       return reply.code(204).send();
@@ -64,7 +64,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
 
     app.get('/admin/webhook-deliveries', {
       schema: {
-        tags, summary: 'Webhook deliveries, newest first (status=dead lists the ones given up)', querystring: WebhookDeliveryListQuery,
+        tags, operationId: 'listWebhookDeliveries', summary: 'Webhook deliveries, newest first (status=dead lists the ones given up)', querystring: WebhookDeliveryListQuery,
         response: { 200: listEnvelope(WebhookDeliveryResponse), ...errorResponses },
       },
     }, async (req) => {
@@ -76,7 +76,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
 
     app.post('/admin/webhook-deliveries/:delivery_id/redeliver', {
       schema: {
-        tags, summary: 'Attempt a dead (or delivered) delivery again, now, with a fresh retry schedule', params: DeliveryIdParams,
+        tags, operationId: 'redeliverWebhookDelivery', summary: 'Attempt a dead (or delivered) delivery again, now, with a fresh retry schedule', params: DeliveryIdParams,
         response: { 200: envelope(WebhookDeliveryResponse), ...errorResponses },
       },
     }, async (req) => ok(req, await webhooks.redeliver((req.params as { delivery_id: string }).delivery_id)));

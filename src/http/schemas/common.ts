@@ -104,6 +104,9 @@ export const errorResponses = {
   503: err('A dependency is unavailable; retry later'),
 } as const;
 
+/** For routes without a bearer token (the callback): the same answers minus 401/403. */
+export const publicErrorResponses = (({ 401: _u, 403: _f, ...rest }) => rest)(errorResponses);
+
 /** The schemas every app registers; route files add their own through `AppDeps.schemas`. */
 export const commonSchemas: readonly TSchema[] = [ValidationError, HTTPValidationError, ErrorResponse, Meta, ListMeta];
 

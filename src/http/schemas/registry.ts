@@ -17,6 +17,7 @@ export const ServiceResponse = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
   steps: Type.Object({ provision: Type.Array(Type.String()), deprovision: Type.Union([Type.Array(Type.String()), Type.Null()]) }),
   signing_secret: Type.Optional(Type.String({ description: 'Only in the answer that issued it (first registration): the secret requests to this service are signed with. Store it; it is not shown again.' })),
+  parameters: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()], { description: 'The parameters the service takes, as a JSON Schema (null: none declared)' }),
 }, { $id: 'ServiceResponse' });
 
 const Slug = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' });
