@@ -257,6 +257,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   Catalog: 'What a tenant can subscribe to',
   Webhooks: 'Outbound event subscriptions and deliveries',
   Health: 'Probes for orchestrators',
+  Events: 'ScaiControl subscription events in, and what became of them',
 };
 
 /** Every tag an operation uses, declared once at the top (linters want them defined globally). */

@@ -96,7 +96,7 @@ export function adminRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsy
 
     app.post('/admin/provisioning/workflows/:workflow_id/resolve', {
       schema: {
-        tags, summary: 'Record that what a failed rollback left behind was cleaned up by hand: the workflow ends rolled_back',
+        tags, operationId: 'resolveWorkflow', summary: 'Record that what a failed rollback left behind was cleaned up by hand: the workflow ends rolled_back',
         params: WorkflowIdParams, body: ResolveRequest, response: { 200: envelope(WorkflowDetailResponse), ...errorResponses },
       },
     }, async (req) => {
