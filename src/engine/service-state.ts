@@ -44,5 +44,5 @@ export async function provisionedResult(db: Executor, current: WorkflowRow): Pro
 
 export function mergeCredentials(cipher: CredentialCipher, sealed: string[]): JsonObject | null {
   if (sealed.length === 0) return null;
-  return sealed.reduce<JsonObject>((acc, c) => ({ ...acc, ...cipher.decrypt(c) }), {});
+  return Object.assign({}, ...sealed.map((c) => cipher.decrypt(c)));
 }

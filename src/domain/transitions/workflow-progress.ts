@@ -8,13 +8,14 @@ import type { Actor, WorkflowDraft } from '../workflow-draft.js';
  * failure, or roll back. Idempotent: a second call changes nothing.
  */
 export function advance(d: WorkflowDraft): void {
-  if (d.status === 'rolling_back') return rollbackProgress(d);
+  if (d.status === 'rolling_back') { rollbackProgress(d); return; }
   if (d.status !== 'running' && d.status !== 'pending' && d.status !== 'failed') return;
 
   const failed = d.steps.filter((s) => s.status === 'failed');
   if (failed.length > 0) {
     if (d.wf.on_failure === 'rollback' && rollsBack(d.wf.kind) && d.status !== 'failed') {
-      return startRollback(d, describeFailures(failed), null);
+      startRollback(d, describeFailures(failed), null);
+      return;
     }
     // hold: nothing new starts. Steps queued but never attempted go back to waiting (retry-step re-queues
     // them through advance); steps already under way carry on; the workflow is failed once none is left.
