@@ -101,7 +101,3 @@ export function topologicalOrder(steps: readonly DagNode[]): string[] {
 export function reverseDependencyOrder(steps: readonly DagNode[]): string[] {
   return topologicalOrder(steps).reverse();
 }
-
-// Deliberate break (reverted in the next commit): a type error and a lint error.
-export const deliberateTypeError: number = 'not a number';
-export function deliberateLintError(x: number) { if (x == 1) { debugger; } return x; }
