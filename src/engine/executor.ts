@@ -22,6 +22,7 @@ import { createLeaseLoop } from './lease-loop.js';
 import { callbackUrl } from './callbacks.js';
 import { openEarlyReport } from './early-report.js';
 import { ulid } from '../domain/ids.js';
+import { isWaiting } from '../domain/model.js';
 import { noopTracer, type Tracer } from '../tracing/tracer.js';
 import { parseTraceparent } from '../tracing/ids.js';
 
@@ -102,7 +103,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     const slog = log.child({ workflow_id: row.workflow_id, tenant: row.tenant_id, step: row.name, attempt: row.attempt });
     const started = now();
     const compensating = row.status === 'compensating';
-    const trigger: Trigger = row.status === 'waiting_callback' || row.status === 'waiting_poll'
+    const trigger: Trigger = isWaiting(row.status)
       ? (row.deadline_at !== null && started >= row.deadline_at ? 'deadline' : 'poll')
       : 'attempt';
     const spec = specOf(row);

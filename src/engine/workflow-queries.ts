@@ -7,7 +7,7 @@ import { toJsonColumn } from '../store/columns.js';
 import { NotFound } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import { newEventId } from '../domain/ids.js';
-import { InFlightStepStatuses, type Step } from '../domain/model.js';
+import { isMoving, type Step } from '../domain/model.js';
 import { iso, stepView, workflowView, waitingReason, type StepResponse, type WorkflowResponse } from '../domain/views.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import { loadServiceState, mergeCredentials, provisionedResult } from './service-state.js';
@@ -166,7 +166,7 @@ export interface StuckWorkflow extends WorkflowResponse {
 /** The steps a workflow waits on, each with why and when it acts next; `now` flags what is overdue. */
 function waitingOnOf(steps: Step[], now?: number): WaitingOnView[] {
   return steps
-    .filter((s) => (InFlightStepStatuses as readonly string[]).includes(s.status) || s.status === 'compensating' || (s.status === 'pending' && s.nextRunAt !== null))
+    .filter((s) => isMoving(s.status) || (s.status === 'pending' && s.nextRunAt !== null))
     .map((s) => {
       const at = s.nextRunAt ?? s.deadlineAt;
       let reason = waitingReason(s, steps) ?? s.status;

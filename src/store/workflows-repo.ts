@@ -1,7 +1,7 @@
 import type { Selectable, Updateable } from 'kysely';
 import type { WorkflowsTable } from './db-types.js';
 import type { Queryable } from './queryable.js';
-import type { Workflow } from '../domain/model.js';
+import { ActiveWorkflowStatuses, OpenWorkflowStatuses, type Workflow } from '../domain/model.js';
 import { workflowFromRecord } from '../domain/records.js';
 
 export type WorkflowRow = Selectable<WorkflowsTable>;
@@ -85,13 +85,13 @@ export const workflowsRepo = {
   async findActive(db: Queryable, tenantId: string, serviceSlug: string): Promise<WorkflowRow | null> {
     return (await db.selectFrom('workflows').selectAll()
       .where('tenant_id', '=', tenantId).where('service_slug', '=', serviceSlug)
-      .where('status', 'in', ['pending', 'running', 'rolling_back']).executeTakeFirst()) ?? null;
+      .where('status', 'in', [...ActiveWorkflowStatuses]).executeTakeFirst()) ?? null;
   },
 
   /** Does any tenant hold this service: an active workflow, or a latest provision that completed? */
   async anyHolding(db: Queryable, serviceSlug: string): Promise<WorkflowRow | null> {
     const active = await db.selectFrom('workflows').selectAll().where('service_slug', '=', serviceSlug)
-      .where('status', 'in', ['pending', 'running', 'rolling_back']).limit(1).executeTakeFirst();
+      .where('status', 'in', [...ActiveWorkflowStatuses]).limit(1).executeTakeFirst();
     if (active) return active;
     const tenants = await db.selectFrom('workflows').select('tenant_id').distinct()
       .where('service_slug', '=', serviceSlug).where('kind', '=', 'provision').where('status', '=', 'completed').execute();
@@ -118,7 +118,7 @@ export const workflowsRepo = {
   /** Non-terminal workflows whose last progress is older than `before`. */
   async listStale(db: Queryable, before: number, limit: number): Promise<WorkflowRow[]> {
     return db.selectFrom('workflows').selectAll()
-      .where('status', 'in', ['pending', 'running', 'rolling_back', 'failed'])
+      .where('status', 'in', [...OpenWorkflowStatuses])
       .where('last_progress_at', '<', before)
       .orderBy('last_progress_at', 'asc').limit(limit).execute();
   },
