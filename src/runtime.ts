@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.js';
+import { SECRET_KEYS } from './domain/secret-keys.js';
 import { openStore, type Store } from './store/store.js';
 import { createCredentialCipher, type CredentialCipher } from './engine/credential-cipher.js';
 import { createExecutor, type Executor, type ExecutorHooks } from './engine/executor.js';
@@ -51,9 +52,8 @@ export interface RuntimeOptions {
 
 /**
  * pino's redaction has no recursive wildcard: each depth is listed. Secrets sit at most two levels down
- * in what we log (`{report: {credentials}}`, `{data: {subscription: {secret}}}`).
+ * in what we log (`{report: {credentials}}`, `{data: {subscription: {secret}}}`). The key names are the UI's too.
  */
-const SECRET_KEYS = ['credentials', 'callback_token', 'token', 'secret'];
 export const REDACT_PATHS = [
   'req.headers.authorization', 'req.headers.cookie',
   ...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`),

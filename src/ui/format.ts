@@ -1,5 +1,6 @@
 import { html, type SafeHtml } from './html.js';
 import { label } from './dag-svg.js';
+import { isSecretKey } from '../domain/secret-keys.js';
 
 /** `<time>` with the ISO value in `datetime` and a compact UTC rendering (…Z); a dash for null. */
 export function time(iso: string | null): SafeHtml {
@@ -13,13 +14,10 @@ export function badge(status: string): SafeHtml {
 
 // Outputs and events never carry credentials (the engine strips and encrypts them); this is a second
 // line so that a service echoing a secret under an obvious key is not displayed on an operator's screen.
-const SECRET_KEYS = new Set(['credentials', 'password', 'secret', 'token', 'callback_token', 'api_key', 'apikey',
-  'private_key', 'secret_key', 'access_token', 'refresh_token', 'client_secret', 'authorization']);
-
 export function redactSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactSecrets);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, SECRET_KEYS.has(k.toLowerCase()) ? '[redacted]' : redactSecrets(v)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, isSecretKey(k) ? '[redacted]' : redactSecrets(v)]));
   }
   return value;
 }
