@@ -14,7 +14,7 @@ import { createOutbound } from './outbound.js';
 import { stepTypeOf } from './step-types/index.js';
 import type { Trigger } from './step-types/step-type.js';
 import { tokenSubject, type CredentialCipher } from './credential-cipher.js';
-import { compensate } from './compensation.js';
+import { compensate } from './step-types/compensation.js';
 import { createCommitQueue, CredentialsUnreadable, type CommitQueue } from './commit-queue.js';
 import { createRunContexts, type RunContext } from './run-context.js';
 import { buildScope } from './scope.js';

@@ -95,9 +95,6 @@ export function failStep(d: WorkflowDraft, s: StepRecord, error: string, src: Ou
   d.emit('provisioning.step.failed', s);
 }
 
-/** HTTP statuses of a compensation that mean "already undone" unless the manifest says otherwise. */
-export const ALREADY_UNDONE_STATUSES: readonly number[] = [404, 410];
-
 /** Applies a compensation's outcome during rollback (or a cancel with compensation). */
 export function applyCompensationOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepOutcome, guard: WriteGuard): void {
   if (outcome.kind === 'completed') {
