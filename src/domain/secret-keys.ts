@@ -3,8 +3,19 @@
  * them. One list, so the two cannot disagree. Matched case-insensitively by `isSecretKey`.
  */
 export const SECRET_KEYS = [
-  'credentials', 'password', 'secret', 'token', 'callback_token', 'api_key', 'apikey',
-  'private_key', 'secret_key', 'access_token', 'refresh_token', 'client_secret', 'authorization',
+  'credentials',
+  'password',
+  'secret',
+  'token',
+  'callback_token',
+  'api_key',
+  'apikey',
+  'private_key',
+  'secret_key',
+  'access_token',
+  'refresh_token',
+  'client_secret',
+  'authorization',
 ] as const;
 
 const SECRET_KEY_SET: ReadonlySet<string> = new Set(SECRET_KEYS);

@@ -18,7 +18,8 @@ const FORBIDDEN: Record<string, readonly string[]> = {
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 /** Top-level part of src/ an import lands in ("http" for src/http/errors.ts, "config" for src/config.ts). */
@@ -35,8 +36,10 @@ describe('layers', () => {
   for (const [layer, forbidden] of Object.entries(FORBIDDEN)) {
     it(`src/${layer} imports none of ${forbidden.join(', ')}`, () => {
       const offending = sourceFiles(join(SRC, layer)).flatMap((file) =>
-        relativeImports(file).filter((target) => forbidden.includes(layerOf(target)))
-          .map((target) => `${relative(SRC, file)} → ${relative(SRC, target)}`));
+        relativeImports(file)
+          .filter((target) => forbidden.includes(layerOf(target)))
+          .map((target) => `${relative(SRC, file)} → ${relative(SRC, target)}`),
+      );
       assert.deepEqual(offending, []);
     });
   }
