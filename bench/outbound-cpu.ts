@@ -12,7 +12,7 @@ const server = spawn(process.execPath, ['-e', `
   const s = require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => {
     res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"id":"acc_1","ok":true}'); }); });
   s.keepAliveTimeout = 60000; s.listen(0, '127.0.0.1', () => console.log(s.address().port));`], { stdio: ['ignore', 'pipe', 'inherit'] });
-const [chunk] = await once(server.stdout!, 'data') as [Buffer];
+const [chunk] = await once(server.stdout as NonNullable<typeof server.stdout>, 'data') as [Buffer];
 const baseUrl = `http://127.0.0.1:${String(chunk).trim()}`;
 const http = createOutbound({ baseUrl, timeoutMs: 5000, signal: new AbortController().signal, headers: { 'idempotency-key': 'wf:s:1', 'x-provisioner-workflow': 'wf', 'x-provisioner-tenant': 't' } });
 const send = () => http.send({ method: 'POST', target: '/accounts', body: { tenant: 't1', plan: 'basic' } });

@@ -39,7 +39,7 @@ export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfUs = new Map<number, number>();
-  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  p.samples.forEach((id, i) => { selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)); });
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 
   const fileOf = (f: CallFrame) => f.url.replace(/^file:\/\//, '').replace(ROOT, '').replace(/\?.*$/, '') || `(${f.functionName || 'native'})`;

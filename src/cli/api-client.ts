@@ -23,6 +23,7 @@ async function tokenFor(flags: ApiFlags): Promise<string> {
 }
 
 /** One API call; a non-2xx answer becomes an ApiCallError whose message is the contract's error text. */
+// biome-ignore lint/suspicious/noExplicitAny: each command reads the fields of its own answer
 export async function callApi(flags: ApiFlags, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const token = await tokenFor(flags);
   const url = `${flags.url.replace(/\/+$/, '')}${path}`;
@@ -39,6 +40,7 @@ export async function callApi(flags: ApiFlags, method: string, path: string, bod
     throw new Error(`cannot reach ${url}${cause}; is Provisioner running? Set --url or PROVISIONER_URL`);
   }
   const text = await res.text();
+  // biome-ignore lint/suspicious/noExplicitAny: see callApi
   let json: any;
   try { json = text ? JSON.parse(text) : null; } catch { json = text; }
   if (!res.ok) {

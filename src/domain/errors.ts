@@ -1,9 +1,24 @@
-/** Error codes of the contract (DESIGN §4). The HTTP layer owns the only code → status table. */
+/** Error codes of the contract (DESIGN §4). */
 export const ErrorCodes = [
   'unauthorized', 'forbidden', 'not_found', 'conflict', 'gone', 'payload_too_large',
   'unsupported_media_type', 'rate_limited', 'internal_error', 'unavailable', 'validation_error',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
+
+/** The only code → status table (DESIGN §4), here so the API and the UI read it without importing each other. */
+export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  gone: 410,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  validation_error: 422,
+  rate_limited: 429,
+  internal_error: 500,
+  unavailable: 503,
+});
 
 export class ProvisionerError extends Error {
   readonly code: ErrorCode;

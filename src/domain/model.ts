@@ -5,6 +5,10 @@ export const WorkflowStatuses = ['pending', 'running', 'completed', 'failed', 'r
 export type WorkflowStatus = (typeof WorkflowStatuses)[number];
 export const ActiveWorkflowStatuses: readonly WorkflowStatus[] = ['pending', 'running', 'rolling_back'];
 export const TerminalWorkflowStatuses: readonly WorkflowStatus[] = ['completed', 'rolled_back', 'cancelled'];
+/** Not ended: an operator can still act (a `failed` workflow is held, or its rollback could not finish). */
+export const OpenWorkflowStatuses: readonly WorkflowStatus[] = ['pending', 'running', 'failed', 'rolling_back'];
+/** Going forward, or held on a failure: not rolling back and not ended. */
+export const ForwardWorkflowStatuses: readonly WorkflowStatus[] = ['pending', 'running', 'failed'];
 
 export const StepStatuses = [
   'pending', 'running', 'waiting_callback', 'waiting_poll', 'completed', 'failed', 'skipped', 'cancelled',
@@ -14,13 +18,21 @@ export type StepStatus = (typeof StepStatuses)[number];
 /** Steps that hold the workflow open: something is under way or waits for an answer. */
 export const InFlightStepStatuses: readonly StepStatus[] = ['running', 'waiting_callback', 'waiting_poll'];
 export const UnfinishedStepStatuses: readonly StepStatus[] = ['pending', 'running', 'waiting_callback', 'waiting_poll'];
+/** Unfinished with no request in flight: a rollback ends these at once (a running one finishes its attempt). */
+export const IdleUnfinishedStepStatuses: readonly StepStatus[] = ['pending', 'waiting_callback', 'waiting_poll'];
+/** The step will still change by itself: a request is out, it waits for an answer, or it is being compensated. */
+export const MovingStepStatuses: readonly StepStatus[] = [...InFlightStepStatuses, 'compensating'];
 /** A dependency in one of these lets its children start. */
 export const SatisfiedStepStatuses: readonly StepStatus[] = ['completed', 'skipped'];
 
 export const isInFlight = (s: string): boolean => (InFlightStepStatuses as readonly string[]).includes(s);
 export const isSatisfied = (s: string): boolean => (SatisfiedStepStatuses as readonly string[]).includes(s);
+export const isMoving = (s: string): boolean => (MovingStepStatuses as readonly string[]).includes(s);
 export const isWaiting = (s: string): boolean => s === 'waiting_callback' || s === 'waiting_poll';
+export const isUnfinished = (s: string): boolean => (UnfinishedStepStatuses as readonly string[]).includes(s);
 export const isActiveWorkflow = (s: string): boolean => (ActiveWorkflowStatuses as readonly string[]).includes(s);
+export const isOpenWorkflow = (s: string): boolean => (OpenWorkflowStatuses as readonly string[]).includes(s);
+export const isForwardWorkflow = (s: string): boolean => (ForwardWorkflowStatuses as readonly string[]).includes(s);
 
 export const WorkflowKinds = ['provision', 'update', 'deprovision'] as const;
 export type WorkflowKind = (typeof WorkflowKinds)[number];

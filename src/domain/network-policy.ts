@@ -75,7 +75,7 @@ function toBits(addr: string, family: 4 | 6): bigint {
   const quad = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (quad) {
     const v = toBits(quad[1], 4);
-    text = text.slice(0, -quad[1].length) + `${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
+    text = `${text.slice(0, -quad[1].length)}${(v >> 16n).toString(16)}:${(v & 0xffffn).toString(16)}`;
   }
   const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined];
   const h = head ? head.split(':') : [];

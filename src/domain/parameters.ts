@@ -153,7 +153,7 @@ export function scalarParameterUses(steps: readonly { name: string; request?: un
         const v = r[place];
         const strings = typeof v === 'string' ? [v] : isJsonObject(v as Json) ? Object.values(v as object).filter((s): s is string => typeof s === 'string') : [];
         for (const s of strings) {
-          let parts;
+          let parts: ReturnType<typeof parseTemplate>;
           try { parts = parseTemplate(s); } catch (e) { if (e instanceof TemplateError) continue; throw e; }
           for (const p of parts) {
             if (p.kind === 'ref' && p.segments[0] === 'parameters' && p.segments.length > 1) {

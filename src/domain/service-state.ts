@@ -1,5 +1,5 @@
 import type { WorkflowKind, WorkflowStatus } from './model.js';
-import { ActiveWorkflowStatuses } from './model.js';
+import { isActiveWorkflow } from './model.js';
 
 /**
  * Where a tenant's service stands (issue 12 item 5), derived from the workflows that *completed*
@@ -46,7 +46,7 @@ export function deriveServiceState<W extends WorkflowFact>(i: StateInputs<W>): D
   const base = i.lastCompleted;
   const provisioned = base !== null && base.kind !== 'deprovision';
   const current = provisioned ? base : null;
-  const ended = i.latest !== null && !isActive(i.latest.status) ? i.latest : null;
+  const ended = i.latest !== null && !isActiveWorkflow(i.latest.status) ? i.latest : null;
   const lastFailure = ended !== null && ended.status !== 'completed' && (base === null || ended.id > base.id) ? ended : null;
   if (i.active) return { state: ACTIVE_STATE[i.active.kind], current, active: i.active, lastFailure };
   let state: ServiceState = provisioned ? 'provisioned' : 'not_provisioned';
@@ -55,7 +55,6 @@ export function deriveServiceState<W extends WorkflowFact>(i: StateInputs<W>): D
   return { state, current, active: null, lastFailure };
 }
 
-export const isActive = (s: WorkflowStatus) => ActiveWorkflowStatuses.includes(s);
 
 /** Which kinds of workflow may start from a state; the reason says what to do instead. */
 export function startRefusal<W extends WorkflowFact>(kind: WorkflowKind, d: DerivedState<W>, who: { tenantId: string; serviceSlug: string }): string | null {

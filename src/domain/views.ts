@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import type { Json } from './json.js';
-import { StepStatuses, WorkflowStatuses, WorkflowKinds, type Step, type Workflow } from './model.js';
+import { isSatisfied, StepStatuses, WorkflowStatuses, WorkflowKinds, type Step, type Workflow } from './model.js';
 import { StepTypeNames } from './step-specs.js';
 
 /**
@@ -103,7 +103,7 @@ export function waitingReason(s: Step, all: readonly Step[]): string | null {
   if (s.status === 'pending' && s.nextRunAt === null) {
     const blocking = s.dependsOn.filter((d) => {
       const dep = all.find((x) => x.name === d);
-      return dep && dep.status !== 'completed' && dep.status !== 'skipped';
+      return dep && !isSatisfied(dep.status);
     });
     if (blocking.length > 0) return `waiting for ${blocking.join(', ')} to complete`;
     return 'not started: the workflow stopped before this step became ready';

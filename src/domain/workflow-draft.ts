@@ -108,7 +108,7 @@ export class WorkflowDraft {
     const outbox = this.outbox.length;
     return () => {
       Object.assign(this.wf, wf);
-      this.steps.forEach((s, i) => Object.assign(s, steps[i]));
+      this.steps.forEach((s, i) => { Object.assign(s, steps[i]); });
       this.changed.clear();
       for (const s of changed) this.changed.add(s);
       this.workflowChanged = workflowChanged;

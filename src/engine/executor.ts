@@ -15,7 +15,7 @@ import { createOutbound } from './outbound.js';
 import { stepTypeOf } from './step-types/index.js';
 import type { Trigger } from './step-types/step-type.js';
 import { tokenSubject, type CredentialCipher } from './credential-cipher.js';
-import { compensate } from './compensation.js';
+import { compensate } from './step-types/compensation.js';
 import { createCommitQueue, CredentialsUnreadable, type CommitQueue } from './commit-queue.js';
 import { createRunContexts, type RunContext } from './run-context.js';
 import { createSigningSecrets } from './signing-secrets.js';
@@ -24,6 +24,7 @@ import { createLeaseLoop } from './lease-loop.js';
 import { callbackUrl } from './callbacks.js';
 import { openEarlyReport } from './early-report.js';
 import { ulid } from '../domain/ids.js';
+import { isWaiting } from '../domain/model.js';
 import { noopTracer, type Tracer } from '../tracing/tracer.js';
 import { parseTraceparent } from '../tracing/ids.js';
 
@@ -107,7 +108,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     const slog = log.child({ workflow_id: row.workflow_id, tenant: row.tenant_id, step: row.name, attempt: row.attempt });
     const started = now();
     const compensating = row.status === 'compensating';
-    const trigger: Trigger = row.status === 'waiting_callback' || row.status === 'waiting_poll'
+    const trigger: Trigger = isWaiting(row.status)
       ? (row.deadline_at !== null && started >= row.deadline_at ? 'deadline' : 'poll')
       : 'attempt';
     const spec = specOf(row);

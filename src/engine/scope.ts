@@ -1,4 +1,4 @@
-import type { Executor } from '../store/executor.js';
+import type { Queryable } from '../store/queryable.js';
 import { stepsRepo, type StepRow } from '../store/steps-repo.js';
 import type { WorkflowRow } from '../store/workflows-repo.js';
 import { fromJsonColumn } from '../store/columns.js';
@@ -7,7 +7,7 @@ import type { StepOutputs, TemplateScope } from '../domain/template.js';
 import { serviceStateRepo } from '../store/service-state-repo.js';
 
 /** The template scope of a step (DESIGN §6): tenant, workflow, service, parameters and step outputs. */
-export async function buildScope(db: Executor, wf: WorkflowRow, steps: readonly Pick<StepRow, 'name' | 'output'>[]): Promise<TemplateScope> {
+export async function buildScope(db: Queryable, wf: WorkflowRow, steps: readonly Pick<StepRow, 'name' | 'output'>[]): Promise<TemplateScope> {
   const own = outputsOf(steps);
   let provision: StepOutputs | undefined;
   if (wf.provision_workflow_id) provision = outputsOf(await stepsRepo.listForWorkflow(db, wf.provision_workflow_id));

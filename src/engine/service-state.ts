@@ -1,4 +1,4 @@
-import type { Executor } from '../store/executor.js';
+import type { Queryable } from '../store/queryable.js';
 import { serviceStateRepo } from '../store/service-state-repo.js';
 import { toWorkflow, type WorkflowRow } from '../store/workflows-repo.js';
 import { deriveServiceState, type DerivedState } from '../domain/service-state.js';
@@ -9,7 +9,7 @@ import type { CredentialCipher } from './credential-cipher.js';
 export type ServiceStateOf = DerivedState<Workflow> & { rows: { current: WorkflowRow | null; active: WorkflowRow | null }; lastCompletedId: string | null };
 
 /** The tenant × service's provisioned state, read in one place for the starter, the status view and the registry. */
-export async function loadServiceState(db: Executor, tenantId: string, serviceSlug: string): Promise<ServiceStateOf> {
+export async function loadServiceState(db: Queryable, tenantId: string, serviceSlug: string): Promise<ServiceStateOf> {
   const i = await serviceStateRepo.inputs(db, tenantId, serviceSlug);
   const byId = new Map<string, WorkflowRow>();
   for (const r of [i.lastCompleted, i.latest, i.active]) if (r) byId.set(r.id, r);
@@ -29,7 +29,7 @@ export interface ProvisionedResult {
 }
 
 /** What is in force while provisioned: the completed provision and the completed updates after it. */
-export async function provisionedResult(db: Executor, current: WorkflowRow): Promise<ProvisionedResult | null> {
+export async function provisionedResult(db: Queryable, current: WorkflowRow): Promise<ProvisionedResult | null> {
   const chain = await serviceStateRepo.provisionedChain(db, current.tenant_id, current.service_slug, current.id);
   if (chain.length === 0) return null;
   let endpoint: string | null = null;
@@ -44,5 +44,5 @@ export async function provisionedResult(db: Executor, current: WorkflowRow): Pro
 
 export function mergeCredentials(cipher: CredentialCipher, sealed: string[]): JsonObject | null {
   if (sealed.length === 0) return null;
-  return sealed.reduce<JsonObject>((acc, c) => ({ ...acc, ...cipher.decrypt(c) }), {});
+  return Object.assign({}, ...sealed.map((c) => cipher.decrypt(c)));
 }

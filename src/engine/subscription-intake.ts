@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
-import type { Executor } from '../store/executor.js';
 import type { IntakeConfig } from '../config.js';
 import { subscriptionEventsRepo, type SubscriptionEventPatch, type SubscriptionEventRow } from '../store/subscription-events-repo.js';
 import { fromJsonColumn, toJsonColumn } from '../store/columns.js';

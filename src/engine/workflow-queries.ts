@@ -1,5 +1,5 @@
 import type { Store } from '../store/store.js';
-import { workflowsRepo, toWorkflow, type WorkflowRow } from '../store/workflows-repo.js';
+import { workflowsRepo, toWorkflow, type WorkflowFilter, type WorkflowRow } from '../store/workflows-repo.js';
 import { stepsRepo, toStep } from '../store/steps-repo.js';
 import { eventsRepo, toEvent } from '../store/events-repo.js';
 import { servicesRepo } from '../store/services-repo.js';
@@ -7,21 +7,15 @@ import { toJsonColumn } from '../store/columns.js';
 import { NotFound } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import { newEventId } from '../domain/ids.js';
-import { InFlightStepStatuses, type Step } from '../domain/model.js';
+import { isMoving, type Step } from '../domain/model.js';
 import { iso, stepView, workflowView, waitingReason, type StepResponse, type WorkflowResponse } from '../domain/views.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import { loadServiceState, mergeCredentials, provisionedResult } from './service-state.js';
 
 export interface WorkflowDetail extends WorkflowResponse { steps: StepResponse[] }
 
-export interface ListQuery {
-  tenantId?: string;
-  status?: string;
-  serviceSlug?: string;
-  kind?: string;
-  limit: number;
-  cursor?: string;
-}
+/** The store's filter, paged by an opaque cursor (the last id of the previous page) instead of `beforeId`. */
+export type ListQuery = Omit<WorkflowFilter, 'beforeId'> & { cursor?: string };
 
 export interface EventView {
   id: string;
@@ -52,9 +46,8 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
   }
 
   async function list(q: ListQuery): Promise<{ items: WorkflowResponse[]; nextCursor: string | null }> {
-    const rows = await workflowsRepo.list(store.db, {
-      tenantId: q.tenantId, status: q.status, serviceSlug: q.serviceSlug, kind: q.kind, beforeId: q.cursor, limit: q.limit + 1,
-    });
+    const { cursor, ...filter } = q;
+    const rows = await workflowsRepo.list(store.db, { ...filter, beforeId: cursor, limit: q.limit + 1 });
     const more = rows.length > q.limit;
     const page = more ? rows.slice(0, q.limit) : rows;
     return { items: page.map((r) => workflowView(toWorkflow(r))), nextCursor: more ? page[page.length - 1].id : null };
@@ -174,7 +167,7 @@ function waitingOnOf(steps: Step[], now?: number, workflowStatus?: string): Wait
     }))
     : [];
   return [...held, ...steps
-    .filter((s) => (InFlightStepStatuses as readonly string[]).includes(s.status) || s.status === 'compensating' || (s.status === 'pending' && s.nextRunAt !== null))
+    .filter((s) => isMoving(s.status) || (s.status === 'pending' && s.nextRunAt !== null))
     .map((s) => {
       const at = s.nextRunAt ?? s.deadlineAt;
       let reason = waitingReason(s, steps) ?? s.status;

@@ -17,6 +17,7 @@ import { STEP_DEFAULTS, type StepSpec } from '../domain/step-specs.js';
 import { startParameters } from '../domain/parameters.js';
 import { newEventId, newWorkflowId, ulid } from '../domain/ids.js';
 import { hashToken, type CredentialCipher } from './credential-cipher.js';
+import { stepTypeOf } from './step-types/index.js';
 import { effectiveRetry } from '../domain/retry-policy.js';
 import { depsOf, specOf } from '../domain/records.js';
 import { outboxMessage } from '../domain/workflow-draft.js';
@@ -156,8 +157,8 @@ function stepRow(wf: WorkflowRow, spec: StepSpec, position: number, t: number, c
     depends_on: toJsonColumn(deps), spec: toJsonColumn(spec), state: '{}', attempt: 0, compensation_attempt: 0, retry_count: 0,
     max_attempts: effectiveRetry(spec.retry).max_attempts, timeout_ms: Math.round((spec.timeout_s ?? STEP_DEFAULTS.timeout_s) * 1000),
     waiting_reason: null, next_run_at: deps.length === 0 ? t : null, deadline_at: null, lease_owner: null, lease_expires_at: null,
-    // Minted before any request is sent, so even the earliest callback finds its step.
-    callback_token_hash: spec.type === 'callback' ? hashToken(cipher.callbackToken(id)) : null,
+    // Types that take callbacks get a token, minted before any request is sent so even the earliest callback finds its step.
+    callback_token_hash: stepTypeOf(spec.type).onReport ? hashToken(cipher.callbackToken(id)) : null,
     report_hash: null, early_report: null, progress: null, poll_count: 0, first_poll_at: null, started_at: null,
     completed_at: null, error: null, output: null, endpoint: null, updated_at: t,
   };

@@ -1,5 +1,2 @@
-import type { Kysely, Transaction } from 'kysely';
-import type { Db } from './db-types.js';
-
-/** A repository method runs on the pool or inside a caller's transaction alike. */
-export type Executor = Kysely<Db> | Transaction<Db>;
+/** Old name of Queryable, kept only for services-repo.ts (another branch edits it); delete once it imports Queryable. */
+export type { Queryable as Executor } from './queryable.js';

@@ -1,6 +1,6 @@
 import { sql, type Selectable, type Updateable } from 'kysely';
 import type { StepsTable } from './db-types.js';
-import type { Executor } from './executor.js';
+import type { Queryable } from './queryable.js';
 import type { Step, StepStatus } from '../domain/model.js';
 import { stepFromRecord } from '../domain/records.js';
 
@@ -25,7 +25,7 @@ export interface ClaimOptions {
   afterTenant?: string;
 }
 
-async function nextDueTenant(db: Executor, after: string, now: number): Promise<string | null> {
+async function nextDueTenant(db: Queryable, after: string, now: number): Promise<string | null> {
   const r = await db.selectFrom('steps').select('tenant_id')
     .where('tenant_id', '>', after).where('next_run_at', '<=', now)
     .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<', now)]))
@@ -34,7 +34,7 @@ async function nextDueTenant(db: Executor, after: string, now: number): Promise<
 }
 
 /** Raw SQL: the dialect's row-lock clause (FOR UPDATE SKIP LOCKED) does not fit the builder. */
-async function claimOldestOfTenant(db: Executor, tenant: string, o: ClaimOptions): Promise<StepRow | null> {
+async function claimOldestOfTenant(db: Queryable, tenant: string, o: ClaimOptions): Promise<StepRow | null> {
   const res = await sql<StepRow>`
     update steps set
       lease_owner = ${o.owner},
@@ -56,19 +56,19 @@ async function claimOldestOfTenant(db: Executor, tenant: string, o: ClaimOptions
 }
 
 export const stepsRepo = {
-  async insertMany(db: Executor, rows: StepRow[]) {
+  async insertMany(db: Queryable, rows: StepRow[]) {
     if (rows.length > 0) await db.insertInto('steps').values(rows).execute();
   },
 
-  async listForWorkflow(db: Executor, workflowId: string): Promise<StepRow[]> {
+  async listForWorkflow(db: Queryable, workflowId: string): Promise<StepRow[]> {
     return db.selectFrom('steps').selectAll().where('workflow_id', '=', workflowId).orderBy('position').execute();
   },
 
-  async getByName(db: Executor, workflowId: string, name: string): Promise<StepRow | null> {
+  async getByName(db: Queryable, workflowId: string, name: string): Promise<StepRow | null> {
     return (await db.selectFrom('steps').selectAll().where('workflow_id', '=', workflowId).where('name', '=', name).executeTakeFirst()) ?? null;
   },
 
-  async findByTokenHash(db: Executor, hash: string): Promise<StepRow | null> {
+  async findByTokenHash(db: Queryable, hash: string): Promise<StepRow | null> {
     return (await db.selectFrom('steps').selectAll().where('callback_token_hash', '=', hash).executeTakeFirst()) ?? null;
   },
 
@@ -80,7 +80,7 @@ export const stepsRepo = {
    * claim at 2,000 due steps (bench, 2026-11-29). A reclaimed step (its lease expired) keeps its attempt
    * number, so the re-run sends the same idempotency key.
    */
-  async claimDue(db: Executor, o: ClaimOptions): Promise<StepRow[]> {
+  async claimDue(db: Queryable, o: ClaimOptions): Promise<StepRow[]> {
     const claimed: StepRow[] = [];
     let cursor = o.afterTenant ?? '';
     // A pass over the tenants that claims nothing ends the call; starting mid-way allows one wrap.
@@ -101,29 +101,29 @@ export const stepsRepo = {
   },
 
   /** A write after a claim: applies only while this claim still holds the lease. */
-  async updateFenced(db: Executor, f: Fence, patch: StepPatch): Promise<boolean> {
+  async updateFenced(db: Queryable, f: Fence, patch: StepPatch): Promise<boolean> {
     const r = await db.updateTable('steps').set(patch).where('id', '=', f.stepId).where('lease_owner', '=', f.owner).executeTakeFirst();
     return r.numUpdatedRows === 1n;
   },
 
   /** A write outside a claim (callbacks, admin, rollback): applies only if the step is still in one of `from`. */
-  async updateIfStatus(db: Executor, stepId: string, from: readonly StepStatus[], patch: StepPatch): Promise<boolean> {
+  async updateIfStatus(db: Queryable, stepId: string, from: readonly StepStatus[], patch: StepPatch): Promise<boolean> {
     const r = await db.updateTable('steps').set(patch).where('id', '=', stepId).where('status', 'in', from).executeTakeFirst();
     return r.numUpdatedRows === 1n;
   },
 
-  async update(db: Executor, stepId: string, patch: StepPatch) {
+  async update(db: Queryable, stepId: string, patch: StepPatch) {
     await db.updateTable('steps').set(patch).where('id', '=', stepId).execute();
   },
 
   /** Steps of any workflow whose lease expired: for metrics and the stuck report. */
-  async countExpiredLeases(db: Executor, now: number): Promise<number> {
+  async countExpiredLeases(db: Queryable, now: number): Promise<number> {
     const r = await db.selectFrom('steps').select((eb) => eb.fn.countAll<number>().as('n'))
       .where('lease_expires_at', '<', now).where('lease_owner', 'is not', null).executeTakeFirst();
     return Number(r?.n ?? 0);
   },
 
-  async dueSummary(db: Executor, now: number): Promise<{ due: number; oldestDueAt: number | null }> {
+  async dueSummary(db: Queryable, now: number): Promise<{ due: number; oldestDueAt: number | null }> {
     const r = await db.selectFrom('steps')
       .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min<number>('next_run_at').as('oldest')])
       .where('next_run_at', '<=', now).where('lease_owner', 'is', null).executeTakeFirst();
@@ -133,7 +133,7 @@ export const stepsRepo = {
 
 export const stepsSchedule = {
   /** The earliest future moment a step becomes due, so an idle loop sleeps exactly that long. */
-  async nextDueAfter(db: Executor, now: number): Promise<number | null> {
+  async nextDueAfter(db: Queryable, now: number): Promise<number | null> {
     const r = await db.selectFrom('steps').select((eb) => eb.fn.min<number>('next_run_at').as('at'))
       .where('next_run_at', '>', now).executeTakeFirst();
     return r?.at == null ? null : Number(r.at);

@@ -1,6 +1,6 @@
 import { sql, type Selectable } from 'kysely';
 import type { WebhookDeliveriesTable, WebhookSubscriptionsTable } from './db-types.js';
-import type { Executor } from './executor.js';
+import type { Queryable } from './queryable.js';
 import type { OutboxRow } from './outbox-repo.js';
 import { fromJsonColumn } from './columns.js';
 import { matchesAny } from '../domain/webhook-topics.js';
@@ -49,31 +49,31 @@ export type AttemptResult =
 export const subscriptionTopics = (s: SubscriptionRow): string[] => fromJsonColumn<string[]>(s.topics) ?? [];
 
 export const webhooksRepo = {
-  async insertSubscription(db: Executor, row: SubscriptionRow) {
+  async insertSubscription(db: Queryable, row: SubscriptionRow) {
     await db.insertInto('webhook_subscriptions').values(row).execute();
   },
 
-  async listSubscriptions(db: Executor): Promise<SubscriptionRow[]> {
+  async listSubscriptions(db: Queryable): Promise<SubscriptionRow[]> {
     return db.selectFrom('webhook_subscriptions').selectAll().orderBy('id').execute();
   },
 
-  async getSubscription(db: Executor, id: string): Promise<SubscriptionRow | null> {
+  async getSubscription(db: Queryable, id: string): Promise<SubscriptionRow | null> {
     return (await db.selectFrom('webhook_subscriptions').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
   },
 
   /** Sealed signing secrets after `afterId`, in id order: key rotation walks them in batches. */
-  async listSecrets(db: Executor, afterId: string, limit: number): Promise<{ id: string; secret: string }[]> {
+  async listSecrets(db: Queryable, afterId: string, limit: number): Promise<{ id: string; secret: string }[]> {
     return db.selectFrom('webhook_subscriptions').select(['id', 'secret']).where('id', '>', afterId).orderBy('id').limit(limit).execute();
   },
 
   /** Replaces a sealed secret only if it is still the one that was read. */
-  async replaceSecret(db: Executor, id: string, from: string, to: string): Promise<boolean> {
+  async replaceSecret(db: Queryable, id: string, from: string, to: string): Promise<boolean> {
     const r = await db.updateTable('webhook_subscriptions').set({ secret: to }).where('id', '=', id).where('secret', '=', from).executeTakeFirst();
     return r.numUpdatedRows === 1n;
   },
 
   /** Removes the subscription and its deliveries (pending ones would have nowhere to go). Run in a transaction. */
-  async deleteSubscription(db: Executor, id: string): Promise<boolean> {
+  async deleteSubscription(db: Queryable, id: string): Promise<boolean> {
     await db.deleteFrom('webhook_deliveries').where('subscription_id', '=', id).execute();
     const r = await db.deleteFrom('webhook_subscriptions').where('id', '=', id).executeTakeFirst();
     return r.numDeletedRows === 1n;
@@ -86,7 +86,7 @@ export const webhooksRepo = {
    * harmless. PostgreSQL skips rows another replica is fanning out. Rows come back oldest first.
    * Raw SQL: the dialect's row-lock clause does not fit the builder.
    */
-  async fanOut(db: Executor, o: { limit: number; now: number; lockClause: string }): Promise<{ events: OutboxRow[]; deliveries: number }> {
+  async fanOut(db: Queryable, o: { limit: number; now: number; lockClause: string }): Promise<{ events: OutboxRow[]; deliveries: number }> {
     const res = await sql<OutboxRow>`
       update outbox set dispatched_at = ${o.now}
       where id in (
@@ -119,7 +119,7 @@ export const webhooksRepo = {
    * Claims due pending deliveries in one statement by setting their lease. A delivery whose lease
    * expired (its dispatcher died mid-attempt) is due again. Raw SQL for the dialect's lock clause.
    */
-  async claimDue(db: Executor, o: DeliveryClaim): Promise<DeliveryRow[]> {
+  async claimDue(db: Queryable, o: DeliveryClaim): Promise<DeliveryRow[]> {
     const res = await sql<DeliveryRow>`
       update webhook_deliveries set lease_owner = ${o.owner}, lease_expires_at = ${o.now + o.leaseMs}
       where id in (
@@ -133,7 +133,7 @@ export const webhooksRepo = {
   },
 
   /** The event bodies and targets of claimed deliveries (a delivery whose subscription vanished is absent). */
-  async jobsFor(db: Executor, deliveries: DeliveryRow[]): Promise<DeliveryJob[]> {
+  async jobsFor(db: Queryable, deliveries: DeliveryRow[]): Promise<DeliveryJob[]> {
     if (deliveries.length === 0) return [];
     const rows = await db.selectFrom('webhook_deliveries as d')
       .innerJoin('outbox as o', 'o.id', 'd.event_id')
@@ -148,7 +148,7 @@ export const webhooksRepo = {
   },
 
   /** Records one attempt; applies only while `f` still holds the lease. */
-  async recordAttemptFenced(db: Executor, f: DeliveryFence, r: AttemptResult, now: number): Promise<boolean> {
+  async recordAttemptFenced(db: Queryable, f: DeliveryFence, r: AttemptResult, now: number): Promise<boolean> {
     const res = await db.updateTable('webhook_deliveries')
       .set((eb) => ({
         attempts: eb('attempts', '+', 1),
@@ -166,14 +166,14 @@ export const webhooksRepo = {
   },
 
   /** Hands a claimed delivery back untouched (the dispatcher is stopping): due again at once elsewhere. */
-  async releaseFenced(db: Executor, f: DeliveryFence): Promise<boolean> {
+  async releaseFenced(db: Queryable, f: DeliveryFence): Promise<boolean> {
     const res = await db.updateTable('webhook_deliveries').set({ lease_owner: null, lease_expires_at: null })
       .where('id', '=', f.id).where('lease_owner', '=', f.owner).executeTakeFirst();
     return res.numUpdatedRows === 1n;
   },
 
   /** Newest first. */
-  async listDeliveries(db: Executor, f: DeliveryFilter): Promise<DeliveryRow[]> {
+  async listDeliveries(db: Queryable, f: DeliveryFilter): Promise<DeliveryRow[]> {
     let q = db.selectFrom('webhook_deliveries').selectAll();
     if (f.status !== undefined) q = q.where('status', '=', f.status);
     if (f.subscriptionId !== undefined) q = q.where('subscription_id', '=', f.subscriptionId);
@@ -181,7 +181,7 @@ export const webhooksRepo = {
     return q.orderBy('id', 'desc').limit(f.limit).execute();
   },
 
-  async getDelivery(db: Executor, id: string): Promise<DeliveryRow | null> {
+  async getDelivery(db: Queryable, id: string): Promise<DeliveryRow | null> {
     return (await db.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst()) ?? null;
   },
 
@@ -189,7 +189,7 @@ export const webhooksRepo = {
    * A dead (or already delivered: a replay) delivery becomes pending and due now, with a fresh retry
    * schedule. Returns null when the delivery is not in one of those states.
    */
-  async redeliver(db: Executor, id: string, now: number): Promise<DeliveryRow | null> {
+  async redeliver(db: Queryable, id: string, now: number): Promise<DeliveryRow | null> {
     return (await db.updateTable('webhook_deliveries')
       .set({ status: 'pending', attempts: 0, next_attempt_at: now, lease_owner: null, lease_expires_at: null, delivered_at: null })
       .where('id', '=', id).where('status', 'in', ['dead', 'delivered'])
@@ -197,14 +197,14 @@ export const webhooksRepo = {
   },
 
   /** The earliest future moment a delivery becomes due, so an idle dispatcher sleeps exactly that long. */
-  async nextDueAfter(db: Executor, now: number): Promise<number | null> {
+  async nextDueAfter(db: Queryable, now: number): Promise<number | null> {
     const r = await db.selectFrom('webhook_deliveries').select((eb) => eb.fn.min<number>('next_attempt_at').as('at'))
       .where('next_attempt_at', '>', now).executeTakeFirst();
     return r?.at == null ? null : Number(r.at);
   },
 
   /** For the gauges on /metrics: deliveries by status and events not yet fanned out. */
-  async summary(db: Executor): Promise<{ byStatus: Record<DeliveryStatus, number>; outboxBacklog: number }> {
+  async summary(db: Queryable): Promise<{ byStatus: Record<DeliveryStatus, number>; outboxBacklog: number }> {
     const rows = await db.selectFrom('webhook_deliveries').select((eb) => ['status', eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
     const byStatus: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, dead: 0 };
     for (const r of rows) if ((WebhookDeliveryStatuses as readonly string[]).includes(r.status)) byStatus[r.status as DeliveryStatus] = Number(r.n);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signToken } from '../../src/auth/token-signer.js';
 import { freshDatabaseUrl, TEST_JWT_SECRET, TEST_SECRET_KEY, type TestDialect } from '../support/runtime.js';
-import { startServiceSim, type ServiceSim } from '../support/service-sim.js';
+import { startServiceSim } from '../support/service-sim.js';
 import { ADMIN, REGISTRAR } from '../support/api.js';
 
 const BIN = fileURLToPath(new URL('../../bin/provisioner.js', import.meta.url));

@@ -160,7 +160,7 @@ for (const dialect of testDialects()) {
         ['callback without status', { method: 'POST', url: '/api/v1/provisioning/callback', payload: { callback_token: 'cbt_x' } }, 422, ['body', 'status']],
         ['callback with unknown status', { method: 'POST', url: '/api/v1/provisioning/callback', payload: { callback_token: 'cbt_x', status: 'done' } }, 422, ['body', 'status']],
         ['callback malformed JSON', { method: 'POST', url: '/api/v1/provisioning/callback', payload: '{"callback_token":', headers: { 'content-type': 'application/json' } }, 422],
-        ['callback unknown token', { method: 'POST', url: '/api/v1/provisioning/callback', payload: { callback_token: 'cbt_' + 'A'.repeat(43), status: 'completed' } }, 404],
+        ['callback unknown token', { method: 'POST', url: '/api/v1/provisioning/callback', payload: { callback_token: `cbt_${'A'.repeat(43)}`, status: 'completed' } }, 404],
         ['callback garbage token', { method: 'POST', url: '/api/v1/provisioning/callback', payload: { callback_token: '../../etc/passwd', status: 'completed' } }, 404],
         ['no token', { method: 'GET', url: '/api/v1/provisioning/workflows' }, 401],
         ['token without tenant', { method: 'GET', url: '/api/v1/provisioning/workflows', as: { sub: 'x' } }, 403],

@@ -69,6 +69,7 @@ export const depsOf = (sc: Scenario, i: number) => sc.steps[i].depsMask.slice(0,
 
 /** The manifest a scenario runs: paths carry the scenario key so one service sim serves every scenario. */
 export function manifestOf(sc: Scenario, key: string, baseUrl: string): Record<string, unknown> & { slug: string } {
+  // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch below covers every step kind
   const provision = sc.steps.map((s, i) => {
     const name = stepName(i);
     const common: Record<string, unknown> = {

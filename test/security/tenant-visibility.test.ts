@@ -72,7 +72,7 @@ for (const dialect of testDialects()) {
       }]);
       const admin = (await rt.queries.events(workflowId, null, undefined, 1000)).items.find((e) => e.type === 'step.retry');
       const tenant = (await rt.queries.events(workflowId, tenantId, undefined, 1000)).items.find((e) => e.type === 'step.retry');
-      assert.match(String((admin?.data as { detail?: string }).detail), /boom/);
+      assert.match(String((admin?.data as { detail?: string } | undefined)?.detail), /boom/);
       assert.deepEqual(tenant?.data, { error: 'POST /a answered 500 (temporary)' });
     });
   });

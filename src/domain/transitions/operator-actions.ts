@@ -1,5 +1,5 @@
 import { Conflict, NotFound } from '../errors.js';
-import type { StepStatus } from '../model.js';
+import { isForwardWorkflow, isOpenWorkflow, UnfinishedStepStatuses } from '../model.js';
 import { specOf, stateOf, toJsonText } from '../records.js';
 import { effectiveRetry } from '../retry-policy.js';
 import type { Actor, WorkflowDraft } from '../workflow-draft.js';
@@ -9,14 +9,14 @@ import { advance, cancelUnfinished, startRollback } from './workflow-progress.js
 
 export function forceComplete(d: WorkflowDraft, a: Actor): void {
   const id = d.wf.id;
-  if (!['pending', 'running', 'failed'].includes(d.status)) {
+  if (!isForwardWorkflow(d.status)) {
     throw new Conflict(`workflow ${id} is ${d.status}; force-complete applies to pending, running or failed workflows`);
   }
   if (hasRolledBack(d)) {
     throw new Conflict(`workflow ${id} failed during its rollback, so it is not complete; if the leftovers were cleaned up by hand, use resolve`);
   }
   d.event({ type: 'admin.force_complete', actor: a.actor, reason: a.reason });
-  cancelUnfinished(d, ['pending', 'running', 'waiting_callback', 'waiting_poll'], 'skipped', a);
+  cancelUnfinished(d, UnfinishedStepStatuses, 'skipped', a);
   d.setWorkflow({ status: 'completed', completed_at: d.now, error: null, last_progress_at: d.now });
   d.event({ type: 'workflow.completed', actor: a.actor, reason: a.reason, data: { forced: true } });
   d.emit('provisioning.workflow.completed');
@@ -59,7 +59,7 @@ export function retryStep(d: WorkflowDraft, stepName: string, a: Actor, tokenHas
 }
 
 export function cancel(d: WorkflowDraft, compensate: boolean, a: Actor): void {
-  if (!['pending', 'running', 'failed', 'rolling_back'].includes(d.status)) {
+  if (!isOpenWorkflow(d.status)) {
     throw new Conflict(`workflow ${d.wf.id} is already ${d.status}; nothing to cancel`);
   }
   d.event({ type: 'admin.cancel', actor: a.actor, reason: a.reason, data: { compensate } });
@@ -69,8 +69,7 @@ export function cancel(d: WorkflowDraft, compensate: boolean, a: Actor): void {
     startRollback(d, `cancelled by an operator${a.reason ? `: ${a.reason}` : ''}`, a);
     return;
   }
-  const unfinished: StepStatus[] = ['pending', 'running', 'waiting_callback', 'waiting_poll', 'compensating'];
-  cancelUnfinished(d, unfinished, 'cancelled', a);
+  cancelUnfinished(d, [...UnfinishedStepStatuses, 'compensating'], 'cancelled', a);
   d.setWorkflow({ status: 'cancelled', completed_at: d.now, last_progress_at: d.now, error: d.wf.error ?? (a.reason ? `cancelled: ${a.reason}` : 'cancelled by an operator') });
   d.event({ type: 'workflow.cancelled', actor: a.actor, reason: a.reason });
   d.emit('provisioning.workflow.cancelled');

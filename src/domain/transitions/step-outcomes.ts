@@ -24,7 +24,8 @@ export function applyStepOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepO
     // The attempt in flight during a rollback has finished without starting anything: it does not go on.
     d.writeStep(s, { ...CLEARED, status: 'cancelled', error: errorOf(outcome) ?? s.error, next_run_at: null, deadline_at: null, waiting_reason: null, completed_at: d.now }, src.guard);
     d.event({ type: 'step.cancelled', step: s.name, attempt: s.attempt, data: { after: outcome.kind } });
-    return advance(d);
+    advance(d);
+    return;
   }
 
   switch (outcome.kind) {
@@ -50,7 +51,8 @@ export function applyStepOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepO
           state: toJsonText({ ...stateOf(s), ...(outcome.state ?? {}), accepted: true }),
         }, src.guard);
         d.event({ type: 'step.cancelled', step: s.name, attempt: s.attempt, data: { after: outcome.kind, accepted: true } });
-        return advance(d);
+        advance(d);
+        return;
       }
       d.writeStep(s, {
         ...CLEARED, ...pollPatch, status: outcome.status, next_run_at: outcome.nextRunAt, deadline_at: outcome.deadlineAt,
@@ -94,9 +96,6 @@ export function failStep(d: WorkflowDraft, s: StepRecord, error: string, src: Ou
   d.event({ type: 'step.failed', step: s.name, attempt: s.attempt, data: { error, ...(detail ? { detail } : {}) } });
   d.emit('provisioning.step.failed', s);
 }
-
-/** HTTP statuses of a compensation that mean "already undone" unless the manifest says otherwise. */
-export const ALREADY_UNDONE_STATUSES: readonly number[] = [404, 410];
 
 /** Applies a compensation's outcome during rollback (or a cancel with compensation). */
 export function applyCompensationOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepOutcome, guard: WriteGuard): void {

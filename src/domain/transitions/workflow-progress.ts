@@ -1,5 +1,5 @@
 import { ancestorsOf } from '../dag.js';
-import { isInFlight, isSatisfied, type StepStatus } from '../model.js';
+import { IdleUnfinishedStepStatuses, isForwardWorkflow, isInFlight, isSatisfied, isWaiting, type StepStatus } from '../model.js';
 import { depsOf, specOf, stateOf, toJsonText, type StepRecord } from '../records.js';
 import type { Actor, WorkflowDraft } from '../workflow-draft.js';
 
@@ -8,13 +8,14 @@ import type { Actor, WorkflowDraft } from '../workflow-draft.js';
  * failure, or roll back. Idempotent: a second call changes nothing.
  */
 export function advance(d: WorkflowDraft): void {
-  if (d.status === 'rolling_back') return rollbackProgress(d);
-  if (d.status !== 'running' && d.status !== 'pending' && d.status !== 'failed') return;
+  if (d.status === 'rolling_back') { rollbackProgress(d); return; }
+  if (!isForwardWorkflow(d.status)) return;
 
   const failed = d.steps.filter((s) => s.status === 'failed');
   if (failed.length > 0) {
     if (d.wf.on_failure === 'rollback' && rollsBack(d.wf.kind) && d.status !== 'failed') {
-      return startRollback(d, describeFailures(failed), null);
+      startRollback(d, describeFailures(failed), null);
+      return;
     }
     // hold: nothing new starts. Steps queued but never attempted go back to waiting (retry-step re-queues
     // them through advance); steps already under way carry on; the workflow is failed once none is left.
@@ -63,7 +64,7 @@ export function startRollback(d: WorkflowDraft, error: string, by: Actor | null)
     d.emit('provisioning.workflow.failed');
   }
   d.event({ type: 'workflow.rolling_back', actor: by?.actor, reason: by?.reason });
-  cancelUnfinished(d, ['pending', 'waiting_callback', 'waiting_poll'], 'cancelled');
+  cancelUnfinished(d, IdleUnfinishedStepStatuses, 'cancelled');
   rollbackProgress(d);
 }
 
@@ -74,7 +75,7 @@ export function startRollback(d: WorkflowDraft, error: string, by: Actor | null)
 export function cancelUnfinished(d: WorkflowDraft, from: readonly StepStatus[], to: 'cancelled' | 'skipped', by?: Actor): void {
   for (const s of d.steps) {
     if (!from.includes(s.status as StepStatus)) continue;
-    const accepted = s.status === 'waiting_callback' || s.status === 'waiting_poll';
+    const accepted = isWaiting(s.status);
     d.writeStep(s, {
       status: to, next_run_at: null, deadline_at: null, lease_owner: null, lease_expires_at: null, waiting_reason: null,
       completed_at: d.now, ...(accepted && to === 'cancelled' ? { state: toJsonText({ ...stateOf(s), accepted: true }) } : {}),

@@ -2,20 +2,12 @@ import { html, type SafeHtml } from '../html.js';
 import { page, type PageOptions } from '../layout.js';
 import { badge, time } from '../format.js';
 import type { UiSession } from '../session.js';
+import { filteredUrl, type ListFilters } from '../list-filters.js';
 import { SubscriptionEventStatuses, type SubscriptionEventResponse } from '../../domain/subscription-event.js';
 
-export interface EventFilters { status?: string; service?: string; tenant?: string; cursor?: string }
+export type EventFilters = ListFilters;
 
-export function eventsUrl(f: EventFilters, change: Partial<EventFilters> = {}): string {
-  const merged = { ...f, ...change };
-  const q = new URLSearchParams();
-  for (const key of ['status', 'service', 'tenant', 'cursor'] as const) {
-    const v = merged[key];
-    if (v) q.set(key, v);
-  }
-  const s = q.toString();
-  return s ? `/ui/events?${s}` : '/ui/events';
-}
+export const eventsUrl = (f: EventFilters, change: Partial<EventFilters> = {}): string => filteredUrl('/ui/events', f, change);
 
 /** `/ui/events`: ScaiControl's subscription events, newest first, each with what became of it and why. */
 export function subscriptionEventsPage(input: {

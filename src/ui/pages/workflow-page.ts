@@ -7,7 +7,7 @@ import { UI_ACTIONS, actionUrl, type UiActionName } from '../actions.js';
 import type { UiSession } from '../session.js';
 import type { EventView, WorkflowDetail } from '../../engine/workflow-queries.js';
 import type { StepResponse } from '../../domain/views.js';
-import { ActiveWorkflowStatuses, type StepStatus } from '../../domain/model.js';
+import { isActiveWorkflow, isMoving } from '../../domain/model.js';
 
 export interface LiveInput {
   session: UiSession;
@@ -25,11 +25,9 @@ export interface WorkflowPageInput extends LiveInput {
   done: UiActionName | null;
 }
 
-// A step in one of these, or a workflow in an active status, will still change by itself.
-const MOVING_STEPS: readonly StepStatus[] = ['running', 'waiting_callback', 'waiting_poll', 'compensating'];
-
+/** A workflow in an active status, or with a moving step, will still change by itself. */
 export function isLive(wf: WorkflowDetail): boolean {
-  return ActiveWorkflowStatuses.includes(wf.status) || wf.steps.some((s) => MOVING_STEPS.includes(s.status));
+  return isActiveWorkflow(wf.status) || wf.steps.some((s) => isMoving(s.status));
 }
 
 export const fragmentUrl = (id: string) => `/ui/workflows/${encodeURIComponent(id)}/fragment`;

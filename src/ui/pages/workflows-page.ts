@@ -5,14 +5,9 @@ import { label } from '../dag-svg.js';
 import type { UiSession } from '../session.js';
 import { WorkflowStatuses } from '../../domain/model.js';
 import type { WorkflowResponse } from '../../domain/views.js';
+import { filteredUrl, type ListFilters } from '../list-filters.js';
 
-export interface ListFilters {
-  status?: string;
-  service?: string;
-  /** Admins only; a tenant user's list is always its own tenant. */
-  tenant?: string;
-  cursor?: string;
-}
+export type { ListFilters };
 
 export interface WorkflowsPageInput {
   session: UiSession;
@@ -25,16 +20,7 @@ export interface WorkflowsPageInput {
 }
 
 /** `/ui/workflows` with the given filters and overrides (undefined drops a filter). */
-export function listUrl(f: ListFilters, change: Partial<ListFilters> = {}): string {
-  const merged = { ...f, ...change };
-  const q = new URLSearchParams();
-  for (const key of ['status', 'service', 'tenant', 'cursor'] as const) {
-    const v = merged[key];
-    if (v) q.set(key, v);
-  }
-  const s = q.toString();
-  return s ? `/ui/workflows?${s}` : '/ui/workflows';
-}
+export const listUrl = (f: ListFilters, change: Partial<ListFilters> = {}): string => filteredUrl('/ui/workflows', f, change);
 
 export function workflowsPage(input: WorkflowsPageInput): SafeHtml {
   const { session, filters: f, counts } = input;

@@ -1,9 +1,11 @@
-import type { StepOutcome } from '../domain/step-outcome.js';
-import type { StepSpec } from '../domain/step-specs.js';
-import type { TemplateScope } from '../domain/template.js';
-import { ALREADY_UNDONE_STATUSES } from '../domain/transitions/step-outcomes.js';
-import type { Outbound } from './outbound.js';
-import { renderRequest, sendRequest } from './step-types/request.js';
+import type { StepOutcome } from '../../domain/step-outcome.js';
+import type { StepSpec } from '../../domain/step-specs.js';
+import type { TemplateScope } from '../../domain/template.js';
+import type { Outbound } from '../outbound.js';
+import { renderRequest, sendRequest } from './request.js';
+
+/** HTTP statuses of a compensation that mean "already undone". */
+const ALREADY_UNDONE_STATUSES: readonly number[] = [404, 410];
 
 /**
  * Undoes a step by sending its `compensate` request. A 404 or 410 answer means the thing is already
