@@ -10,7 +10,7 @@ import { newRegistryAuditId, newVersionId } from '../domain/ids.js';
 import { serviceStateRepo } from '../store/service-state-repo.js';
 import { loadServiceState } from './service-state.js';
 import { registryAuditRepo } from '../store/registry-audit-repo.js';
-import type { Executor } from '../store/executor.js';
+import type { Queryable } from '../store/queryable.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import { issueSigningSecret, sealSigningSecret } from './signing-secrets.js';
 
@@ -44,7 +44,7 @@ export function createRegistry(deps: { store: Store; clock?: () => number; ciphe
   const { store, cipher } = deps;
   const now = deps.clock ?? Date.now;
 
-  async function audit(db: Executor, slug: string, action: string, by: RegistryActor, version: string | null) {
+  async function audit(db: Queryable, slug: string, action: string, by: RegistryActor, version: string | null) {
     await registryAuditRepo.insert(db, { id: newRegistryAuditId(), slug, action, actor: by.actor, reason: by.reason ?? null, version, created_at: now() });
   }
 

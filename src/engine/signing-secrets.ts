@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { servicesRepo } from '../store/services-repo.js';
-import type { Executor } from '../store/executor.js';
+import type { Queryable } from '../store/queryable.js';
 import type { CredentialCipher } from './credential-cipher.js';
 
 /**
@@ -22,7 +22,7 @@ export function openSigningSecret(cipher: CredentialCipher, sealed: string): str
  * The secret to sign requests to `slug` with, or null when the service has none (registered before
  * signing existed, or deregistered). Throws when the key that sealed it is not configured.
  */
-export async function serviceSigningSecret(db: Executor, cipher: CredentialCipher, slug: string): Promise<string | null> {
+export async function serviceSigningSecret(db: Queryable, cipher: CredentialCipher, slug: string): Promise<string | null> {
   const sealed = await servicesRepo.signingSecretSealed(db, slug);
   return sealed === null ? null : openSigningSecret(cipher, sealed);
 }
@@ -34,7 +34,7 @@ const SIGNING_SECRET_TTL_MS = 5000;
  * used within SIGNING_SECRET_TTL_MS; the service accepts its previous secret meanwhile. A failed read
  * throws (the attempt runs again after its lease) rather than sending a request unsigned.
  */
-export function createSigningSecrets(store: { db: Executor }, cipher: CredentialCipher, now: () => number = Date.now) {
+export function createSigningSecrets(store: { db: Queryable }, cipher: CredentialCipher, now: () => number = Date.now) {
   const cache = new Map<string, { secret: string | null; until: number }>();
   return {
     async of(slug: string): Promise<string | null> {

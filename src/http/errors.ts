@@ -1,20 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaValidationError } from 'fastify';
-import { ProvisionerError, ValidationFailed, type ErrorCode, type ValidationIssue } from '../domain/errors.js';
+import { ProvisionerError, STATUS_BY_CODE, ValidationFailed, type ErrorCode, type ValidationIssue } from '../domain/errors.js';
 
-/** The only code → status table (DESIGN §4). */
-export const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = Object.freeze({
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  gone: 410,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  validation_error: 422,
-  rate_limited: 429,
-  internal_error: 500,
-  unavailable: 503,
-});
+export { STATUS_BY_CODE };
 
 export interface ErrorHandlingOptions {
   /** True for errors that mean a dependency (the database) is down: answered 503, not 500. */

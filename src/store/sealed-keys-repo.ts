@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Executor } from './executor.js';
+import type { Queryable } from './queryable.js';
 
 /**
  * Which key ids sealed what is stored (issue 11 finding 3). A sealed value is the credential cipher's
@@ -12,7 +12,7 @@ export interface UnknownKey { kid: string; where: string }
 
 export const sealedKeysRepo = {
   /** The first stored value in each place sealed by none of `kids`, or an empty list. */
-  async unknownKeys(db: Executor, kids: readonly string[]): Promise<UnknownKey[]> {
+  async unknownKeys(db: Queryable, kids: readonly string[]): Promise<UnknownKey[]> {
     const found: UnknownKey[] = [];
     const places = [
       { table: 'workflows', column: 'credentials', where: 'workflow credentials' },

@@ -1,13 +1,13 @@
-import type { Executor } from './executor.js';
+import type { Queryable } from './queryable.js';
 
 /** Liveness of executor processes, and the takeover of a dead one's leases. */
 export const workersRepo = {
-  async register(db: Executor, id: string, now: number) {
+  async register(db: Queryable, id: string, now: number) {
     await db.insertInto('workers').values({ id, started_at: now, heartbeat_at: now })
       .onConflict((oc) => oc.column('id').doUpdateSet({ heartbeat_at: now })).execute();
   },
 
-  async remove(db: Executor, id: string) {
+  async remove(db: Queryable, id: string) {
     await db.deleteFrom('workers').where('id', '=', id).execute();
   },
 
@@ -16,7 +16,7 @@ export const workersRepo = {
    * `deadBefore`, so their steps are due at once, and forgets those processes. A process that was only
    * paused finds its outcomes fenced out once another worker has claimed its steps.
    */
-  async beatAndTakeOver(db: Executor, id: string, now: number, deadBefore: number): Promise<{ dead: string[]; released: number }> {
+  async beatAndTakeOver(db: Queryable, id: string, now: number, deadBefore: number): Promise<{ dead: string[]; released: number }> {
     const beat = await db.updateTable('workers').set({ heartbeat_at: now }).where('id', '=', id).executeTakeFirst();
     if (beat.numUpdatedRows === 0n) await workersRepo.register(db, id, now);
     const dead = (await db.selectFrom('workers').select('id').where('heartbeat_at', '<', deadBefore).execute()).map((r) => r.id);

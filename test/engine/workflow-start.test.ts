@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Conflict, NotFound } from '../../src/domain/errors.js';
+import { Conflict, ValidationFailed, NotFound } from '../../src/domain/errors.js';
 import { testDialects } from '../support/runtime.js';
 import { manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, tokenOf, unique, untilStep, untilWorkflow } from '../support/engine.js';
 
@@ -50,7 +50,7 @@ for (const dialect of testDialects()) {
       assert.deepEqual(again, { workflowId: first.workflowId, created: false });
       await untilWorkflow(rt, first.workflowId, 'completed');
       assert.deepEqual(await start(m.slug, tenant, 'key-1'), { workflowId: first.workflowId, created: false }, 'also after it ended');
-      await assert.rejects(start(m.slug, tenant, 'key-1', 'deprovision'), Conflict);
+      await assert.rejects(start(m.slug, tenant, 'key-1', 'deprovision'), ValidationFailed, 'a key reused for a different request is refused (422), naming the first workflow');
       assert.equal(sim.calls('POST', '/ok').length, 1);
       assert.equal((await start(m.slug, unique('tenant'), 'key-1')).created, true, 'keys are per tenant');
 

@@ -12,7 +12,10 @@ describe('the operator UI lists subscription events', () => {
   after(async () => { await api.close(); });
 
   async function cookieFor(claims: Parameters<typeof signToken>[1]) {
-    const res = await api.app.inject({ method: 'GET', url: `/ui/login?token=${await signToken(TEST_JWT_SECRET, claims, '1h')}` });
+    const res = await api.app.inject({
+      method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ token: await signToken(TEST_JWT_SECRET, claims, '1h') }).toString(),
+    });
     assert.equal(res.statusCode, 303);
     return String(res.headers['set-cookie']).split(';')[0];
   }
