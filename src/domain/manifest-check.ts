@@ -344,11 +344,11 @@ function parameterRefProblem(segments: string[], loc: Loc, ctx: RefContext): { m
 }
 
 function stepRefProblem(rest: string[], ctx: RefContext): { msg: string; type: string } | null {
-  const [name, output] = rest;
-  if (name === undefined || output !== 'output') return { msg: 'expected steps.<name>.output…', type: 'template_path' };
+  const [name, part] = rest;
+  if (name === undefined || (part !== 'output' && part !== 'response')) return { msg: 'expected steps.<name>.output… (or steps.<name>.response… for the accepted answer of a callback or poll step)', type: 'template_path' };
   if (name === ctx.step) {
     if (ctx.field === 'compensate') return null;
-    return { msg: 'a step can use its own output only in its compensate', type: 'template_not_ancestor' };
+    return { msg: `a step can use its own ${part} only in its compensate`, type: 'template_not_ancestor' };
   }
   if (!ctx.names.has(name)) {
     const hint = ctx.provisionNames?.has(name) ? `; use provision.steps.${name}.output… for the provisioning's outputs` : '';

@@ -67,6 +67,8 @@ export interface StepRecord {
   output: string | null;
   endpoint: string | null;
   updated_at: number;
+  /** Added by 0007: the answer that accepted a callback or poll step's work (what its compensation may need). */
+  response: string | null;
 }
 
 export interface EventRecord {
@@ -94,7 +96,7 @@ export interface OutboxRecord {
 export const MUTABLE_STEP_COLUMNS = [
   'status', 'state', 'attempt', 'compensation_attempt', 'retry_count', 'max_attempts', 'waiting_reason', 'next_run_at',
   'deadline_at', 'lease_owner', 'lease_expires_at', 'callback_token_hash', 'report_hash', 'early_report', 'progress',
-  'poll_count', 'first_poll_at', 'started_at', 'completed_at', 'error', 'output', 'endpoint', 'updated_at',
+  'poll_count', 'first_poll_at', 'started_at', 'completed_at', 'error', 'output', 'endpoint', 'updated_at', 'response',
 ] as const satisfies readonly (keyof StepRecord)[];
 
 export const MUTABLE_WORKFLOW_COLUMNS = [

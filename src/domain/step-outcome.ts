@@ -16,6 +16,8 @@ export type StepOutcome =
     deadlineAt: number;
     state?: JsonObject;
     progress?: JsonObject | null;
+    /** The answer that accepted the work, kept for templates (`steps.<name>.response`). */
+    response?: Json;
   }
   | { kind: 'retry'; error: string; notBefore?: number; detail?: string }
   | { kind: 'failed'; error: string; detail?: string };

@@ -2,7 +2,8 @@ import type { Json, JsonObject } from './json.js';
 
 /** `{{ path }}` templates in step requests (DESIGN §6). */
 
-export type StepOutputs = Record<string, { output: Json }>;
+/** Per step: its final `output`, and for callback and poll steps the `response` that accepted the work. */
+export type StepOutputs = Record<string, { output: Json; response?: Json }>;
 
 export type TemplateScope = {
   tenant: { id: string };

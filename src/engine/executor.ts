@@ -136,7 +136,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
     let outcome: StepOutcome;
     try {
-      const scope = await buildScope(store.db, wf, [...outputs].map(([name, output]) => ({ name, output })));
+      const scope = await buildScope(store.db, wf, [...outputs.values()]);
       if (compensating) {
         outcome = await compensate(http, spec, scope);
       } else {
@@ -179,7 +179,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       }
       return s;
     }, slog, abortRuns);
-    if (applied?.status === 'completed' && applied.output !== null) outputs.set(applied.name, applied.output);
+    if (applied?.status === 'completed') outputs.set(applied.name, { name: applied.name, output: applied.output, response: applied.response });
     deps.hooks?.onAttempt?.(row.type, applied ? outcome.kind : 'lost', now() - started);
     span.setAttributes({ 'provisioner.outcome': applied ? outcome.kind : 'lost' });
     if (outcome.kind === 'failed' || outcome.kind === 'retry') span.setError(outcome.error);

@@ -1,10 +1,11 @@
 import { depsOf, type StepRecord, type WorkflowRecord } from '../domain/records.js';
 import type { Store } from '../store/store.js';
+import type { StepResults } from './scope.js';
 
 export interface RunContext {
   wf: WorkflowRecord;
-  /** Outputs (JSON text) of the workflow's completed steps, by step name. */
-  outputs: Map<string, string>;
+  /** Results (JSON text) of the workflow's steps, by step name: final outputs and accepted responses. */
+  outputs: Map<string, StepResults>;
 }
 
 const MAX_CACHED = 5000;
@@ -43,7 +44,7 @@ export function createRunContexts(store: Store) {
         out.set(wf.id, ctx);
         remember(wf.id, ctx);
       }
-      for (const o of rows.outputs) out.get(o.workflow_id)?.outputs.set(o.name, o.output);
+      for (const o of rows.outputs) out.get(o.workflow_id)?.outputs.set(o.name, { name: o.name, output: o.output, response: o.response });
       return out;
     },
   };

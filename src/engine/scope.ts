@@ -7,7 +7,7 @@ import type { StepOutputs, TemplateScope } from '../domain/template.js';
 import { serviceStateRepo } from '../store/service-state-repo.js';
 
 /** The template scope of a step (DESIGN §6): tenant, workflow, service, parameters and step outputs. */
-export async function buildScope(db: Queryable, wf: WorkflowRow, steps: readonly Pick<StepRow, 'name' | 'output'>[]): Promise<TemplateScope> {
+export async function buildScope(db: Queryable, wf: WorkflowRow, steps: readonly StepResults[]): Promise<TemplateScope> {
   const own = outputsOf(steps);
   let provision: StepOutputs | undefined;
   if (wf.provision_workflow_id) provision = outputsOf(await stepsRepo.listForWorkflow(db, wf.provision_workflow_id));
@@ -25,8 +25,16 @@ export async function buildScope(db: Queryable, wf: WorkflowRow, steps: readonly
   };
 }
 
-function outputsOf(steps: readonly Pick<StepRow, 'name' | 'output'>[]): StepOutputs {
+export type StepResults = Pick<StepRow, 'name' | 'output'> & { response?: string | null };
+
+function outputsOf(steps: readonly StepResults[]): StepOutputs {
   const out: StepOutputs = {};
-  for (const s of steps) if (s.output !== null) out[s.name] = { output: fromJsonColumn<Json>(s.output) ?? {} };
+  for (const s of steps) {
+    if (s.output === null && !s.response) continue;
+    out[s.name] = {
+      output: fromJsonColumn<Json>(s.output) ?? {},
+      ...(s.response ? { response: fromJsonColumn<Json>(s.response) ?? {} } : {}),
+    };
+  }
   return out;
 }

@@ -160,7 +160,7 @@ function stepRow(wf: WorkflowRow, spec: StepSpec, position: number, t: number, c
     // Types that take callbacks get a token, minted before any request is sent so even the earliest callback finds its step.
     callback_token_hash: stepTypeOf(spec.type).onReport ? hashToken(cipher.callbackToken(id)) : null,
     report_hash: null, early_report: null, progress: null, poll_count: 0, first_poll_at: null, started_at: null,
-    completed_at: null, error: null, output: null, endpoint: null, updated_at: t,
+    completed_at: null, error: null, output: null, endpoint: null, updated_at: t, response: null,
   };
 }
 

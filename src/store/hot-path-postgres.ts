@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { MUTABLE_STEP_COLUMNS, MUTABLE_WORKFLOW_COLUMNS, type StepRecord, type WorkflowRecord } from '../domain/records.js';
-import { DUE, EVENT_COLUMNS, OUTBOX_COLUMNS, rowsAsJson, type HotPath, type LoadedWorkflow } from './hot-path.js';
+import { DUE, EVENT_COLUMNS, OUTBOX_COLUMNS, rowsAsJson, type HotPath, type LoadedWorkflow, type RunContextRows } from './hot-path.js';
 
 /** Column types, for reading set-based writes out of a JSON parameter. */
 const INTEGER = new Set(['attempt', 'compensation_attempt', 'retry_count', 'max_attempts', 'poll_count', 'steps_completed']);
@@ -53,7 +53,7 @@ returning *`;
 const Q = {
   claim: { name: 'pv_claim', text: CLAIM },
   contextWorkflows: { name: 'pv_ctx_wf', text: 'select * from workflows where id = any($1::text[])' },
-  contextOutputs: { name: 'pv_ctx_out', text: 'select workflow_id, name, output from steps where workflow_id = any($1::text[]) and output is not null' },
+  contextOutputs: { name: 'pv_ctx_out', text: 'select workflow_id, name, output, response from steps where workflow_id = any($1::text[]) and (output is not null or response is not null)' },
   // Workflows first, in id order, then their steps: two batches never wait on each other in a cycle.
   loadWorkflows: { name: 'pv_load_wf', text: 'select * from workflows where id = any($1::text[]) order by id for update' },
   loadSteps: { name: 'pv_load_steps', text: 'select * from steps where workflow_id = any($1::text[]) order by workflow_id, position for update' },
@@ -78,7 +78,7 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
 
     runContext: (ids) => withClient(async (c) => ({
       workflows: await run<WorkflowRecord>(c, Q.contextWorkflows, [ids]),
-      outputs: await run<{ workflow_id: string; name: string; output: string }>(c, Q.contextOutputs, [ids]),
+      outputs: await run<RunContextRows['outputs'][number]>(c, Q.contextOutputs, [ids]),
     })),
 
     applyBatch: (ids, decide) => withClient(async (c) => {

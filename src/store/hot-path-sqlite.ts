@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { MUTABLE_STEP_COLUMNS, MUTABLE_WORKFLOW_COLUMNS, type StepRecord, type WorkflowRecord } from '../domain/records.js';
 import type { Db } from './db-types.js';
-import { DUE, EVENT_COLUMNS, OUTBOX_COLUMNS, rowsAsJson, type HotPath, type LoadedWorkflow } from './hot-path.js';
+import { DUE, EVENT_COLUMNS, OUTBOX_COLUMNS, rowsAsJson, type HotPath, type LoadedWorkflow, type RunContextRows } from './hot-path.js';
 
 const due = DUE('@now');
 
@@ -44,7 +44,7 @@ const insertFrom = (table: string, cols: readonly string[]) =>
 const SQL = {
   claim: CLAIM,
   contextWorkflows: `select * from workflows where id in (${IDS})`,
-  contextOutputs: `select workflow_id, name, output from steps where workflow_id in (${IDS}) and output is not null`,
+  contextOutputs: `select workflow_id, name, output, response from steps where workflow_id in (${IDS}) and (output is not null or response is not null)`,
   loadWorkflows: `select * from workflows where id in (${IDS})`,
   loadSteps: `select * from steps where workflow_id in (${IDS}) order by workflow_id, position`,
   writeSteps: `update steps set ${setFrom(MUTABLE_STEP_COLUMNS)} from json_each(?) as v where steps.id = v.value ->> 0`,
@@ -72,7 +72,7 @@ export function createSqliteHotPath(raw: Database.Database, db: Kysely<Db>): Hot
       const list = JSON.stringify(ids);
       return {
         workflows: stmt().contextWorkflows.all(list) as WorkflowRecord[],
-        outputs: stmt().contextOutputs.all(list) as { workflow_id: string; name: string; output: string }[],
+        outputs: stmt().contextOutputs.all(list) as RunContextRows['outputs'],
       };
     }),
 

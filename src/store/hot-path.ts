@@ -29,7 +29,7 @@ export interface ClaimRequest {
 
 export interface RunContextRows {
   workflows: WorkflowRecord[];
-  outputs: { workflow_id: string; name: string; output: string }[];
+  outputs: { workflow_id: string; name: string; output: string | null; response: string | null }[];
 }
 
 export interface LoadedWorkflow { wf: WorkflowRecord; steps: StepRecord[] }

@@ -32,7 +32,7 @@ function step(name: string, spec: Partial<StepSpec> & { type?: string }, patch: 
     depends_on: JSON.stringify(full.depends_on ?? []), spec: JSON.stringify(full), state: '{}', attempt: 0, compensation_attempt: 0,
     retry_count: 0, max_attempts: 3, timeout_ms: 1000, waiting_reason: null, next_run_at: null, deadline_at: null, lease_owner: null,
     lease_expires_at: null, callback_token_hash: null, report_hash: null, early_report: null, progress: null, poll_count: 0,
-    first_poll_at: null, started_at: null, completed_at: null, error: null, output: null, endpoint: null, updated_at: NOW - 1000, ...patch,
+    first_poll_at: null, started_at: null, completed_at: null, error: null, output: null, endpoint: null, updated_at: NOW - 1000, response: null, ...patch,
   };
 }
 

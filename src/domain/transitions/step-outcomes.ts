@@ -49,6 +49,7 @@ export function applyStepOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepO
         d.writeStep(s, {
           ...CLEARED, ...pollPatch, status: 'cancelled', next_run_at: null, deadline_at: null, waiting_reason: null, completed_at: d.now,
           state: toJsonText({ ...stateOf(s), ...(outcome.state ?? {}), accepted: true }),
+          ...(outcome.response !== undefined ? { response: toJsonText(outcome.response) } : {}),
         }, src.guard);
         d.event({ type: 'step.cancelled', step: s.name, attempt: s.attempt, data: { after: outcome.kind, accepted: true } });
         advance(d);
@@ -58,6 +59,7 @@ export function applyStepOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepO
         ...CLEARED, ...pollPatch, status: outcome.status, next_run_at: outcome.nextRunAt, deadline_at: outcome.deadlineAt,
         waiting_reason: outcome.reason, ...(outcome.state ? { state: toJsonText({ ...stateOf(s), ...outcome.state }) } : {}),
         ...(outcome.progress ? { progress: toJsonText(outcome.progress) } : {}),
+        ...(outcome.response !== undefined ? { response: toJsonText(outcome.response) } : {}),
       }, src.guard);
       if (!polled) d.event({ type: `step.${outcome.status}`, step: s.name, attempt: s.attempt, data: { deadline_at: new Date(outcome.deadlineAt).toISOString() } });
       d.setWorkflow({ last_progress_at: d.now });

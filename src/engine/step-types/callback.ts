@@ -1,7 +1,8 @@
 import type { CallbackStepSpec } from '../../domain/step-specs.js';
 import { STEP_DEFAULTS } from '../../domain/step-specs.js';
 import type { Report } from '../../domain/model.js';
-import { renderRequest, sendRequest } from './request.js';
+import { bodyAsOutput, renderRequest, sendRequest } from './request.js';
+import type { Json } from '../../domain/json.js';
 import type { StepOutcome, StepType } from './step-type.js';
 
 /** A deadline handled this late was missed by us, not by the service (a live engine handles it within a poll interval). */
@@ -24,11 +25,13 @@ export const callbackStep: StepType<CallbackStepSpec> = {
       return spec.retry?.on_wait_timeout ? { kind: 'retry', error } : { kind: 'failed', error };
     }
     let what = 'the service';
+    let response: Json | undefined;
     if (spec.request) {
       const req = renderRequest(spec.request, ctx.scope);
       const answer = await sendRequest(ctx.http, req);
       if (!answer.ok) return answer.outcome;
       what = `${req.method} ${spec.request.path}`;
+      response = bodyAsOutput(answer.res);
     }
     const deadlineAt = ctx.now + (spec.wait?.timeout_s ?? STEP_DEFAULTS.wait_timeout_s) * 1000;
     return {
@@ -37,6 +40,7 @@ export const callbackStep: StepType<CallbackStepSpec> = {
       reason: `waiting for the callback of ${what} until ${new Date(deadlineAt).toISOString()}`,
       nextRunAt: deadlineAt,
       deadlineAt,
+      ...(response !== undefined ? { response } : {}),
     };
   },
 

@@ -3,7 +3,7 @@ import type { PollStepSpec } from '../../domain/step-specs.js';
 import { STEP_DEFAULTS } from '../../domain/step-specs.js';
 import { parseReport } from '../../domain/report.js';
 import type { Report } from '../../domain/model.js';
-import { renderRequest, sendRequest } from './request.js';
+import { bodyAsOutput, renderRequest, sendRequest } from './request.js';
 import type { StepContext, StepOutcome, StepType } from './step-type.js';
 
 /** Starts the work with one request, then polls the Location header, body.poll_url or poll.path until a final status. */
@@ -27,7 +27,7 @@ export const pollStep: StepType<PollStepSpec> = {
       if (report && report.status !== 'in_progress') return fromReport(spec, report);
       if (!pollUrl) return { kind: 'failed', error: `${spec.request.path} answered ${answer.res.status} without a Location header, body.poll_url or a final status; set poll.path in the manifest` };
       const deadlineAt = ctx.now + (spec.poll?.timeout_s ?? STEP_DEFAULTS.poll_timeout_s) * 1000;
-      return waiting(ctx, { poll_url: pollUrl }, deadlineAt, intervalMs, report?.metadata ?? null, null);
+      return { ...waiting(ctx, { poll_url: pollUrl }, deadlineAt, intervalMs, report?.metadata ?? null, null), response: bodyAsOutput(answer.res) } as StepOutcome;
     }
     const pollUrl = typeof ctx.state.poll_url === 'string' ? ctx.state.poll_url : null;
     const deadlineAt = ctx.deadlineAt ?? ctx.now;

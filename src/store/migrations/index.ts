@@ -5,6 +5,7 @@ import { workflowTraceParent } from './0003-workflow-trace-parent.js';
 import { workflowCancelRequested } from './0004-workflow-cancel-requested.js';
 import { stepsDueByTenant } from './0005-steps-due-by-tenant.js';
 import { workers } from './0006-workers.js';
+import { stepResponse } from './0007-step-response.js';
 import { registryIdentity } from './0008-registry-identity.js';
 import { subscriptionEvents } from './0012-subscription-events.js';
 
@@ -16,6 +17,7 @@ export const migrations: Record<string, Migration> = {
   '0004-workflow-cancel-requested': workflowCancelRequested,
   '0005-steps-due-by-tenant': stepsDueByTenant,
   '0006-workers': workers,
+  '0007-step-response': stepResponse,
   '0008-registry-identity': registryIdentity,
   '0012-subscription-events': subscriptionEvents,
 };
