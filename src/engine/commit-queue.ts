@@ -147,6 +147,8 @@ function collect(drafts: Iterable<WorkflowDraft>): { writes: BatchWrites; result
   const writes: BatchWrites = { steps: [], workflows: [], events: [], outbox: [] };
   const result: Signals = { wake: false, emitted: false, notable: [] };
   for (const d of drafts) {
+    // Any change moves the workflow's updated_at: the version an open UI page compares before reading more.
+    if (d.changed.size > 0 && !d.workflowChanged) d.setWorkflow({});
     writes.steps.push(...d.changed);
     if (d.workflowChanged) writes.workflows.push(d.wf as WorkflowRecord);
     for (const e of d.eventRecords()) {

@@ -145,8 +145,17 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
     }));
   }
 
-  return { detail, list, status, events, revealCredentials, counts, stuck };
+  /** A workflow's version for an open page's live update: it changes with every committed transition. */
+  async function version(id: string, tenantId: string | null): Promise<string> {
+    const row = await load(id, tenantId);
+    return workflowVersion(row.updated_at, row.status, row.steps_completed);
+  }
+
+  return { detail, list, status, events, revealCredentials, counts, stuck, version };
 }
+
+/** Changes with every committed transition (each one moves updated_at); one format for the row and the view. */
+export const workflowVersion = (updatedAtMs: number, status: string, stepsCompleted: number) => `${updatedAtMs}-${status}-${stepsCompleted}`;
 
 export interface WaitingOnView { step: string; status: string; reason: string; next_action_at: string | null }
 

@@ -7,7 +7,7 @@ import { REASON_MAX, uiAction, type UiActionName } from './actions.js';
 import { loginPage } from './pages/login-page.js';
 import { messagePage } from './pages/message-page.js';
 import { workflowsPage, type ListFilters } from './pages/workflows-page.js';
-import { renderLive, workflowPage } from './pages/workflow-page.js';
+import { liveEtag, renderLive, workflowPage } from './pages/workflow-page.js';
 import { confirmPage } from './pages/confirm-page.js';
 
 const PAGE_SIZE = 25;
@@ -95,11 +95,13 @@ export const workflowRoutes: FastifyPluginAsync<UiContext> = async (app, ctx) =>
     return sendPage(reply, 200, workflowPage({ ...data, assets: ctx.assets, done: done ? uiAction(done)?.name ?? null : null }));
   });
 
+  // An open page polls this every second: an unchanged workflow costs one row read, never its history.
   app.get<{ Params: IdParams }>(FRAGMENT_ROUTE, async (req, reply) => {
-    const live = renderLive(await liveData(req));
-    reply.header('etag', live.etag);
-    if (req.headers['if-none-match'] === live.etag) return reply.code(304).send();
-    return reply.type('text/html; charset=utf-8').send(live.html.value);
+    const s = session(req);
+    const etag = liveEtag(await runtime.queries.version(req.params.id, s.tenantScope), s.tenantScope);
+    reply.header('etag', etag);
+    if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+    return reply.type('text/html; charset=utf-8').send(renderLive(await liveData(req)).html.value);
   });
 
   /** Loads what an action page needs; a tenant user may see the workflow but never act on it. */

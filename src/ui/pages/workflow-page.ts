@@ -5,7 +5,7 @@ import { badge, isEmptyJson, jsonText, time } from '../format.js';
 import { renderDagSvg } from '../dag-svg.js';
 import { UI_ACTIONS, actionUrl, type UiActionName } from '../actions.js';
 import type { UiSession } from '../session.js';
-import type { EventView, WorkflowDetail } from '../../engine/workflow-queries.js';
+import { workflowVersion, type EventView, type WorkflowDetail } from '../../engine/workflow-queries.js';
 import type { StepResponse } from '../../domain/views.js';
 import { isActiveWorkflow, isMoving } from '../../domain/model.js';
 
@@ -17,6 +17,11 @@ export interface LiveInput {
   /** How many events were read, and whether there are more beyond those. */
   eventsTotal: number;
   eventsMore?: boolean;
+}
+
+/** The live section's ETag: the workflow's version, per audience (an operator and a tenant see different pages). */
+export function liveEtag(version: string, tenantScope: string | null): string {
+  return `"${version}-${tenantScope === null ? 'all' : createHash('sha256').update(tenantScope).digest('base64url').slice(0, 8)}"`;
 }
 
 export interface WorkflowPageInput extends LiveInput {
@@ -81,7 +86,7 @@ export function renderLive(input: LiveInput): { html: SafeHtml; etag: string } {
 <div class="steps">${wf.steps.map((s) => stepPanel(wf, s, session))}</div>
 <h2 id="events">History</h2>
 ${eventsTable(input.events, input.eventsTotal, input.eventsMore ?? false)}`;
-  const etag = `"${createHash('sha256').update(inner.value).digest('base64url').slice(0, 22)}"`;
+  const etag = liveEtag(workflowVersion(Date.parse(wf.updated_at), wf.status, wf.steps_completed), session.tenantScope);
   return {
     etag,
     html: html`<section id="live" data-live="${isLive(wf) ? 'true' : 'false'}" data-etag="${etag}" data-fragment="${fragmentUrl(wf.id)}">${inner}</section>`,
