@@ -37,6 +37,15 @@ export const RequestSpecSchema = Type.Object({
 }, { additionalProperties: false });
 export type RequestSpec = Static<typeof RequestSpecSchema>;
 
+/** A compensation is a request, plus which error answers mean "already undone" (default 404 and 410; [] for none). */
+export const CompensateSpecSchema = Type.Object({
+  ...RequestSpecSchema.properties,
+  undone_statuses: Type.Optional(Type.Array(Type.Integer({ minimum: 400, maximum: 599 }), {
+    maxItems: 20, uniqueItems: true, description: 'answers that count as already undone (default [404, 410]; [] treats every 4xx/5xx as a failure)',
+  })),
+}, { additionalProperties: false });
+export type CompensateSpec = Static<typeof CompensateSpecSchema>;
+
 export const RetrySpecSchema = Type.Object({
   max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   initial_s: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 86_400 })),
@@ -58,7 +67,7 @@ const commonFields = {
   depends_on: Type.Optional(Type.Array(Type.String(), { maxItems: 100, default: [] })),
   retry: Type.Optional(RetrySpecSchema),
   timeout_s: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 600, default: STEP_DEFAULTS.timeout_s })),
-  compensate: Type.Optional(RequestSpecSchema),
+  compensate: Type.Optional(CompensateSpecSchema),
 };
 
 export const HttpStepSpecSchema = Type.Object({

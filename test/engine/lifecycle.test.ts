@@ -34,7 +34,7 @@ for (const dialect of testDialects()) {
       assert.equal(stepOf(d, 'build').status, 'compensated');
     });
 
-    it('counts a compensation answered 404 as already undone, so the rollback completes', async (t) => {
+    it('counts a compensation answered 404 as already undone, so the rollback completes, unless the manifest says otherwise', async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/accounts', { json: { id: 'gone' } });
@@ -47,6 +47,15 @@ for (const dialect of testDialects()) {
       const { workflowId } = await registerAndStart(rt, m);
       const d = await untilWorkflow(rt, workflowId, 'rolled_back');
       assert.equal(stepOf(d, 'account').status, 'compensated');
+
+      // A manifest can say a 404 is not good enough.
+      const strict = manifestFor(sim, [
+        { name: 'account', type: 'http', request: { path: '/accounts' }, compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}', undone_statuses: [] } },
+        { name: 'fail', type: 'http', depends_on: ['account'], request: { path: '/fail' } },
+      ]);
+      const second = await registerAndStart(rt, strict);
+      const failed = await untilWorkflow(rt, second.workflowId, 'failed');
+      assert.match(failed.error ?? '', /^rollback incomplete: could not undo account: DELETE .* answered 404/);
     });
 
     it('lets an operator resolve an incomplete rollback (reason required, audited); force-complete refuses it', async (t) => {
