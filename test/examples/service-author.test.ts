@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { startApi, type ApiHarness } from '../support/api.js';
-import { eventually, TEST_JWT_SECRET } from '../support/runtime.js';
+import { eventually, TEST_JWT_SECRET, TEST_SECRET_KEY } from '../support/runtime.js';
 import type { FilesService, FilesServiceOptions } from '../../examples/simulator/files-service.js';
 
 const run = promisify(execFile);
@@ -35,7 +35,7 @@ describe('a service author builds the Files service on the client package and ru
   let api: ApiHarness;
   let base: string;
   const cli = (args: string[]) => run(process.execPath, [BIN, ...args], {
-    cwd: ROOT, env: { ...process.env, PROVISIONER_JWT_SECRET: TEST_JWT_SECRET, PROVISIONER_URL: base }, timeout: 60_000,
+    cwd: ROOT, env: { ...process.env, PROVISIONER_JWT_SECRET: TEST_JWT_SECRET, PROVISIONER_SECRET_KEY: TEST_SECRET_KEY, PROVISIONER_URL: base }, timeout: 60_000,
   });
   const asToken = async (token: string, method: string, url: string, payload?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${base}${url}`, {
