@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.js';
-import { stepsRepo, stepsSchedule } from '../store/steps-repo.js';
+import { stepsRepo } from '../store/steps-repo.js';
 import { workersRepo } from '../store/workers-repo.js';
 import { toError } from '../domain/errors.js';
 import type { StepTypeName } from '../domain/step-specs.js';
@@ -100,7 +100,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     },
     run: (job, aborted) => runOne(job.row, job.ctx, aborted),
     key: (job) => job.row.id,
-    nextDueAt: () => stepsSchedule.nextDueAfter(store.db, now()),
+    nextDueAt: () => store.dialect.hot.nextDueAt(now()),
   });
 
   async function runOne(row: StepRecord, { wf, outputs }: RunContext, abortRuns: AbortSignal) {

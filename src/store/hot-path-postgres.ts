@@ -52,6 +52,7 @@ returning *`;
 // Named statements: parsed and planned once per connection.
 const Q = {
   claim: { name: 'pv_claim', text: CLAIM },
+  nextDue: { name: 'pv_next_due', text: 'select min(next_run_at) as at from steps where next_run_at > $1::bigint' },
   contextWorkflows: { name: 'pv_ctx_wf', text: 'select * from workflows where id = any($1::text[])' },
   contextOutputs: { name: 'pv_ctx_out', text: 'select workflow_id, name, output, response from steps where workflow_id = any($1::text[]) and (output is not null or response is not null)' },
   // Workflows first, in id order, then their steps: two batches never wait on each other in a cycle.
@@ -75,6 +76,8 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
 
   return {
     claim: (o) => withClient((c) => run<StepRecord>(c, Q.claim, [o.now, o.afterTenant, o.limit, o.owner, o.now + o.leaseGraceMs])),
+
+    nextDueAt: async (now) => (await run<{ at: number | null }>(pool, Q.nextDue, [now]))[0]?.at ?? null,
 
     runContext: (ids) => withClient(async (c) => ({
       workflows: await run<WorkflowRecord>(c, Q.contextWorkflows, [ids]),

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { MUTABLE_STEP_COLUMNS, MUTABLE_WORKFLOW_COLUMNS, type StepRecord, type WorkflowRecord } from '../domain/records.js';
 import type { Db } from './db-types.js';
-import { DUE, EVENT_COLUMNS, OUTBOX_COLUMNS, rowsAsJson, type HotPath, type LoadedWorkflow, type RunContextRows } from './hot-path.js';
+import { DUE, EVENT_COLUMNS, OUTBOX_COLUMNS, type HotPath, type LoadedWorkflow, type RunContextRows } from './hot-path.js';
 
 const due = DUE('@now');
 
@@ -37,20 +37,22 @@ where id in (select id from chosen) and ${due}
 returning *`;
 
 const IDS = 'select value from json_each(?)';
-const setFrom = (cols: readonly string[]) => cols.map((c, i) => `${c} = v.value ->> ${i + 1}`).join(', ');
-const insertFrom = (table: string, cols: readonly string[]) =>
-  `insert into ${table} (${cols.join(', ')}) select ${cols.map((_, i) => `value ->> ${i}`).join(', ')} from json_each(?)`;
+// Writes bind one row per run: with no round trip to save, binding (~6 µs a row) beats parsing a JSON
+// batch column by column (~20 µs a row), measured on this machine 2026-12-01.
+const updateRow = (table: string, cols: readonly string[]) => `update ${table} set ${cols.map((c) => `${c} = ?`).join(', ')} where id = ?`;
+const insertRow = (table: string, cols: readonly string[]) => `insert into ${table} (${cols.join(', ')}) values (${cols.map(() => '?').join(', ')})`;
 
 const SQL = {
   claim: CLAIM,
+  nextDue: 'select min(next_run_at) as at from steps where next_run_at > ?',
   contextWorkflows: `select * from workflows where id in (${IDS})`,
   contextOutputs: `select workflow_id, name, output, response from steps where workflow_id in (${IDS}) and (output is not null or response is not null)`,
   loadWorkflows: `select * from workflows where id in (${IDS})`,
   loadSteps: `select * from steps where workflow_id in (${IDS}) order by workflow_id, position`,
-  writeSteps: `update steps set ${setFrom(MUTABLE_STEP_COLUMNS)} from json_each(?) as v where steps.id = v.value ->> 0`,
-  writeWorkflows: `update workflows set ${setFrom(MUTABLE_WORKFLOW_COLUMNS)} from json_each(?) as v where workflows.id = v.value ->> 0`,
-  insertEvents: insertFrom('events', EVENT_COLUMNS),
-  insertOutbox: insertFrom('outbox', OUTBOX_COLUMNS),
+  writeStep: updateRow('steps', MUTABLE_STEP_COLUMNS),
+  writeWorkflow: updateRow('workflows', MUTABLE_WORKFLOW_COLUMNS),
+  insertEvent: insertRow('events', EVENT_COLUMNS),
+  insertOutbox: insertRow('outbox', OUTBOX_COLUMNS),
 };
 
 /**
@@ -58,36 +60,56 @@ const SQL = {
  * holding Kysely's single connection so no other query interleaves. Statements are prepared once.
  */
 export function createSqliteHotPath(raw: Database.Database, db: Kysely<Db>): HotPath {
-  let prepared: { [K in keyof typeof SQL]: Database.Statement } | null = null;
+  let prepared: { [K in keyof typeof SQL]: Reader } | null = null;
   // Prepared on first use: the tables exist only once migrations ran.
-  const stmt = () => (prepared ??= Object.fromEntries(Object.entries(SQL).map(([k, v]) => [k, raw.prepare(v)])) as NonNullable<typeof prepared>);
+  const stmt = () => (prepared ??= Object.fromEntries(Object.entries(SQL).map(([k, v]) => [k, reader(raw.prepare(v))])) as NonNullable<typeof prepared>);
   const exclusive = <T>(fn: () => T): Promise<T> => db.connection().execute(async () => fn());
 
   return {
-    claim: (o) => exclusive(() => stmt().claim.all({
+    claim: (o) => exclusive(() => stmt().claim.all<StepRecord>({
       owner: o.owner, limit: o.limit, now: o.now, cursor: o.afterTenant, leaseBase: o.now + o.leaseGraceMs,
-    }) as StepRecord[]),
+    })),
+
+    nextDueAt: (now) => exclusive(() => stmt().nextDue.all<{ at: number | null }>(now)[0]?.at ?? null),
 
     runContext: (ids) => exclusive(() => {
       const list = JSON.stringify(ids);
-      return {
-        workflows: stmt().contextWorkflows.all(list) as WorkflowRecord[],
-        outputs: stmt().contextOutputs.all(list) as RunContextRows['outputs'],
-      };
+      return { workflows: stmt().contextWorkflows.all<WorkflowRecord>(list), outputs: stmt().contextOutputs.all<RunContextRows['outputs'][number]>(list) };
     }),
 
     applyBatch: (ids, decide) => exclusive(() => raw.transaction(() => {
       const s = stmt();
       const list = JSON.stringify(ids);
       const loaded = new Map<string, LoadedWorkflow>();
-      for (const wf of s.loadWorkflows.all(list) as WorkflowRecord[]) loaded.set(wf.id, { wf, steps: [] });
-      for (const step of s.loadSteps.all(list) as StepRecord[]) loaded.get(step.workflow_id)?.steps.push(step);
+      for (const wf of s.loadWorkflows.all<WorkflowRecord>(list)) loaded.set(wf.id, { wf, steps: [] });
+      for (const step of s.loadSteps.all<StepRecord>(list)) loaded.get(step.workflow_id)?.steps.push(step);
       const { writes, result } = decide(loaded);
-      if (writes.steps.length > 0) s.writeSteps.run(rowsAsJson(writes.steps, ['id', ...MUTABLE_STEP_COLUMNS]));
-      if (writes.workflows.length > 0) s.writeWorkflows.run(rowsAsJson(writes.workflows, ['id', ...MUTABLE_WORKFLOW_COLUMNS]));
-      if (writes.events.length > 0) s.insertEvents.run(rowsAsJson(writes.events, EVENT_COLUMNS));
-      if (writes.outbox.length > 0) s.insertOutbox.run(rowsAsJson(writes.outbox, OUTBOX_COLUMNS));
+      for (const r of writes.steps) s.writeStep.run(...MUTABLE_STEP_COLUMNS.map((c) => r[c]), r.id);
+      for (const r of writes.workflows) s.writeWorkflow.run(...MUTABLE_WORKFLOW_COLUMNS.map((c) => r[c]), r.id);
+      for (const r of writes.events) s.insertEvent.run(...EVENT_COLUMNS.map((c) => r[c]));
+      for (const r of writes.outbox) s.insertOutbox.run(...OUTBOX_COLUMNS.map((c) => r[c]));
       return result;
     }).immediate()),
+  };
+}
+
+interface Reader {
+  all<R>(...params: unknown[]): R[];
+  run(...params: unknown[]): void;
+}
+
+/**
+ * Rows as arrays, turned into objects by a function compiled once per statement from its own column
+ * list: better-sqlite3 builds a 33-column row object in ~15 µs, this in ~7 µs (bench/tmp measurements,
+ * 2026-12-01). The column names come from SQLite's description of our own statement, never from input.
+ */
+function reader(st: Database.Statement): Reader {
+  if (!st.reader) return { all: () => [], run: (...p) => { st.run(...p); } };
+  const rawRows = st.raw(true);
+  const columns = rawRows.columns().map((c) => c.name);
+  const toObject = new Function('r', `return {${columns.map((c, i) => `${JSON.stringify(c)}: r[${i}]`).join(', ')}};`) as (r: unknown[]) => unknown;
+  return {
+    all: <R>(...p: unknown[]) => (rawRows.all(...p) as unknown[][]).map(toObject) as R[],
+    run: (...p) => { rawRows.run(...p); },
   };
 }

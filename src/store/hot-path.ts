@@ -9,6 +9,8 @@ import type { EventRecord, OutboxRecord, StepRecord, WorkflowRecord } from '../d
 export interface HotPath {
   /** Leases up to `limit` due steps: first the oldest of each tenant after the cursor, then the oldest overall. */
   claim(o: ClaimRequest): Promise<StepRecord[]>;
+  /** The earliest future moment a step becomes due, so an idle claim loop sleeps exactly that long. */
+  nextDueAt(now: number): Promise<number | null>;
   /** The workflows of claimed steps and their completed steps' outputs (what templates read). */
   runContext(workflowIds: readonly string[]): Promise<RunContextRows>;
   /**

@@ -6,7 +6,7 @@ import { testDialects, type TestRuntime } from '../support/runtime.js';
 import { extraExecutor, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, untilWorkflow } from '../support/engine.js';
 
 function claimAs(rt: TestRuntime, owner: string) {
-  return stepsRepo.claimDue(rt.store.db, { owner, limit: 1, now: Date.now(), leaseGraceMs: 300, lockClause: rt.store.dialect.claimLockClause });
+  return rt.store.dialect.hot.claim({ owner, limit: 1, now: Date.now(), leaseGraceMs: 300, afterTenant: '' });
 }
 
 for (const dialect of testDialects()) {
