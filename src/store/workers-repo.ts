@@ -22,9 +22,9 @@ export const workersRepo = {
     const dead = (await db.selectFrom('workers').select('id').where('heartbeat_at', '<', deadBefore).execute()).map((r) => r.id);
     let released = 0;
     for (const w of dead) {
-      // Owners are `<worker id>:<claim>`; ';' is the character after ':', so this is a prefix range on the index.
+      // Owners are `<worker id>:<claim>`; ';' is the character after ':', so this is the owner's prefix.
       const r = await db.updateTable('steps').set({ lease_expires_at: now - 1 })
-        .where('lease_owner', '>=', `${w}:`).where('lease_owner', '<', `${w};`).where('lease_expires_at', '>', now)
+        .where('lease_expires_at', '>', now).where('lease_owner', '>=', `${w}:`).where('lease_owner', '<', `${w};`)
         .executeTakeFirst();
       released += Number(r.numUpdatedRows);
       await db.deleteFrom('workers').where('id', '=', w).execute();
