@@ -215,6 +215,10 @@ function checkSection(section: StepSection, value: unknown, issues: ValidationIs
     steps.push({ index, name, label, type, depends_on, valid: issues.length === before, raw });
   });
   issues.push(...graphIssues(section, steps));
+  const declared = steps.filter((s) => s.raw.endpoint === true);
+  for (const extra of declared.slice(1)) {
+    issues.push(issue([section, extra.index, 'endpoint'], `${extra.label} says endpoint: true, but ${declared[0].label} already does; one step's endpoint is the service's endpoint`, 'duplicate_endpoint'));
+  }
   const ancestors = ancestorsOf(steps.flatMap((s) => (s.name === undefined ? [] : [{ name: s.name, depends_on: s.depends_on }])));
   const names = new Set(ancestors.keys());
   for (const step of steps) {

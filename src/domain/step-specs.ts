@@ -68,6 +68,9 @@ const commonFields = {
   retry: Type.Optional(RetrySpecSchema),
   timeout_s: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 600, default: STEP_DEFAULTS.timeout_s })),
   compensate: Type.Optional(CompensateSpecSchema),
+  endpoint: Type.Optional(Type.Boolean({
+    description: "this step's reported endpoint is the service's endpoint (at most one step per section); without it, the last reporting step in DAG order",
+  })),
 };
 
 export const HttpStepSpecSchema = Type.Object({

@@ -87,6 +87,11 @@ describe('checkManifest: manifest fields', () => {
     assert.deepEqual(issues.map((i) => i.loc.join('.')), ['slug', 'name', 'version', 'base_url', 'provision.0.depends_on.0']);
   });
 
+  it('lets one step per section declare the service endpoint, and refuses a second', () => {
+    assert.equal(issuesOf(manifest([http('a', { endpoint: true }), http('b')])).length, 0);
+    theIssue(manifest([http('a', { endpoint: true }), http('b', { endpoint: true })]), 'duplicate_endpoint', ['provision', 1, 'endpoint'], 'already does');
+  });
+
   it('refuses an unknown top-level field, listing the known ones', () => {
     theIssue(manifest([http('a')], { deprovison: [] }), 'extra_forbidden', ['deprovison'], 'unknown field "deprovison"', '"deprovision"');
   });

@@ -247,3 +247,15 @@ describe('results of several steps', () => {
     }
   });
 });
+
+describe('a declared endpoint', () => {
+  it('is the service endpoint even when a deeper step reports another', () => {
+    const d = draft([
+      step('db', { endpoint: true } as Partial<StepSpec>, running()),
+      step('dns', { depends_on: ['db'] }, running({ lease_owner: 'w_x:1' })),
+    ]);
+    applyStepOutcome(d, d.steps[0], { kind: 'completed', output: {}, report: { endpoint: 'postgres://db' } }, byWorker);
+    applyStepOutcome(d, d.steps[1], { kind: 'completed', output: {}, report: { endpoint: 'https://dns' } }, { guard: { owner: 'w_x:1' }, trigger: 'attempt' });
+    assert.equal(d.wf.endpoint, 'postgres://db');
+  });
+});

@@ -83,6 +83,26 @@ for (const dialect of testDialects()) {
       assert.ok(lines.some((l) => l.workflow_id === workflowId && l.tenant === tenantId && l.step === 'account' && l.level === 40), 'the failed compensation is a warning naming the step');
     });
 
+    it('takes the endpoint from the step that declares it, else from the last reporting step in DAG order, whatever finishes last', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      sim.route('POST', '/db', { json: { endpoint: 'postgres://db.example/1' }, delayMs: 300 });
+      sim.route('POST', '/account', { json: { id: 'a' } });
+      sim.route('POST', '/dns', { json: { endpoint: 'https://svc.example' } });
+      const steps = [
+        { name: 'db', type: 'http', request: { path: '/db' } },
+        { name: 'account', type: 'http', request: { path: '/account' } },
+        { name: 'dns', type: 'http', depends_on: ['account'], request: { path: '/dns' } },
+      ];
+      const byRule = await registerAndStart(rt, manifestFor(sim, steps));
+      const ruled = await untilWorkflow(rt, byRule.workflowId, 'completed');
+      assert.ok(Date.parse(stepOf(ruled, 'db').completed_at as string) > Date.parse(stepOf(ruled, 'dns').completed_at as string), 'db finished last');
+      assert.equal(ruled.endpoint, 'https://svc.example', 'dns is deeper in the DAG than db');
+
+      const declared = await registerAndStart(rt, manifestFor(sim, steps.map((x) => (x.name === 'db' ? { ...x, endpoint: true } : x))));
+      assert.equal((await untilWorkflow(rt, declared.workflowId, 'completed')).endpoint, 'postgres://db.example/1');
+    });
+
     it('says who must act on a workflow held after a failure', async (t) => {
       const { rt } = env;
       const sim = await simFor(t);

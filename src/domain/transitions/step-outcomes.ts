@@ -36,7 +36,7 @@ export function applyStepOutcome(d: WorkflowDraft, s: StepRecord, outcome: StepO
         next_run_at: null, deadline_at: null, waiting_reason: null, completed_at: d.now, early_report: null,
       }, src.guard);
       d.setWorkflow({ steps_completed: d.wf.steps_completed + 1, last_progress_at: d.now });
-      if (endpoint) d.setWorkflow({ endpoint: reportingOrder(d.steps).filter((x) => x.endpoint !== null).at(-1)?.endpoint ?? endpoint });
+      if (endpoint) d.setWorkflow({ endpoint: serviceEndpoint(d.steps) });
       if (credentials) d.recordCredentials(s, credentials);
       summariseWaiting(d, s);
       d.event({ type: 'step.completed', step: s.name, attempt: s.attempt, data: { has_endpoint: endpoint !== null, has_credentials: credentials !== null } });
@@ -126,6 +126,16 @@ export function applyCompensationOutcome(d: WorkflowDraft, s: StepRecord, outcom
 
 function errorOf(o: StepOutcome): string | null {
   return o.kind === 'retry' || o.kind === 'failed' ? o.error : null;
+}
+
+/**
+ * The workflow's endpoint (DESIGN §6, made deterministic): the step that declares `endpoint: true`, when
+ * one does; otherwise the last completed step in DAG order that reported one.
+ */
+export function serviceEndpoint(steps: readonly StepRecord[]): string | null {
+  const declared = steps.find((s) => specOf(s).endpoint === true);
+  if (declared) return declared.status === 'completed' ? declared.endpoint : null;
+  return reportingOrder(steps).filter((x) => x.endpoint !== null).at(-1)?.endpoint ?? null;
 }
 
 /** Operator-only text rides in the event's data; tenant-facing views leave it out. */
