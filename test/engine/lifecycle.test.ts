@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { Conflict } from '../../src/domain/errors.js';
 import { createLogger } from '../../src/runtime.js';
+import { createCredentialCipher } from '../../src/engine/credential-cipher.js';
 import { testDialects } from '../support/runtime.js';
 import { FAST_RETRY, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, untilStep, untilWorkflow } from '../support/engine.js';
 
@@ -101,6 +102,28 @@ for (const dialect of testDialects()) {
 
       const declared = await registerAndStart(rt, manifestFor(sim, steps.map((x) => (x.name === 'db' ? { ...x, endpoint: true } : x))));
       assert.equal((await untilWorkflow(rt, declared.workflowId, 'completed')).endpoint, 'postgres://db.example/1');
+    });
+
+    it('fails a step once, with the reason, when stored credentials cannot be decrypted (never re-runs it)', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      sim.route('POST', '/one', { json: { credentials: { user: 'u' } } });
+      sim.route('POST', '/two', async (req) => {
+        // As if the first step's credentials had been sealed with a key this process no longer has.
+        const foreign = createCredentialCipher(Buffer.alloc(32, 9).toString('base64')).encrypt({ user: 'u' });
+        await rt.store.db.updateTable('steps').set({ state: JSON.stringify({ sealed_credentials: foreign }) })
+          .where('workflow_id', '=', req.headers['x-provisioner-workflow']).where('name', '=', 'one').execute();
+        return { json: { credentials: { password: 'p' } } };
+      });
+      const m = manifestFor(sim, [
+        { name: 'one', type: 'http', request: { path: '/one' } },
+        { name: 'two', type: 'http', depends_on: ['one'], request: { path: '/two' } },
+      ], { on_failure: 'hold' });
+      const { workflowId } = await registerAndStart(rt, m);
+      const d = await untilWorkflow(rt, workflowId, 'failed');
+      assert.match(stepOf(d, 'two').error ?? '', /^the reported credentials could not be stored: credentials were encrypted with key [0-9a-f]{12}, which is not configured/);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(sim.calls('POST', '/two').length, 1, 'the step is not sent again');
     });
 
     it('says who must act on a workflow held after a failure', async (t) => {
