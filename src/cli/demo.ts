@@ -25,7 +25,7 @@ export function demoCommand(): Command {
         if (line !== last) { process.stdout.write(`  ${line}\n`); last = line; }
         if (['completed', 'failed', 'rolled_back', 'cancelled'].includes(d.status)) {
           process.stdout.write(`\n${renderWorkflow(d)}\n\n`);
-          process.stdout.write(`  Open it: ${rt.config.publicUrl}/ui/workflows/${workflowId} (log in with the link above)\n`);
+          process.stdout.write(`  Open it: ${rt.config.publicUrl}/ui/workflows/${workflowId} (sign in at /ui/login with the token above)\n`);
           break;
         }
         await new Promise((r) => setTimeout(r, 200));
