@@ -27,7 +27,7 @@ export interface ServiceView {
   updated_at: string;
   steps: { provision: string[]; deprovision: string[] | null };
   /** The manifest's declared parameters (a JSON Schema), or null when it declares none. */
-  parameters: ServiceManifest['parameters'] | null;
+  parameters: NonNullable<ServiceManifest['parameters']> | null;
 }
 
 /** Who asks for a registry change and why; recorded with it. */

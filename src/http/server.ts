@@ -27,11 +27,19 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
   const verifier = createTokenVerifier(config.auth);
   const serveApi = config.role !== 'worker';
   const api: RoutePlugin[] = serveApi
-    ? [provisioningRoutes({ runtime }), adminRoutes({ runtime }), registryRoutes({ runtime }), catalogRoutes({ runtime }), webhookRoutes(runtime),
-      adminEventsRoutes(runtime)]
+    ? [
+      provisioningRoutes({ starter: runtime.starter, queries: runtime.queries }),
+      adminRoutes({ queries: runtime.queries, starter: runtime.starter, admin: runtime.admin, stuckAfterS: config.stuckAfterS }),
+      registryRoutes({ registry: runtime.registry }), catalogRoutes({ registry: runtime.registry }),
+      webhookRoutes({ store: runtime.store, cipher: runtime.cipher, config: { outbound: config.outbound } }),
+      adminEventsRoutes({ intake: runtime.intake }),
+    ]
     : [];
   const publicApi: RoutePlugin[] = serveApi
-    ? [callbackRoutes({ runtime, limiter: createRateLimiter(config.callbackRateLimitPerMinute) }), eventsIntakeRoutes(runtime), manifestSchemaRoute({ publicUrl: config.publicUrl })]
+    ? [
+      callbackRoutes({ callbacks: runtime.callbacks, limiter: createRateLimiter(config.callbackRateLimitPerMinute) }),
+      eventsIntakeRoutes({ intake: runtime.intake }), manifestSchemaRoute({ publicUrl: config.publicUrl }),
+    ]
     : [];
   return buildApp({
     verifier,

@@ -1,4 +1,5 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { SubscriptionIntake } from '../../engine/subscription-intake.js';
 import { ValidationFailed } from '../../domain/errors.js';
@@ -27,7 +28,7 @@ declare module 'fastify' {
  * This scope's own JSON parser keeps the raw bytes and checks the signature before anything is parsed,
  * so an unsigned request learns nothing from validation and the HMAC sees exactly what was sent.
  */
-export function eventsIntakeRoutes({ intake }: { intake: SubscriptionIntake }): FastifyPluginAsync {
+export function eventsIntakeRoutes({ intake }: { intake: SubscriptionIntake }): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.removeContentTypeParser('application/json');
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req: FastifyRequest, body: Buffer | string, done) => {
@@ -57,7 +58,7 @@ export function eventsIntakeRoutes({ intake }: { intake: SubscriptionIntake }): 
         },
       },
     }, async (req, reply) => {
-      const r = await intake.receive(req.body as SubscriptionEventEnvelope, (req.rawBody ?? Buffer.alloc(0)).toString('utf8'));
+      const r = await intake.receive(req.body, (req.rawBody ?? Buffer.alloc(0)).toString('utf8'));
       reply.code(r.repeat ? 200 : 202);
       return ok(req, r.answer);
     });

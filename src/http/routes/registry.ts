@@ -1,7 +1,7 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Runtime } from '../../runtime.js';
 import { actorOf, canManageRegistry, isRegistryAdmin, registryRefusal, type Caller } from '../../domain/caller.js';
-import { Forbidden, ValidationFailed } from '../../domain/errors.js';
+import { Forbidden, NotFound, ValidationFailed } from '../../domain/errors.js';
 import { ok, page } from '../envelope.js';
 import { requireCaller } from '../auth.js';
 import { envelope, errorResponses, listEnvelope } from '../schemas/common.js';
@@ -30,13 +30,13 @@ function requireReader(caller: Caller, slug: string): void {
 }
 
 function slugOf(body: unknown, caller: Caller): string {
-  const slug = body !== null && typeof body === 'object' ? (body as { slug?: unknown }).slug : undefined;
+  const slug = body !== null && typeof body === 'object' && 'slug' in body ? body.slug : undefined;
   // No usable slug: check against the token's own (a claimless token still gets its 403); the manifest check names the field.
   return typeof slug === 'string' ? slug : caller.serviceSlug ?? '';
 }
 
 /** Services register their manifests (DESIGN §5 registry, §6). Running workflows keep the version they started with. */
-export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
+export function registryRoutes({ registry }: Pick<Runtime, 'registry'>): FastifyPluginAsyncTypebox {
   return async (app) => {
     acceptYamlBodies(app);
     // No body schema: checkManifest reads the raw body, so every problem (typos included) is
@@ -47,7 +47,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
       schema: { tags, operationId: 'registerService', summary: 'Register a service manifest', querystring: RegisterQuery, documentedBody: ManifestBody, response: { 201: envelope(ServiceResponse), ...errorResponses } },
     }, async (req, reply) => {
       requireService(req.caller, slugOf(req.body, req.caller));
-      const r = await withBodyLoc(() => runtime.registry.register(manifestBody(req), byOf(req)));
+      const r = await withBodyLoc(() => registry.register(manifestBody(req.body), byOf(req.caller, req.query.reason)));
       reply.code(201);
       return ok(req, withSecret(r.service, r.signingSecret));
     });
@@ -57,7 +57,7 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
       schema: { tags, operationId: 'upsertService', summary: 'Register or update a service manifest (idempotent)', querystring: RegisterQuery, documentedBody: ManifestBody, response: { 200: envelope(ServiceResponse), 201: envelope(ServiceResponse), ...errorResponses } },
     }, async (req, reply) => {
       requireService(req.caller, slugOf(req.body, req.caller));
-      const r = await withBodyLoc(() => runtime.registry.upsert(manifestBody(req), byOf(req)));
+      const r = await withBodyLoc(() => registry.upsert(manifestBody(req.body), byOf(req.caller, req.query.reason)));
       reply.code(r.created ? 201 : 200);
       return ok(req, withSecret(r.service, r.signingSecret), { version_changed: r.versionChanged });
     });
@@ -66,21 +66,22 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
       preHandler: manage,
       schema: { tags, operationId: 'deregisterService', summary: 'Remove a service no tenant holds', body: DeregisterRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
-      const { slug, reason } = req.body as { slug: string; reason: string };
+      const { slug, reason } = req.body;
       requireService(req.caller, slug);
-      const before = (await runtime.registry.list()).find((s) => s.slug === slug);
-      await runtime.registry.remove(slug, { actor: actorOf(req.caller), reason });
+      const before = (await registry.list()).find((s) => s.slug === slug);
+      if (!before) throw new NotFound(`service ${slug} is not registered`);
+      await registry.remove(slug, { actor: actorOf(req.caller), reason });
       req.log.info({ slug, reason, actor: req.caller.sub }, 'service deregistered');
-      return ok(req, before ?? null);
+      return ok(req, before);
     });
 
     app.post('/registry/heartbeat', {
       preHandler: manage,
       schema: { tags, operationId: 'serviceHeartbeat', summary: "A service's liveness and version", body: HeartbeatRequest, response: { 200: envelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
-      const b = req.body as { slug: string; status: string; version?: string; detail?: string };
+      const b = req.body;
       requireService(req.caller, b.slug);
-      return ok(req, await runtime.registry.heartbeat(b.slug, b.status, b.version, b.detail, { actor: actorOf(req.caller), reason: null }));
+      return ok(req, await registry.heartbeat(b.slug, b.status, b.version, b.detail, { actor: actorOf(req.caller), reason: null }));
     });
 
     app.post('/registry/signing-secret', {
@@ -91,9 +92,9 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
         body: SigningSecretRequest, response: { 200: envelope(SigningSecretResponse), ...errorResponses },
       },
     }, async (req) => {
-      const { slug, reason } = req.body as { slug: string; reason?: string };
+      const { slug, reason } = req.body;
       requireService(req.caller, slug);
-      const secret = await runtime.registry.rotateSigningSecret(slug, { actor: actorOf(req.caller), reason: reason ?? null });
+      const secret = await registry.rotateSigningSecret(slug, { actor: actorOf(req.caller), reason: reason ?? null });
       req.log.info({ slug, actor: actorOf(req.caller) }, 'service signing secret rotated');
       return ok(req, { slug, signing_secret: secret });
     });
@@ -102,9 +103,9 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
       preHandler: manage,
       schema: { tags, summary: "A service's manifest versions, oldest first, with who registered each and why", params: ServiceSlugParams, response: { 200: listEnvelope(ServiceVersion), ...errorResponses } },
     }, async (req) => {
-      const { slug } = req.params as { slug: string };
+      const { slug } = req.params;
       requireReader(req.caller, slug);
-      const items = await runtime.registry.versions(slug);
+      const items = await registry.versions(slug);
       return page(req, items, { limit: items.length, next_cursor: null });
     });
 
@@ -112,9 +113,9 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
       preHandler: manage,
       schema: { tags, summary: "Every change to a service's registration, newest first", params: ServiceSlugParams, response: { 200: listEnvelope(RegistryAuditEntry), ...errorResponses } },
     }, async (req) => {
-      const { slug } = req.params as { slug: string };
+      const { slug } = req.params;
       requireReader(req.caller, slug);
-      const items = await runtime.registry.audit(slug);
+      const items = await registry.audit(slug);
       return page(req, items, { limit: items.length, next_cursor: null });
     });
 
@@ -122,37 +123,37 @@ export function registryRoutes({ runtime }: { runtime: Runtime }): FastifyPlugin
       preHandler: admin,
       schema: { tags, operationId: 'listRegisteredServices', summary: 'Registered services with their health', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
-      const items = await runtime.registry.list();
+      const items = await registry.list();
       return page(req, items, { limit: items.length, next_cursor: null });
     });
   };
 }
 
 /** Catalog: what a tenant can subscribe to (any authenticated caller). */
-export function catalogRoutes({ runtime }: { runtime: Runtime }): FastifyPluginAsync {
+export function catalogRoutes({ registry }: Pick<Runtime, 'registry'>): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get('/catalog/services', {
       schema: { tags: ['Catalog'], operationId: 'listCatalogServices', summary: 'Services available to provision', response: { 200: listEnvelope(ServiceResponse), ...errorResponses } },
     }, async (req) => {
       // A service's address is internal: tenants learn what they can subscribe to, not where it runs.
-      const all = await runtime.registry.list();
+      const all = await registry.list();
       const items = isRegistryAdmin(req.caller) ? all : all.map(({ base_url: _hidden, ...rest }) => rest);
       return page(req, items, { limit: items.length, next_cursor: null });
     });
   };
 }
 
-function byOf(req: FastifyRequest) {
-  return { actor: actorOf(req.caller), reason: (req.query as { reason?: string } | undefined)?.reason ?? null };
+function byOf(caller: Caller, reason: string | undefined) {
+  return { actor: actorOf(caller), reason: reason ?? null };
 }
 
 function withSecret(service: ServiceView, secret: string | null): ServiceView & { signing_secret?: string } {
   return secret === null ? service : { ...service, signing_secret: secret };
 }
 
-function manifestBody(req: FastifyRequest): unknown {
-  if (req.body === undefined || req.body === null) throw new ValidationFailed([{ loc: ['body'], msg: 'a service manifest is required', type: 'missing' }]);
-  return req.body;
+function manifestBody(body: unknown): unknown {
+  if (body === undefined || body === null) throw new ValidationFailed([{ loc: ['body'], msg: 'a service manifest is required', type: 'missing' }]);
+  return body;
 }
 
 async function withBodyLoc<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,4 +1,5 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
 import type { Store } from '../../store/store.js';
 import type { CredentialCipher } from '../../engine/credential-cipher.js';
 import { createWebhookAdmin } from '../../engine/webhooks.js';
@@ -27,9 +28,9 @@ export interface WebhookRouteDeps {
 
 /**
  * Webhook subscriptions and deliveries (DESIGN §9), for operators. Mount under /api/v1 inside the
- * authenticated scope, with `webhookSchemas` added to the app's schemas. A runtime satisfies the deps.
+ * authenticated scope, with `webhookSchemas` added to the app's schemas.
  */
-export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
+export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsyncTypebox {
   const webhooks = createWebhookAdmin(deps);
   return async (app) => {
     app.addHook('preHandler', requireCaller(isAdmin, 'webhook endpoints need permission admin:provisioning or role super_admin'));
@@ -41,7 +42,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
         response: { 201: envelope(WebhookSubscriptionResponse), ...errorResponses },
       },
     }, async (req, reply) => {
-      const b = req.body as { target_url: string; secret: string; topics: string[] };
+      const b = req.body;
       await checkTarget(b.target_url, deps.config?.outbound ?? OPEN_POLICY);
       const created = await webhooks.createSubscription({ targetUrl: b.target_url, secret: b.secret, topics: b.topics, actor: req.caller.sub });
       reply.code(201);
@@ -56,10 +57,10 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
     });
 
     app.delete('/admin/webhook-subscriptions/:subscription_id', {
-      schema: { tags, operationId: 'deleteWebhookSubscription', summary: 'Delete a subscription and its deliveries', params: SubscriptionIdParams, response: { 204: { type: 'null', description: 'Deleted' }, ...errorResponses } },
+      schema: { tags, operationId: 'deleteWebhookSubscription', summary: 'Delete a subscription and its deliveries', params: SubscriptionIdParams, response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses } },
     }, async (req, reply) => {
-      await webhooks.deleteSubscription((req.params as { subscription_id: string }).subscription_id);
-      return reply.code(204).send();
+      await webhooks.deleteSubscription(req.params.subscription_id);
+      return reply.code(204).send(null);
     });
 
     app.get('/admin/webhook-deliveries', {
@@ -68,10 +69,9 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
         response: { 200: listEnvelope(WebhookDeliveryResponse), ...errorResponses },
       },
     }, async (req) => {
-      const q = req.query as { status?: 'pending' | 'delivered' | 'dead'; subscription_id?: string; limit?: number; cursor?: string };
-      const limit = q.limit ?? 100;
-      const r = await webhooks.listDeliveries({ status: q.status, subscriptionId: q.subscription_id, limit, cursor: q.cursor });
-      return page(req, r.items, { limit, next_cursor: r.nextCursor });
+      const q = req.query;
+      const r = await webhooks.listDeliveries({ status: q.status, subscriptionId: q.subscription_id, limit: q.limit, cursor: q.cursor });
+      return page(req, r.items, { limit: q.limit, next_cursor: r.nextCursor });
     });
 
     app.post('/admin/webhook-deliveries/:delivery_id/redeliver', {
@@ -79,7 +79,7 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsync {
         tags, operationId: 'redeliverWebhookDelivery', summary: 'Attempt a dead (or delivered) delivery again, now, with a fresh retry schedule', params: DeliveryIdParams,
         response: { 200: envelope(WebhookDeliveryResponse), ...errorResponses },
       },
-    }, async (req) => ok(req, await webhooks.redeliver((req.params as { delivery_id: string }).delivery_id)));
+    }, async (req) => ok(req, await webhooks.redeliver(req.params.delivery_id)));
   };
 }
 

@@ -8,6 +8,14 @@ import { ErrorCodes } from '../../domain/errors.js';
  * `{"$ref": "<$id>"}`, while the TypeScript type is the schema's own, so handlers stay type-checked.
  */
 
+/**
+ * An optional field with a `default`: left out of `required` in the document, but always present in the
+ * handler's type, since the app's Ajv fills in defaults (`useDefaults`) before any handler runs.
+ */
+export function Defaulted<T extends TSchema>(schema: T): T {
+  return Type.Optional(schema) as unknown as T;
+}
+
 /** `{"$ref": schema.$id}`, typed as the referenced schema. The schema must be registered. */
 export function ref<T extends TSchema>(schema: T, options: { description?: string } = {}): TUnsafe<Static<T>> {
   return Type.Unsafe<Static<T>>(Type.Ref(idOf(schema), options));

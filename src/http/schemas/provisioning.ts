@@ -3,11 +3,13 @@ import { ReportStatusInputs, WorkflowKinds, WorkflowStatuses } from '../../domai
 import { StepResponse, WorkflowResponse } from '../../domain/views.js';
 import { WORKFLOW_ID_PATTERN } from '../../domain/ids.js';
 import { ServiceStates } from '../../domain/service-state.js';
+import type { JsonObject as Json } from '../../domain/json.js';
+import { Defaulted } from './common.js';
 
 /** Request and response shapes of the Provisioning group; `$id` is the OpenAPI component name. */
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
-const JsonObject = Type.Record(Type.String(), Type.Unknown());
+const JsonObject = Type.Unsafe<Json>(Type.Record(Type.String(), Type.Unknown()));
 
 export const ProvisioningCallbackRequest = Type.Object({
   callback_token: Type.String({ minLength: 1, maxLength: 512 }),
@@ -66,7 +68,7 @@ export const StuckWorkflowResponse = Type.Object({
 
 export const StuckQuery = Type.Object({
   older_than_s: Type.Optional(Type.Integer({ minimum: 0, maximum: 30 * 86400, description: 'default: PROVISIONER_STUCK_AFTER_S' })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  limit: Defaulted(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
 }, { additionalProperties: false });
 
 export const CredentialsResponse = Type.Object({
@@ -89,8 +91,8 @@ export const WorkflowEventResponse = Type.Object({
 
 export const StartWorkflowRequest = Type.Object({
   service_slug: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' }),
-  kind: Type.Optional(Type.Enum(WorkflowKinds, { default: 'provision' })),
-  parameters: Type.Optional(JsonObject),
+  kind: Defaulted(Type.Enum(WorkflowKinds, { default: 'provision' })),
+  parameters: Defaulted(Type.Unsafe<Json>(Type.Record(Type.String(), Type.Unknown(), { default: {} }))),
   reason: Type.Optional(Type.String({ maxLength: 2000 })),
 }, { $id: 'StartWorkflowRequest', additionalProperties: false });
 
@@ -103,7 +105,7 @@ export const WorkflowListQuery = Type.Object({
   status: Type.Optional(Type.Enum(WorkflowStatuses)),
   service_slug: Type.Optional(Type.String({ maxLength: 63 })),
   kind: Type.Optional(Type.Enum(WorkflowKinds)),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  limit: Defaulted(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
   cursor: Type.Optional(Type.String({ pattern: WORKFLOW_ID_PATTERN })),
 }, { additionalProperties: false });
 
@@ -113,7 +115,7 @@ export const AdminWorkflowListQuery = Type.Object({
 }, { additionalProperties: false });
 
 export const EventsQuery = Type.Object({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  limit: Defaulted(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
   cursor: Type.Optional(Type.String({ pattern: '^evt_[0-9A-Z]{26}$' })),
 }, { additionalProperties: false });
 
@@ -127,7 +129,7 @@ export const AdminActionRequest = Type.Object({
 
 export const CancelRequest = Type.Object({
   reason: Type.Optional(Type.String({ maxLength: 2000 })),
-  compensate: Type.Optional(Type.Boolean({ default: false })),
+  compensate: Defaulted(Type.Boolean({ default: false })),
 }, { $id: 'CancelRequest', additionalProperties: false });
 
 export const ResolveRequest = Type.Object({

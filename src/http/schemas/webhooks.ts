@@ -2,6 +2,7 @@ import Type from 'typebox';
 import { WebhookDeliveryResponse, WebhookDeliveryStatuses, WebhookSubscriptionResponse } from '../../domain/webhook-views.js';
 import { WEBHOOK_SECRET_MIN_LENGTH } from '../../engine/webhooks.js';
 import { OUTBOUND_TOPICS } from '../../domain/webhook-topics.js';
+import { Defaulted } from './common.js';
 
 /** Request shapes of the webhook admin endpoints (DESIGN §9); `$id` is the OpenAPI component name. */
 export const CreateWebhookSubscriptionRequest = Type.Object({
@@ -19,7 +20,7 @@ export const CreateWebhookSubscriptionRequest = Type.Object({
 export const WebhookDeliveryListQuery = Type.Object({
   status: Type.Optional(Type.Enum(WebhookDeliveryStatuses)),
   subscription_id: Type.Optional(Type.String({ maxLength: 64 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+  limit: Defaulted(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
   cursor: Type.Optional(Type.String({ pattern: '^whd_[0-9A-Z]{26}$' })),
 }, { additionalProperties: false });
 
