@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseCidr, parseCidrList, type NetworkPolicy } from './domain/network-policy.js';
+import type { AuthConfig } from './auth/token-verifier.js';
 
 /**
  * The only module that reads `process.env`. Every variable of DESIGN §2 (and the operational extras
@@ -20,14 +21,6 @@ export interface WorkerConfig {
   pollIntervalMs: number;
   /** Added to a step's request timeout to form its lease (ms). */
   leaseGraceMs: number;
-}
-
-export interface AuthSettings {
-  hs256Secret: string | null;
-  jwksUrl: string | null;
-  issuer: string | null;
-  audience: string | null;
-  clockToleranceS: number;
 }
 
 /** OpenTelemetry tracing (OTLP/HTTP JSON); off while `endpoint` is null. */
@@ -51,7 +44,8 @@ export interface Config {
   role: Role;
   database: DatabaseConfig;
   dataDir: string;
-  auth: AuthSettings;
+  /** The token verifier's own settings type: one shape from the environment to the verifier. */
+  auth: AuthConfig;
   /** base64 32-byte keys; the first encrypts, all decrypt (rotation). */
   secretKeys: { current: string; old: string[] };
   servicesDir: string | null;
