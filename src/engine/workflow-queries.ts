@@ -6,7 +6,7 @@ import { servicesRepo } from '../store/services-repo.js';
 import { toJsonColumn } from '../store/columns.js';
 import { NotFound } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
-import { newEventId } from '../domain/ids.js';
+import { newEventId, WORKFLOW_ID_PATTERN } from '../domain/ids.js';
 import { isMoving, type Step } from '../domain/model.js';
 import { iso, stepView, workflowView, waitingReason, type StepResponse, type WorkflowResponse } from '../domain/views.js';
 import type { CredentialCipher } from './credential-cipher.js';
@@ -28,12 +28,17 @@ export interface EventView {
   created_at: string;
 }
 
+const WORKFLOW_ID = new RegExp(WORKFLOW_ID_PATTERN);
+
 /** Read side of the API. Every tenant read takes the tenant: another tenant's row is simply not found. */
 export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCipher; clock?: () => number }) {
   const { store } = deps;
   const now = deps.clock ?? Date.now;
 
   async function load(id: string, tenantId: string | null): Promise<WorkflowRow> {
+    // Anything that is not a workflow id (the UI's paths are not schema-checked) is simply not found,
+    // without reaching the database (PostgreSQL refuses a NUL byte in text with an error, not a miss).
+    if (!WORKFLOW_ID.test(id)) throw new NotFound(`workflow ${JSON.stringify(id.slice(0, 64))} not found`);
     const row = tenantId === null ? await workflowsRepo.get(store.db, id) : await workflowsRepo.getForTenant(store.db, tenantId, id);
     if (!row) throw new NotFound(`workflow ${id} not found`);
     return row;

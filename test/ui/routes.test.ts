@@ -227,6 +227,7 @@ describe('the UI routes', () => {
 
   it('shows a not-found page for an unknown workflow or address', async () => {
     assert.equal((await get('/ui/workflows/wf_01JUNKJUNKJUNKJUNKJUNKJUNK', admin)).statusCode, 404);
+    assert.equal((await get('/ui/workflows/%00', admin)).statusCode, 404, 'an id that is not a workflow id never reaches the database');
     const res = await get('/ui/nowhere', admin);
     assert.equal(res.statusCode, 404);
     assert.match(res.body, /There is no page at this address/);
