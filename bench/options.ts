@@ -32,14 +32,34 @@ export interface ScaleSettings {
 
 export const SCALE_SETTINGS: Record<Scale, ScaleSettings> = {
   smoke: {
-    throughputWorkflows: 60, latencyWorkflows: 8, latencyRate: 20, latencyCallbackDelayMs: 30, idleRuns: 3,
-    readsWorkflows: 10_000, readsTenants: 500, readsServices: 5, readsConnections: 10, readsWarmupS: 0, readsDurationS: 1,
-    ceilingDurationS: 1, startupRuns: 1,
+    throughputWorkflows: 60,
+    latencyWorkflows: 8,
+    latencyRate: 20,
+    latencyCallbackDelayMs: 30,
+    idleRuns: 3,
+    readsWorkflows: 10_000,
+    readsTenants: 500,
+    readsServices: 5,
+    readsConnections: 10,
+    readsWarmupS: 0,
+    readsDurationS: 1,
+    ceilingDurationS: 1,
+    startupRuns: 1,
   },
   full: {
-    throughputWorkflows: 10_000, latencyWorkflows: 400, latencyRate: 20, latencyCallbackDelayMs: 30, idleRuns: 20,
-    readsWorkflows: 1_000_000, readsTenants: 50_000, readsServices: 5, readsConnections: 10, readsWarmupS: 3, readsDurationS: 10,
-    ceilingDurationS: 10, startupRuns: 5,
+    throughputWorkflows: 10_000,
+    latencyWorkflows: 400,
+    latencyRate: 20,
+    latencyCallbackDelayMs: 30,
+    idleRuns: 20,
+    readsWorkflows: 1_000_000,
+    readsTenants: 50_000,
+    readsServices: 5,
+    readsConnections: 10,
+    readsWarmupS: 3,
+    readsDurationS: 10,
+    ceilingDurationS: 10,
+    startupRuns: 5,
   },
 };
 
@@ -71,7 +91,13 @@ export interface BenchOptions {
 
 // For experiments only; a run with any of them says so in its notes. The callback rate limit is here so its
 // effect can be studied (lowered or raised), never raised by default.
-const ENGINE_TUNABLES = ['PROVISIONER_WORKER_CONCURRENCY', 'PROVISIONER_POLL_INTERVAL_MS', 'PROVISIONER_DB_POOL_SIZE', 'PROVISIONER_LEASE_GRACE_MS', 'PROVISIONER_CALLBACK_RATE_LIMIT'];
+const ENGINE_TUNABLES = [
+  'PROVISIONER_WORKER_CONCURRENCY',
+  'PROVISIONER_POLL_INTERVAL_MS',
+  'PROVISIONER_DB_POOL_SIZE',
+  'PROVISIONER_LEASE_GRACE_MS',
+  'PROVISIONER_CALLBACK_RATE_LIMIT',
+];
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, defaultPostgres: string): BenchOptions {
   const flags = new Map<string, string>();
@@ -92,13 +118,17 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, de
   if (reads !== undefined) settings.readsWorkflows = positiveInt('BENCH_READS_WORKFLOWS', reads);
 
   const dialectsRaw = pick('dialects', 'BENCH_DIALECTS');
-  const dialects = (dialectsRaw ?? 'sqlite,postgres').split(',').map((d) => d.trim()).filter(Boolean);
+  const dialects = (dialectsRaw ?? 'sqlite,postgres')
+    .split(',')
+    .map((d) => d.trim())
+    .filter(Boolean);
   for (const d of dialects) if (d !== 'sqlite' && d !== 'postgres') throw new Error(`BENCH_DIALECTS: ${d} is not sqlite or postgres`);
 
   const databaseUrl = env.DATABASE_URL && /^postgres(ql)?:\/\//.test(env.DATABASE_URL) ? env.DATABASE_URL : undefined;
   const onlyRaw = pick('only', 'BENCH_ONLY');
-  const only = new Set<WorkloadName>(onlyRaw ? onlyRaw.split(',').map((w) => w.trim()) as WorkloadName[] : WORKLOADS);
-  for (const w of only) if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`BENCH_ONLY: ${w} is not one of ${WORKLOADS.join(', ')}`);
+  const only = new Set<WorkloadName>(onlyRaw ? (onlyRaw.split(',').map((w) => w.trim()) as WorkloadName[]) : WORKLOADS);
+  for (const w of only)
+    if (!(WORKLOADS as readonly string[]).includes(w)) throw new Error(`BENCH_ONLY: ${w} is not one of ${WORKLOADS.join(', ')}`);
   // Memory is measured during the throughput run, so it comes with it.
   if (only.has('memory')) only.add('throughput');
   const cpuProfAsked = pick('cpu-prof', 'BENCH_CPU_PROF');
@@ -114,7 +144,10 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, de
     postgresUrl: pick('database-url', 'BENCH_DATABASE_URL') ?? databaseUrl ?? defaultPostgres,
     outDir: resolve(pick('out', 'BENCH_OUT_DIR') ?? 'bench/results'),
     only,
-    cpuProfDir: cpuProf === undefined || ['0', 'false'].includes(cpuProf) ? null : resolve(['1', 'true'].includes(cpuProf) ? 'bench/tmp/profiles' : cpuProf),
+    cpuProfDir:
+      cpuProf === undefined || ['0', 'false'].includes(cpuProf)
+        ? null
+        : resolve(['1', 'true'].includes(cpuProf) ? 'bench/tmp/profiles' : cpuProf),
     cpuProfWholeProcess: cpuProfAsked !== undefined && !['0', 'false'].includes(cpuProfAsked),
     timeStatements: ['1', 'true'].includes(pick('statement-times', 'BENCH_STATEMENT_TIMES') ?? ''),
     readsCache: ['1', 'true'].includes(pick('reads-cache', 'BENCH_READS_CACHE') ?? ''),

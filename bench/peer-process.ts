@@ -49,7 +49,9 @@ export type PeerApi = {
 type Payload = { wf: string; account?: string; poll?: string };
 
 // Quiet: graphile logs every job at debug and its start/stop at info.
-const logger = new Logger(() => (level, message) => { if (level === 'error' || level === 'warning') process.stderr.write(`[peer] ${level}: ${message}\n`); });
+const logger = new Logger(() => (level, message) => {
+  if (level === 'error' || level === 'warning') process.stderr.write(`[peer] ${level}: ${message}\n`);
+});
 
 let pool: pg.Pool | null = null;
 let utils: WorkerUtils | null = null;
@@ -64,17 +66,30 @@ let finished = 0;
 const doneWaiters = new Set<{ count: number; resolve: () => void; reject: (e: Error) => void }>();
 function settleWaiters() {
   for (const w of doneWaiters) {
-    if (firstFailure !== null) { doneWaiters.delete(w); w.reject(new Error(`a peer job failed: ${firstFailure}`)); }
-    else if (finished >= w.count) { doneWaiters.delete(w); w.resolve(); }
+    if (firstFailure !== null) {
+      doneWaiters.delete(w);
+      w.reject(new Error(`a peer job failed: ${firstFailure}`));
+    } else if (finished >= w.count) {
+      doneWaiters.delete(w);
+      w.resolve();
+    }
   }
 }
 let peakRss = 0;
 let cpuBase = process.cpuUsage();
 let wallBase = performance.now();
-setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()); }, 20).unref();
+setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+}, 20).unref();
 
 /** One request to the simulated service, as the engine sends it (JSON, workflow header, idempotency key). */
-async function call(method: string, path: string, wf: string, step: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; location: string | null }> {
+async function call(
+  method: string,
+  path: string,
+  wf: string,
+  step: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown>; location: string | null }> {
   const res = await fetch(new URL(path, simUrl), {
     method,
     headers: { 'content-type': 'application/json', [WORKFLOW_HEADER]: wf, 'idempotency-key': `${wf}:${step}` },
@@ -88,8 +103,11 @@ async function call(method: string, path: string, wf: string, step: string, body
 
 /** The join: one statement, so two parents finishing at once cannot both (or neither) start step_e. */
 async function join(db: { query(text: string, values?: unknown[]): Promise<unknown> }, wf: string, account: string) {
-  await db.query(`with left_over as (update bench_peer_joins set remaining = remaining - 1 where workflow_id = $1 returning remaining)
-    select graphile_worker.add_job('step_e', json_build_object('wf', $1::text, 'account', $2::text)) from left_over where remaining = 0`, [wf, account]);
+  await db.query(
+    `with left_over as (update bench_peer_joins set remaining = remaining - 1 where workflow_id = $1 returning remaining)
+    select graphile_worker.add_job('step_e', json_build_object('wf', $1::text, 'account', $2::text)) from left_over where remaining = 0`,
+    [wf, account],
+  );
 }
 
 const tasks: TaskList = {
@@ -101,8 +119,11 @@ const tasks: TaskList = {
       await client.query('begin');
       try {
         await client.query('insert into bench_peer_joins (workflow_id, remaining) values ($1, 3)', [wf]);
-        await client.query(`select graphile_worker.add_job('step_b', $1::json), graphile_worker.add_job('step_c', $1::json),
-          graphile_worker.add_job('step_d', $1::json)`, [JSON.stringify({ wf, account })]);
+        await client.query(
+          `select graphile_worker.add_job('step_b', $1::json), graphile_worker.add_job('step_c', $1::json),
+          graphile_worker.add_job('step_d', $1::json)`,
+          [JSON.stringify({ wf, account })],
+        );
         await client.query('commit');
       } catch (e) {
         await client.query('rollback');
@@ -154,7 +175,10 @@ async function startReceiver(): Promise<string> {
       const done = body.status === 'completed' ? join(pool as pg.Pool, wf, account) : Promise.resolve();
       done.then(
         () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'),
-        (e: unknown) => { process.stderr.write(`[peer] callback failed: ${String(e)}\n`); res.writeHead(500).end(); },
+        (e: unknown) => {
+          process.stderr.write(`[peer] callback failed: ${String(e)}\n`);
+          res.writeHead(500).end();
+        },
       );
     });
   });
@@ -181,9 +205,11 @@ const api: PeerApi = {
     const u = utils as WorkerUtils;
     const t0 = performance.now();
     let next = 0;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (next < workflows.length) await u.addJob('step_a', { wf: workflows[next++] as string });
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < workflows.length) await u.addJob('step_a', { wf: workflows[next++] as string });
+      }),
+    );
     return { ms: performance.now() - t0 };
   },
 
@@ -195,7 +221,12 @@ const api: PeerApi = {
       ...(setup.failJobBatchDelay !== undefined ? { failJobBatchDelay: setup.failJobBatchDelay } : {}),
     };
     runner = await run({
-      connectionString, concurrency: setup.concurrency, maxPoolSize: setup.maxPoolSize, noHandleSignals: true, taskList: tasks, logger,
+      connectionString,
+      concurrency: setup.concurrency,
+      maxPoolSize: setup.maxPoolSize,
+      noHandleSignals: true,
+      taskList: tasks,
+      logger,
       preset: { worker },
     });
     runner.events.on('job:failed', ({ job, error }) => {
@@ -207,8 +238,21 @@ const api: PeerApi = {
 
   waitDone({ count, timeoutMs }) {
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { doneWaiters.delete(w); reject(new Error(`${finished} of ${count} workflows finished after ${timeoutMs} ms`)); }, timeoutMs);
-      const w = { count, resolve: () => { clearTimeout(timer); resolve(); }, reject: (e: Error) => { clearTimeout(timer); reject(e); } };
+      const timer = setTimeout(() => {
+        doneWaiters.delete(w);
+        reject(new Error(`${finished} of ${count} workflows finished after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const w = {
+        count,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
       doneWaiters.add(w);
       settleWaiters();
     });
@@ -233,7 +277,12 @@ const api: PeerApi = {
   async meter() {
     const cpu = process.cpuUsage(cpuBase);
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
-    return { peakRssMb: Math.round(peakRss / 104857.6) / 10, cpuMs: (cpu.user + cpu.system) / 1000, wallMs: performance.now() - wallBase, failedJobs };
+    return {
+      peakRssMb: Math.round(peakRss / 104857.6) / 10,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+      wallMs: performance.now() - wallBase,
+      failedJobs,
+    };
   },
 
   async stop() {

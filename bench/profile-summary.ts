@@ -3,9 +3,23 @@
 //   node --import tsx bench/profile-summary.ts bench/tmp/profiles/engine-sqlite.cpuprofile [top]
 import { readFileSync } from 'node:fs';
 
-interface CallFrame { functionName: string; url: string; lineNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
-export interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+export interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
 
 export interface ProfileSummary {
   totalMs: number;
@@ -22,10 +36,16 @@ export interface ProfileSummary {
  * Native SQLite time shows up on the nearest JS frame (Kysely's driver, or the bench's statement counter).
  */
 const ACTIVITIES: [string, RegExp][] = [
-  ['SQL: database driver and execution', /better-sqlite3|sqlite-driver\.js|postgres-driver\.js|node_modules\/pg(-protocol|-pool)?\/|^\((all|run|get)\)$|bench\/engine-process\.ts/],
+  [
+    'SQL: database driver and execution',
+    /better-sqlite3|sqlite-driver\.js|postgres-driver\.js|node_modules\/pg(-protocol|-pool)?\/|^\((all|run|get)\)$|bench\/engine-process\.ts/,
+  ],
   ['outbound HTTP (fetch / undici)', /deps\/undici|src\/engine\/outbound\.ts/],
   ['Kysely: building and compiling queries', /node_modules\/kysely\//],
-  ['HTTP server (Fastify: callbacks, reads)', /node_modules\/(fastify|find-my-way|avvio|fast-json-stringify|@fastify|ajv|jose)\/|src\/http\//],
+  [
+    'HTTP server (Fastify: callbacks, reads)',
+    /node_modules\/(fastify|find-my-way|avvio|fast-json-stringify|@fastify|ajv|jose)\/|src\/http\//,
+  ],
   ['logs and metrics (pino, prom-client)', /node_modules\/(pino|@pinojs|prom-client)|src\/metrics\.ts/],
   ['garbage collector', /garbage collector/],
   ['engine and domain logic (src/)', /^src\//],
@@ -39,17 +59,23 @@ export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const selfUs = new Map<number, number>();
-  p.samples.forEach((id, i) => { selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)); });
+  p.samples.forEach((id, i) => {
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+  });
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 
-  const fileOf = (f: CallFrame) => f.url.replace(/^file:\/\//, '').replace(ROOT, '').replace(/\?.*$/, '') || `(${f.functionName || 'native'})`;
+  const fileOf = (f: CallFrame) =>
+    f.url
+      .replace(/^file:\/\//, '')
+      .replace(ROOT, '')
+      .replace(/\?.*$/, '') || `(${f.functionName || 'native'})`;
   const pkgOf = (f: CallFrame) => {
     const file = fileOf(f);
     const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);
     if (m) return m[1] as string;
     if (file.startsWith('src/')) return `src/${file.split('/')[1]}`;
     if (file.startsWith('node:') || file.startsWith('internal')) return 'node (built-in)';
-    return file.startsWith('(') ? file : file.split('/')[0] as string;
+    return file.startsWith('(') ? file : (file.split('/')[0] as string);
   };
 
   const activity = new Map<string, number>();
@@ -61,7 +87,10 @@ export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
     const n = byId.get(id);
     if (!n) continue;
     const f = n.callFrame;
-    if (f.functionName === '(idle)') { idle += us; continue; }
+    if (f.functionName === '(idle)') {
+      idle += us;
+      continue;
+    }
     const name = `${f.functionName || '(anonymous)'} ${fileOf(f)}:${f.lineNumber + 1}`;
     self.set(name, (self.get(name) ?? 0) + us);
     // Inclusive: charge every distinct file / package on the stack once.
@@ -69,17 +98,27 @@ export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
     const pkgs = new Set<string>();
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const cf = (byId.get(cur) as ProfileNode).callFrame;
-      if (cf.url) { files.add(fileOf(cf)); pkgs.add(pkgOf(cf)); }
+      if (cf.url) {
+        files.add(fileOf(cf));
+        pkgs.add(pkgOf(cf));
+      }
     }
-    if (f.url === '') { files.add(fileOf(f)); pkgs.add(fileOf(f)); }
-    const act = ACTIVITIES.find(([, re]) => [...files].some((file) => re.test(file)))?.[0] ?? 'other (Node.js internals: timers, streams, sockets)';
+    if (f.url === '') {
+      files.add(fileOf(f));
+      pkgs.add(fileOf(f));
+    }
+    const act =
+      ACTIVITIES.find(([, re]) => [...files].some((file) => re.test(file)))?.[0] ?? 'other (Node.js internals: timers, streams, sockets)';
     activity.set(act, (activity.get(act) ?? 0) + us);
     for (const x of files) byFile.set(x, (byFile.get(x) ?? 0) + us);
     for (const x of pkgs) byPkg.set(x, (byPkg.get(x) ?? 0) + us);
   }
   const busy = total - idle;
-  const rank = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]).slice(0, top)
-    .map(([k, us]) => ({ k, ms: Math.round(us / 1000), percent: Math.round((1000 * us) / busy) / 10 }));
+  const rank = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([k, us]) => ({ k, ms: Math.round(us / 1000), percent: Math.round((1000 * us) / busy) / 10 }));
   return {
     totalMs: Math.round(total / 1000),
     idleMs: Math.round(idle / 1000),
@@ -94,7 +133,11 @@ if (import.meta.url === new URL(`file://${process.argv[1]}`).href) {
   const [file, topRaw] = process.argv.slice(2);
   if (!file) throw new Error('usage: node --import tsx bench/profile-summary.ts FILE.cpuprofile [top]');
   const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile, Number(topRaw ?? 25));
-  const out: string[] = [`${file}: ${s.totalMs} ms sampled, ${s.idleMs} ms idle; percentages are of the busy time`, '', 'busy time by activity:'];
+  const out: string[] = [
+    `${file}: ${s.totalMs} ms sampled, ${s.idleMs} ms idle; percentages are of the busy time`,
+    '',
+    'busy time by activity:',
+  ];
   for (const r of s.byActivity) out.push(`  ${String(r.percent).padStart(5)} %  ${String(r.ms).padStart(6)} ms  ${r.activity}`);
   out.push('', 'self time by function:');
   for (const r of s.selfByFunction) out.push(`  ${String(r.percent).padStart(5)} %  ${String(r.ms).padStart(6)} ms  ${r.name}`);

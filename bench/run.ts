@@ -10,7 +10,15 @@ import Database from 'better-sqlite3';
 import { parseOptions, type BenchOptions, type WorkloadName } from './options.js';
 import { forkChild } from './support/rpc.js';
 import { freshPostgres, freshSqlite, LOCAL_POSTGRES, postgresReachable, withClient, type BenchDialect } from './support/databases.js';
-import { figuresOf, markdown, printTable, type BenchReport, type DialectResults, type Machine, type ProfileDigest } from './support/report.js';
+import {
+  figuresOf,
+  markdown,
+  printTable,
+  type BenchReport,
+  type DialectResults,
+  type Machine,
+  type ProfileDigest,
+} from './support/report.js';
 import { summarizeProfile, type Profile } from './profile-summary.js';
 import { round } from './support/stats.js';
 import type { SimApi } from './sim-service.js';
@@ -23,7 +31,10 @@ import { runStartup, type StartupResult } from './workloads/startup.js';
 
 const SIM_SCRIPT = fileURLToPath(new URL('./sim-service.ts', import.meta.url));
 
-export async function runBench(options: BenchOptions, log: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Promise<{ report: BenchReport; files: string[]; failed: boolean }> {
+export async function runBench(
+  options: BenchOptions,
+  log: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+): Promise<{ report: BenchReport; files: string[]; failed: boolean }> {
   const startedAt = new Date();
   const notes: string[] = [];
   const dialects: BenchDialect[] = [];
@@ -47,7 +58,10 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     for (const dialect of dialects) {
       const r: DialectResults = (results[dialect] = {});
       const run: DialectRun = {
-        dialect, options, sim, simUrl,
+        dialect,
+        options,
+        sim,
+        simUrl,
         freshDatabase: (label) => (dialect === 'sqlite' ? Promise.resolve(freshSqlite(label)) : freshPostgres(options.postgresUrl, label)),
         log: (line) => log(`[${dialect}] ${line}`),
       };
@@ -57,16 +71,21 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
           return await fn();
         } catch (e) {
           failed = true;
-          const error = e instanceof Error ? e.stack ?? e.message : String(e);
+          const error = e instanceof Error ? (e.stack ?? e.message) : String(e);
           run.log(`${names.join('/')} failed: ${error}`);
           return { error };
         }
       };
       if (want('ceiling')) r.ceiling = await attempt(['ceiling'], () => runCeiling(run));
       if (want('throughput') || want('latency')) {
-        const p = await attempt(['throughput', 'latency'], () => runProvisionerWorkloads(run, { throughput: want('throughput'), latency: want('latency') }));
+        const p = await attempt(['throughput', 'latency'], () =>
+          runProvisionerWorkloads(run, { throughput: want('throughput'), latency: want('latency') }),
+        );
         if ('error' in p) {
-          if (want('throughput')) { r.throughput = p; r.memory = p; }
+          if (want('throughput')) {
+            r.throughput = p;
+            r.memory = p;
+          }
           if (want('latency')) r.latency = p;
         } else {
           if (p.throughput) r.throughput = p.throughput;
@@ -74,7 +93,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
           if (p.latency) r.latency = p.latency;
         }
       }
-      if (want('peer')) r.peer = dialect === 'postgres' ? await attempt(['peer'], () => runPeers(run)) : { skipped: 'graphile-worker runs on PostgreSQL only' };
+      if (want('peer'))
+        r.peer =
+          dialect === 'postgres' ? await attempt(['peer'], () => runPeers(run)) : { skipped: 'graphile-worker runs on PostgreSQL only' };
       if (want('reads')) r.reads = await attempt(['reads'], () => runReads(run));
     }
   } finally {
@@ -87,7 +108,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       startup = await runStartup(options.settings.startupRuns, (l) => log(`[cli] ${l}`));
     } catch (e) {
       failed = true;
-      startup = { error: e instanceof Error ? e.stack ?? e.message : String(e) };
+      startup = { error: e instanceof Error ? (e.stack ?? e.message) : String(e) };
       log(`[cli] startup failed: ${startup.error}`);
     }
   }
@@ -95,15 +116,28 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
 
   const date = startedAt.toISOString().slice(0, 10);
   if (options.scale !== 'full') notes.push(`${options.scale} scale: the figures check that the harness works; only a full run measures.`);
-  if (options.only.has('reads') && options.settings.readsWorkflows < 1_000_000) notes.push(`reads ran with ${options.settings.readsWorkflows.toLocaleString('en-US')} stored workflows, not 1,000,000: no reads target applies.`);
-  if (machine.loadAverageAtStart > 0.5) notes.push(`the load average was ${machine.loadAverageAtStart} when the run started: other work shared the machine.`);
-  if (options.cpuProfDir) notes.push('the engine ran under V8\'s sampling profiler while measured (its summaries are below): the figures include its overhead, a few per cent of CPU and some memory; BENCH_CPU_PROF=0 measures without it.');
+  if (options.only.has('reads') && options.settings.readsWorkflows < 1_000_000)
+    notes.push(
+      `reads ran with ${options.settings.readsWorkflows.toLocaleString('en-US')} stored workflows, not 1,000,000: no reads target applies.`,
+    );
+  if (machine.loadAverageAtStart > 0.5)
+    notes.push(`the load average was ${machine.loadAverageAtStart} when the run started: other work shared the machine.`);
+  if (options.cpuProfDir)
+    notes.push(
+      "the engine ran under V8's sampling profiler while measured (its summaries are below): the figures include its overhead, a few per cent of CPU and some memory; BENCH_CPU_PROF=0 measures without it.",
+    );
   for (const [d, r] of Object.entries(results)) {
     const reads = r?.reads;
-    if (reads && 'seedReused' in reads && reads.seedReused) notes.push(`${d} reads: the seeded database was kept from an earlier run (BENCH_READS_CACHE=1).`);
+    if (reads && 'seedReused' in reads && reads.seedReused)
+      notes.push(`${d} reads: the seeded database was kept from an earlier run (BENCH_READS_CACHE=1).`);
   }
   if (machine.git?.srcDirty) notes.push('src/ had uncommitted changes: the figures are of the working tree, not of the commit named.');
-  if (Object.keys(options.engineEnv).length > 0) notes.push(`engine tunables: ${Object.entries(options.engineEnv).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  if (Object.keys(options.engineEnv).length > 0)
+    notes.push(
+      `engine tunables: ${Object.entries(options.engineEnv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')}`,
+    );
   const report: BenchReport = {
     date,
     startedAt: startedAt.toISOString(),
@@ -134,7 +168,11 @@ function digestProfiles(dir: string, dialects: BenchDialect[]): Record<string, P
       if (!existsSync(file)) continue;
       const s = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')) as Profile, 8);
       out[`${dialect} ${workload}`] = {
-        file: relative(process.cwd(), file), sampledMs: s.totalMs, idleMs: s.idleMs, byActivity: s.byActivity, topSelf: s.selfByFunction,
+        file: relative(process.cwd(), file),
+        sampledMs: s.totalMs,
+        idleMs: s.idleMs,
+        byActivity: s.byActivity,
+        topSelf: s.selfByFunction,
       };
     }
   }
@@ -146,7 +184,10 @@ async function describeMachine(options: BenchOptions, withPostgres: boolean): Pr
   const sqlite = (mem.prepare('select sqlite_version() as v').get() as { v: string }).v;
   mem.close();
   const postgres = withPostgres
-    ? await withClient(options.postgresUrl, async (c) => (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]?.v ?? '?').then((v) => `PostgreSQL ${v}`)
+    ? await withClient(
+        options.postgresUrl,
+        async (c) => (await c.query<{ v: string }>("select current_setting('server_version') as v")).rows[0]?.v ?? '?',
+      ).then((v) => `PostgreSQL ${v}`)
     : null;
   return {
     cpus: cpus().length,
@@ -164,7 +205,10 @@ async function describeMachine(options: BenchOptions, withPostgres: boolean): Pr
 function gitState(): Machine['git'] {
   try {
     const commit = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return { commit, srcDirty: dirty !== '' };
   } catch {
     return null; // not a checkout (an unpacked tarball): the figures stand without it
@@ -176,13 +220,16 @@ const redact = (url: string) => url.replace(/:[^:@/]*@/, ':***@');
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const options = parseOptions(process.argv.slice(2), process.env, LOCAL_POSTGRES);
   const t0 = performance.now();
-  runBench(options).then(({ report, files, failed }) => {
-    process.stdout.write(`\n${printTable(report.figures)}\n\n`);
-    for (const n of report.notes) process.stdout.write(`note: ${n}\n`);
-    process.stdout.write(`wrote ${files.join(' and ')} in ${round((performance.now() - t0) / 1000, 1)} s\n`);
-    process.exitCode = failed ? 1 : 0;
-  }, (e: unknown) => {
-    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  });
+  runBench(options).then(
+    ({ report, files, failed }) => {
+      process.stdout.write(`\n${printTable(report.figures)}\n\n`);
+      for (const n of report.notes) process.stdout.write(`note: ${n}\n`);
+      process.stdout.write(`wrote ${files.join(' and ')} in ${round((performance.now() - t0) / 1000, 1)} s\n`);
+      process.exitCode = failed ? 1 : 0;
+    },
+    (e: unknown) => {
+      process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -15,12 +15,12 @@ import { serveRpc } from './support/rpc.js';
 
 /** Paths of the six steps (bench/manifest.ts) in DAG order. */
 export const SIM_ROUTES = {
-  account: '/accounts',  // http: the root
-  bucket: '/buckets',    // callback: calls back to body.callback_url with body.callback_token
-  dns: '/dns',           // http, parallel to bucket and index
-  index: '/indexes',     // poll: 202 + Location; the first GET of it answers completed
-  keys: '/keys',         // http: depends on bucket, dns and index (the join)
-  notify: '/notify',     // http: the last step
+  account: '/accounts', // http: the root
+  bucket: '/buckets', // callback: calls back to body.callback_url with body.callback_token
+  dns: '/dns', // http, parallel to bucket and index
+  index: '/indexes', // poll: 202 + Location; the first GET of it answers completed
+  keys: '/keys', // http: depends on bucket, dns and index (the join)
+  notify: '/notify', // http: the last step
 } as const;
 export type SimRoute = keyof typeof SIM_ROUTES | 'poll' | 'other';
 
@@ -141,7 +141,11 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
   function count(route: SimRoute) {
     const n = ++counts[route];
     if (STEP_ROUTES.has(route)) stepArrivals.push(performance.now());
-    for (const w of waiters) if (w.route === route && n >= w.count) { waiters.delete(w); w.resolve(); }
+    for (const w of waiters)
+      if (w.route === route && n >= w.count) {
+        waiters.delete(w);
+        w.resolve();
+      }
   }
 
   function release(t: Timeline) {
@@ -166,7 +170,12 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
         return send(res, 400, { error: 'callback_url and callback_token are required strings' });
       }
       const t = timeline(req);
-      const payload = JSON.stringify({ callback_token: b.callback_token, status: 'completed', endpoint: 'https://bench.example/bucket', metadata: { region: 'local-1' } });
+      const payload = JSON.stringify({
+        callback_token: b.callback_token,
+        status: 'completed',
+        endpoint: 'https://bench.example/bucket',
+        metadata: { region: 'local-1' },
+      });
       const url = b.callback_url;
       const schedule = () => {
         callbacksPending++;
@@ -177,7 +186,10 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
       // When recording latency, it also waits for the two sibling steps (then `callbackDelayMs` more,
       // for the engine to record them), so that the callback is what completes the join.
       res.once('finish', () => {
-        if (t) { t.heldCallback = schedule; release(t); } else schedule();
+        if (t) {
+          t.heldCallback = schedule;
+          release(t);
+        } else schedule();
       });
       return send(res, 202, { status: 'creating' });
     }
@@ -185,7 +197,10 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
       count('dns');
       send(res, 200, { record: 'bench.example' });
       const t = timeline(req);
-      if (t) { t.dnsAt = performance.now(); release(t); }
+      if (t) {
+        t.dnsAt = performance.now();
+        release(t);
+      }
       return;
     }
     if (method === 'POST' && path === SIM_ROUTES.index) {
@@ -197,7 +212,10 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
       count('poll');
       send(res, 200, { status: 'completed', metadata: { documents: 0 } });
       const t = timeline(req);
-      if (t) { t.pollDoneAt = performance.now(); release(t); }
+      if (t) {
+        t.pollDoneAt = performance.now();
+        release(t);
+      }
       return;
     }
     if (method === 'POST' && path === SIM_ROUTES.keys) {
@@ -236,7 +254,10 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
     if ((status === 0 || status === 429 || status >= 500) && attempt < CALLBACK_ATTEMPTS && !closing.signal.aborted) {
       callbackRetries++;
       const backoff = CALLBACK_BACKOFF_MS * 2 ** (attempt - 1);
-      setTimeout(() => void deliverCallback(url, payload, t, attempt + 1), retryAfterS !== null ? retryAfterS * 1000 + Math.random() * 200 : backoff).unref();
+      setTimeout(
+        () => void deliverCallback(url, payload, t, attempt + 1),
+        retryAfterS !== null ? retryAfterS * 1000 + Math.random() * 200 : backoff,
+      ).unref();
       return;
     }
     callbacksPending--;
@@ -245,14 +266,20 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
 
   function post(url: string, payload: string): Promise<{ status: number; retryAfterS: number | null }> {
     return new Promise((resolve, reject) => {
-      const r = request(url, {
-        method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-        signal: AbortSignal.any([closing.signal, AbortSignal.timeout(10_000)]),
-      }, (res) => {
-        const ra = Number(res.headers['retry-after']);
-        res.resume();
-        res.once('end', () => resolve({ status: res.statusCode ?? 0, retryAfterS: Number.isFinite(ra) && ra >= 0 ? ra : null }));
-      });
+      const r = request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+          signal: AbortSignal.any([closing.signal, AbortSignal.timeout(10_000)]),
+        },
+        (res) => {
+          const ra = Number(res.headers['retry-after']);
+          res.resume();
+          res.once('end', () => resolve({ status: res.statusCode ?? 0, retryAfterS: Number.isFinite(ra) && ra >= 0 ? ra : null }));
+        },
+      );
       r.once('error', reject);
       r.end(payload);
     });
@@ -276,17 +303,31 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
     },
     reset() {
       counts = emptyCounts();
-      callbacksSent = 0; callbackRetries = 0; callbackFailures = 0; callbacks429 = 0;
+      callbacksSent = 0;
+      callbackRetries = 0;
+      callbackFailures = 0;
+      callbacks429 = 0;
       stepArrivals = [];
       timelines = new Map();
     },
     waitFor(route, n, timeoutMs) {
       if (counts[route] >= n) return Promise.resolve();
       return new Promise((resolve, reject) => {
-        const w = { route, count: n, resolve: () => { clearTimeout(timer); resolve(); } };
+        const w = {
+          route,
+          count: n,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
         const timer = setTimeout(() => {
           waiters.delete(w);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${n} ${route} requests (saw ${counts[route]}; counts ${JSON.stringify(counts)})`));
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${n} ${route} requests (saw ${counts[route]}; counts ${JSON.stringify(counts)})`,
+            ),
+          );
         }, timeoutMs);
         waiters.add(w);
       });
@@ -298,7 +339,10 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
         // Only a callback that finished the join measures "callback → next step"; otherwise the
         // completion of another parent started the dependent step.
         const gate = t.dnsAt !== undefined && t.pollDoneAt !== undefined && t.dnsAt < t.callbackSentAt && t.pollDoneAt < t.callbackSentAt;
-        if (!gate) { r.excluded++; continue; }
+        if (!gate) {
+          r.excluded++;
+          continue;
+        }
         r.fromSent.push(t.keysAt - t.callbackSentAt);
         if (t.callbackDoneAt !== undefined) r.fromAnswered.push(t.keysAt - t.callbackDoneAt);
       }
@@ -306,7 +350,15 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
     },
     stats() {
       const cpu = process.cpuUsage(cpuAtStart);
-      return { counts: { ...counts }, callbacksSent, callbackRetries, callbacks429, callbackFailures, callbacksPending, cpuMs: (cpu.user + cpu.system) / 1000 };
+      return {
+        counts: { ...counts },
+        callbacksSent,
+        callbackRetries,
+        callbacks429,
+        callbackFailures,
+        callbacksPending,
+        cpuMs: (cpu.user + cpu.system) / 1000,
+      };
     },
     async waitSettled(route, n, stallMs, timeoutMs) {
       const t0 = performance.now();
@@ -314,8 +366,13 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
         if (counts[route] >= n) return { reached: true, why: `${n} ${route} requests` };
         const last = stepArrivals[stepArrivals.length - 1] ?? t0;
         const quiet = performance.now() - Math.max(last, t0);
-        if (callbacksPending === 0 && quiet > stallMs) return { reached: false, why: `no step request for ${Math.round(quiet / 1000)} s and no callback left to deliver: ${counts[route]} of ${n} ${route} requests` };
-        if (performance.now() - t0 > timeoutMs) return { reached: false, why: `gave up after ${Math.round(timeoutMs / 1000)} s: ${counts[route]} of ${n} ${route} requests` };
+        if (callbacksPending === 0 && quiet > stallMs)
+          return {
+            reached: false,
+            why: `no step request for ${Math.round(quiet / 1000)} s and no callback left to deliver: ${counts[route]} of ${n} ${route} requests`,
+          };
+        if (performance.now() - t0 > timeoutMs)
+          return { reached: false, why: `gave up after ${Math.round(timeoutMs / 1000)} s: ${counts[route]} of ${n} ${route} requests` };
         await new Promise((r) => setTimeout(r, 50));
       }
     },
@@ -330,12 +387,20 @@ export async function startSimService(opts: SimOptions = {}): Promise<SimService
       const windowS = at(hi) - at(lo);
       const wholeS = at(a.length - 1);
       const perSecond: number[] = [];
-      for (const x of a) { const s = Math.floor((x - first) / 1000); perSecond[s] = (perSecond[s] ?? 0) + 1; }
+      for (const x of a) {
+        const s = Math.floor((x - first) / 1000);
+        perSecond[s] = (perSecond[s] ?? 0) + 1;
+      }
       return {
-        expected, received: a.length, complete,
-        fromS: round3(at(lo)), toS: round3(at(hi)), steps: hi - lo,
+        expected,
+        received: a.length,
+        complete,
+        fromS: round3(at(lo)),
+        toS: round3(at(hi)),
+        steps: hi - lo,
         stepsPerS: windowS > 0 ? Math.round((hi - lo) / windowS) : 0,
-        wholeS: round3(wholeS), wholeStepsPerS: wholeS > 0 ? Math.round((a.length - 1) / wholeS) : 0,
+        wholeS: round3(wholeS),
+        wholeStepsPerS: wholeS > 0 ? Math.round((a.length - 1) / wholeS) : 0,
         perSecond: Array.from(perSecond, (v) => v ?? 0),
       };
     },
@@ -380,17 +445,36 @@ export type SimApi = {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   let sim: SimService | null = null;
-  const need = () => { if (!sim) throw new Error('call start first'); return sim; };
+  const need = () => {
+    if (!sim) throw new Error('call start first');
+    return sim;
+  };
   const api: SimApi = {
-    async start({ port }) { sim ??= await startSimService({ port }); return { url: sim.url, pid: process.pid }; },
-    async configure(o) { need().configure(o); },
-    async reset() { need().reset(); },
+    async start({ port }) {
+      sim ??= await startSimService({ port });
+      return { url: sim.url, pid: process.pid };
+    },
+    async configure(o) {
+      need().configure(o);
+    },
+    async reset() {
+      need().reset();
+    },
     waitFor: ({ route, count: n, timeoutMs }) => need().waitFor(route, n, timeoutMs),
-    async latency() { return need().latency(); },
-    async stats() { return need().stats(); },
+    async latency() {
+      return need().latency();
+    },
+    async stats() {
+      return need().stats();
+    },
     waitSettled: ({ route, count: n, stallMs, timeoutMs }) => need().waitSettled(route, n, stallMs, timeoutMs),
-    async steady({ expected, from, to }) { return need().steady(expected, from, to); },
-    async close() { await sim?.close(); setImmediate(() => process.exit(0)); },
+    async steady({ expected, from, to }) {
+      return need().steady(expected, from, to);
+    },
+    async close() {
+      await sim?.close();
+      setImmediate(() => process.exit(0));
+    },
   };
   serveRpc(api);
 }

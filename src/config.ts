@@ -11,9 +11,7 @@ import type { AuthConfig } from './auth/token-verifier.js';
 export const Roles = ['all', 'api', 'worker'] as const;
 export type Role = (typeof Roles)[number];
 
-export type DatabaseConfig =
-  | { kind: 'sqlite'; path: string }
-  | { kind: 'postgres'; url: string; poolSize: number };
+export type DatabaseConfig = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string; poolSize: number };
 
 export interface WorkerConfig {
   concurrency: number;
@@ -138,7 +136,10 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
   let devSecretsGenerated = false;
   let hs256Secret = get('PROVISIONER_JWT_SECRET') ?? null;
   let secretKey = get('PROVISIONER_SECRET_KEY') ?? null;
-  const oldKeys = (get('PROVISIONER_OLD_SECRET_KEYS') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const oldKeys = (get('PROVISIONER_OLD_SECRET_KEYS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const [name, key] of [['PROVISIONER_SECRET_KEY', secretKey], ...oldKeys.map((k) => ['PROVISIONER_OLD_SECRET_KEYS', k])] as const) {
     if (key !== null && Buffer.from(key, 'base64').length !== 32) {
       problems.push(`${name}: expected 32 bytes in base64 (generate one with: openssl rand -base64 32)`);
@@ -146,17 +147,23 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
   }
   if (hs256Secret !== null && Buffer.byteLength(hs256Secret, 'utf8') < MIN_JWT_SECRET_BYTES) {
     // Never echo the value: only its length.
-    problems.push(`PROVISIONER_JWT_SECRET: ${Buffer.byteLength(hs256Secret, 'utf8')} bytes is too short to sign tokens safely; use at least ${MIN_JWT_SECRET_BYTES} random bytes (generate one with: openssl rand -base64 32)`);
+    problems.push(
+      `PROVISIONER_JWT_SECRET: ${Buffer.byteLength(hs256Secret, 'utf8')} bytes is too short to sign tokens safely; use at least ${MIN_JWT_SECRET_BYTES} random bytes (generate one with: openssl rand -base64 32)`,
+    );
   }
   if (flags.devSecrets === false) {
     if (hs256Secret === null && jwksUrl === null) {
-      problems.push('PROVISIONER_JWT_SECRET (or PROVISIONER_JWKS_URL) is required: set it to at least 32 random bytes, e.g. PROVISIONER_JWT_SECRET=$(openssl rand -base64 32); only `provisioner demo` generates development secrets');
+      problems.push(
+        'PROVISIONER_JWT_SECRET (or PROVISIONER_JWKS_URL) is required: set it to at least 32 random bytes, e.g. PROVISIONER_JWT_SECRET=$(openssl rand -base64 32); only `provisioner demo` generates development secrets',
+      );
     }
     if (secretKey === null) {
-      problems.push('PROVISIONER_SECRET_KEY is required: it encrypts credentials at rest; set it to 32 random bytes in base64, e.g. PROVISIONER_SECRET_KEY=$(openssl rand -base64 32), and keep it (credentials cannot be read without it)');
+      problems.push(
+        'PROVISIONER_SECRET_KEY is required: it encrypts credentials at rest; set it to 32 random bytes in base64, e.g. PROVISIONER_SECRET_KEY=$(openssl rand -base64 32), and keep it (credentials cannot be read without it)',
+      );
     }
   }
-  if (problems.length === 0 && (hs256Secret === null && jwksUrl === null || secretKey === null)) {
+  if (problems.length === 0 && ((hs256Secret === null && jwksUrl === null) || secretKey === null)) {
     // Development convenience: secrets are generated once into the data dir and reused, so tokens
     // and encrypted credentials survive restarts. Production sets both variables.
     const dev = devSecrets(dataDir);
@@ -210,7 +217,9 @@ function parseDatabaseUrl(raw: string | undefined, dataDir: string, problems: st
     if (path === '') problems.push('DATABASE_URL=sqlite: needs a path, e.g. sqlite:./data/provisioner.db');
     return { kind: 'sqlite', path: path === ':memory:' ? path : resolve(path) };
   }
-  problems.push(`DATABASE_URL: expected postgres://user@host:port/db or sqlite:PATH, got ${JSON.stringify(raw.replace(/:[^:@/]*@/, ':***@'))}`);
+  problems.push(
+    `DATABASE_URL: expected postgres://user@host:port/db or sqlite:PATH, got ${JSON.stringify(raw.replace(/:[^:@/]*@/, ':***@'))}`,
+  );
   return { kind: 'sqlite', path: join(dataDir, 'provisioner.db') };
 }
 
@@ -218,16 +227,28 @@ function parseDatabaseUrl(raw: string | undefined, dataDir: string, problems: st
 function parseTracing(get: (name: string) => string | undefined, problems: string[]): TracingConfig {
   const endpoint = get('OTEL_EXPORTER_OTLP_ENDPOINT')?.replace(/\/+$/, '') ?? null;
   if (endpoint !== null && !/^https?:\/\/[^/]+/.test(endpoint)) {
-    problems.push(`OTEL_EXPORTER_OTLP_ENDPOINT=${JSON.stringify(endpoint)}: expected the collector's http(s) base URL, e.g. http://127.0.0.1:4318`);
+    problems.push(
+      `OTEL_EXPORTER_OTLP_ENDPOINT=${JSON.stringify(endpoint)}: expected the collector's http(s) base URL, e.g. http://127.0.0.1:4318`,
+    );
   }
   const headers: Record<string, string> = {};
-  for (const pair of (get('OTEL_EXPORTER_OTLP_HEADERS') ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of (get('OTEL_EXPORTER_OTLP_HEADERS') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const eq = pair.indexOf('=');
     const key = pair.slice(0, Math.max(0, eq)).trim().toLowerCase();
     let value: string | null = null;
-    try { value = key ? decodeURIComponent(pair.slice(eq + 1).trim()) : null; } catch { value = null; }
+    try {
+      value = key ? decodeURIComponent(pair.slice(eq + 1).trim()) : null;
+    } catch {
+      value = null;
+    }
     // A value may be an API key: a problem names the key only, never the value.
-    if (value === null) problems.push(`OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs separated by commas, values percent-encoded (${key ? `bad value for ${JSON.stringify(key)}` : 'a pair has no key'})`);
+    if (value === null)
+      problems.push(
+        `OTEL_EXPORTER_OTLP_HEADERS: expected key=value pairs separated by commas, values percent-encoded (${key ? `bad value for ${JSON.stringify(key)}` : 'a pair has no key'})`,
+      );
     else headers[key] = value;
   }
   return { endpoint, serviceName: get('OTEL_SERVICE_NAME') ?? 'provisioner', headers };
@@ -235,13 +256,21 @@ function parseTracing(get: (name: string) => string | undefined, problems: strin
 
 /** `PROVISIONER_INTAKE_SECRET=s1,s2` and `PROVISIONER_INTAKE_FIELD_MAP=service_slug=data.product.slug,plan=data.plan.code`. */
 function parseIntake(get: (name: string) => string | undefined, problems: string[]): IntakeConfig {
-  const secrets = (get('PROVISIONER_INTAKE_SECRET') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const secrets = (get('PROVISIONER_INTAKE_SECRET') ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
   const fieldMap: Record<string, string> = {};
   const raw = get('PROVISIONER_INTAKE_FIELD_MAP') ?? '';
-  for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [key, path, ...rest] = pair.split('=').map((x) => x.trim());
     if (!key || !/^[A-Za-z0-9_]+$/.test(key) || !path || rest.length > 0 || !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(path)) {
-      problems.push(`PROVISIONER_INTAKE_FIELD_MAP: ${JSON.stringify(pair)} is not field=dotted.path (e.g. service_slug=data.product.slug,plan=data.plan.code)`);
+      problems.push(
+        `PROVISIONER_INTAKE_FIELD_MAP: ${JSON.stringify(pair)} is not field=dotted.path (e.g. service_slug=data.product.slug,plan=data.plan.code)`,
+      );
       continue;
     }
     fieldMap[key] = path;
@@ -252,10 +281,15 @@ function parseIntake(get: (name: string) => string | undefined, problems: string
 const PROXY_KEYWORDS = ['loopback', 'linklocal', 'uniquelocal'];
 
 function parseTrustedProxies(raw: string | undefined, problems: string[]): string[] {
-  const list = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = list.filter((p) => !PROXY_KEYWORDS.includes(p) && parseCidr(p) === null);
   if (bad.length > 0) {
-    problems.push(`PROVISIONER_TRUSTED_PROXIES: ${bad.map((b) => JSON.stringify(b)).join(', ')} not understood; expected comma-separated IP addresses or CIDRs of your load balancers (e.g. 10.0.0.0/8,127.0.0.1), or loopback, linklocal, uniquelocal`);
+    problems.push(
+      `PROVISIONER_TRUSTED_PROXIES: ${bad.map((b) => JSON.stringify(b)).join(', ')} not understood; expected comma-separated IP addresses or CIDRs of your load balancers (e.g. 10.0.0.0/8,127.0.0.1), or loopback, linklocal, uniquelocal`,
+    );
   }
   return list;
 }
@@ -263,8 +297,14 @@ function parseTrustedProxies(raw: string | undefined, problems: string[]): strin
 function parseOutboundPolicy(get: (name: string) => string | undefined, problems: string[]): NetworkPolicy {
   const allow = parseCidrList(get('PROVISIONER_OUTBOUND_ALLOW'));
   const deny = parseCidrList(get('PROVISIONER_OUTBOUND_DENY'));
-  for (const [name, r] of [['PROVISIONER_OUTBOUND_ALLOW', allow], ['PROVISIONER_OUTBOUND_DENY', deny]] as const) {
-    if (r.bad.length > 0) problems.push(`${name}: ${r.bad.map((b) => JSON.stringify(b)).join(', ')} not understood; expected comma-separated CIDRs such as 10.0.0.0/8,fd00::/8`);
+  for (const [name, r] of [
+    ['PROVISIONER_OUTBOUND_ALLOW', allow],
+    ['PROVISIONER_OUTBOUND_DENY', deny],
+  ] as const) {
+    if (r.bad.length > 0)
+      problems.push(
+        `${name}: ${r.bad.map((b) => JSON.stringify(b)).join(', ')} not understood; expected comma-separated CIDRs such as 10.0.0.0/8,fd00::/8`,
+      );
   }
   return { allow: allow.cidrs, deny: deny.cidrs };
 }

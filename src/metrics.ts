@@ -45,17 +45,23 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
   const workflows = new Counter({
-    name: 'provisioner_workflows_total', help: 'Workflow lifecycle events by service and kind (provision, deprovision…): started, completed, failed, rolled_back, cancelled',
-    labelNames: ['service', 'kind', 'event'] as const, registers,
+    name: 'provisioner_workflows_total',
+    help: 'Workflow lifecycle events by service and kind (provision, deprovision…): started, completed, failed, rolled_back, cancelled',
+    labelNames: ['service', 'kind', 'event'] as const,
+    registers,
   });
   const stepAttempts = new Counter({
     name: 'provisioner_step_attempts_total',
     help: 'Step attempts (and due polls, expired waits, compensations) by step type and outcome: completed, waiting, retry, failed, or lost (lease expired, outcome discarded)',
-    labelNames: ['type', 'outcome'] as const, registers,
+    labelNames: ['type', 'outcome'] as const,
+    registers,
   });
   const stepAttemptDuration = new Histogram({
-    name: 'provisioner_step_attempt_duration_seconds', help: 'Time from claim to recorded outcome of one step attempt',
-    labelNames: ['type', 'outcome'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300], registers,
+    name: 'provisioner_step_attempt_duration_seconds',
+    help: 'Time from claim to recorded outcome of one step attempt',
+    labelNames: ['type', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers,
   });
   const stepLeaseExpiries = new Counter({
     name: 'provisioner_step_lease_expiries_total',
@@ -63,16 +69,23 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     registers,
   });
   const callbacks = new Counter({
-    name: 'provisioner_callbacks_total', help: 'Service callbacks by outcome: accepted, duplicate, heartbeat, early, rejected',
-    labelNames: ['outcome'] as const, registers,
+    name: 'provisioner_callbacks_total',
+    help: 'Service callbacks by outcome: accepted, duplicate, heartbeat, early, rejected',
+    labelNames: ['outcome'] as const,
+    registers,
   });
   const webhookDeliveries = new Counter({
-    name: 'provisioner_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome: delivered, retry, dead, lost',
-    labelNames: ['outcome'] as const, registers,
+    name: 'provisioner_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome: delivered, retry, dead, lost',
+    labelNames: ['outcome'] as const,
+    registers,
   });
   const httpRequestDuration = new Histogram({
-    name: 'provisioner_http_request_duration_seconds', help: 'HTTP request duration by method, route pattern and status',
-    labelNames: ['method', 'route', 'status'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers,
+    name: 'provisioner_http_request_duration_seconds',
+    help: 'HTTP request duration by method, route pattern and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
   });
 
   if (opts.store) {
@@ -85,55 +98,95 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
         const at = now();
         // A database that cannot answer leaves these gauges out of this scrape rather than failing /metrics.
         inFlight = Promise.all([stepsRepo.dueSummary(store.db, at), webhooksRepo.summary(store.db)])
-          .then(([due, hooks]) => ({ at, due, hooks }), () => null)
-          .finally(() => { inFlight = null; });
+          .then(
+            ([due, hooks]) => ({ at, due, hooks }),
+            () => null,
+          )
+          .finally(() => {
+            inFlight = null;
+          });
       }
       return inFlight;
     };
     new Gauge({
-      name: 'provisioner_steps_due', help: 'Steps due now and not held by any worker', registers,
-      async collect() { const s = await snapshot(); if (s) this.set(s.due.due); else this.reset(); },
-    });
-    new Gauge({
-      name: 'provisioner_oldest_due_step_age_seconds', help: 'How long the oldest due step has waited for a worker (0 when none is due)', registers,
+      name: 'provisioner_steps_due',
+      help: 'Steps due now and not held by any worker',
+      registers,
       async collect() {
         const s = await snapshot();
-        if (!s) { this.reset(); return; }
+        if (s) this.set(s.due.due);
+        else this.reset();
+      },
+    });
+    new Gauge({
+      name: 'provisioner_oldest_due_step_age_seconds',
+      help: 'How long the oldest due step has waited for a worker (0 when none is due)',
+      registers,
+      async collect() {
+        const s = await snapshot();
+        if (!s) {
+          this.reset();
+          return;
+        }
         this.set(s.due.oldestDueAt === null ? 0 : Math.max(0, (s.at - s.due.oldestDueAt) / 1000));
       },
     });
     new Gauge({
-      name: 'provisioner_webhook_deliveries_backlog', help: 'Webhook deliveries waiting for an attempt (pending) or given up (dead)',
-      labelNames: ['status'] as const, registers,
+      name: 'provisioner_webhook_deliveries_backlog',
+      help: 'Webhook deliveries waiting for an attempt (pending) or given up (dead)',
+      labelNames: ['status'] as const,
+      registers,
       async collect() {
         const s = await snapshot();
         this.reset();
-        if (s) { this.set({ status: 'pending' }, s.hooks.byStatus.pending); this.set({ status: 'dead' }, s.hooks.byStatus.dead); }
+        if (s) {
+          this.set({ status: 'pending' }, s.hooks.byStatus.pending);
+          this.set({ status: 'dead' }, s.hooks.byStatus.dead);
+        }
       },
     });
     new Gauge({
-      name: 'provisioner_outbox_backlog', help: 'Events committed but not yet fanned out to webhook subscriptions', registers,
-      async collect() { const s = await snapshot(); if (s) this.set(s.hooks.outboxBacklog); else this.reset(); },
+      name: 'provisioner_outbox_backlog',
+      help: 'Events committed but not yet fanned out to webhook subscriptions',
+      registers,
+      async collect() {
+        const s = await snapshot();
+        if (s) this.set(s.hooks.outboxBacklog);
+        else this.reset();
+      },
     });
   }
 
   return {
-    registry, workflows, stepAttempts, stepAttemptDuration, stepLeaseExpiries, callbacks, webhookDeliveries, httpRequestDuration,
+    registry,
+    workflows,
+    stepAttempts,
+    stepAttemptDuration,
+    stepLeaseExpiries,
+    callbacks,
+    webhookDeliveries,
+    httpRequestDuration,
     executorHooks: {
       onAttempt(type, outcome, durationMs) {
         stepAttempts.inc({ type, outcome });
         stepAttemptDuration.observe({ type, outcome }, durationMs / 1000);
       },
-      onLeaseLost() { stepLeaseExpiries.inc(); },
+      onLeaseLost() {
+        stepLeaseExpiries.inc();
+      },
     },
     webhookHooks: {
       onEvent(topic, payload) {
         const m = WORKFLOW_TOPIC.exec(topic);
         if (m) workflows.inc({ ...workflowLabels(payload), event: m[1] });
       },
-      onDelivery(outcome) { webhookDeliveries.inc({ outcome }); },
+      onDelivery(outcome) {
+        webhookDeliveries.inc({ outcome });
+      },
     },
-    onCallback(outcome) { callbacks.inc({ outcome }); },
+    onCallback(outcome) {
+      callbacks.inc({ outcome });
+    },
     observeHttp(method, routeUrl, status, seconds) {
       // Unmatched paths (404s, scanners) share one label so they cannot blow up the series count.
       httpRequestDuration.observe({ method, route: routeUrl ?? 'unmatched', status: String(status) }, seconds);
@@ -152,7 +205,10 @@ interface Snapshot {
 function workflowLabels(payload: string): { service: string; kind: string } {
   try {
     const wf = (JSON.parse(payload) as { data?: { workflow?: { service_slug?: unknown; kind?: unknown } } }).data?.workflow;
-    return { service: typeof wf?.service_slug === 'string' ? wf.service_slug : 'unknown', kind: typeof wf?.kind === 'string' ? wf.kind : 'unknown' };
+    return {
+      service: typeof wf?.service_slug === 'string' ? wf.service_slug : 'unknown',
+      kind: typeof wf?.kind === 'string' ? wf.kind : 'unknown',
+    };
   } catch {
     return { service: 'unknown', kind: 'unknown' }; // the outbox is ours; a payload that does not parse is still one event to count
   }

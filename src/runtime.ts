@@ -57,7 +57,12 @@ export interface RuntimeOptions {
  * Headers are redacted by path (they are serialized from the request after formatters run); every other
  * secret by the one recursive rule of src/domain/secrets.ts, applied to each log line's object.
  */
-export const REDACT_PATHS = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-provisioner-signature"]', 'req.headers["x-scaicontrol-signature"]'];
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-provisioner-signature"]',
+  'req.headers["x-scaicontrol-signature"]',
+];
 
 export const LOGGER_OPTIONS: pino.LoggerOptions = {
   redact: { paths: REDACT_PATHS, censor: REDACTED },
@@ -88,32 +93,76 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
   const tracer = await openTracer(config.tracing, log);
   const extra = opts.executorHooks;
   const hooks: ExecutorHooks = {
-    onAttempt(...a) { metrics.executorHooks.onAttempt?.(...a); extra?.onAttempt?.(...a); },
-    onLeaseLost() { metrics.executorHooks.onLeaseLost?.(); extra?.onLeaseLost?.(); },
+    onAttempt(...a) {
+      metrics.executorHooks.onAttempt?.(...a);
+      extra?.onAttempt?.(...a);
+    },
+    onLeaseLost() {
+      metrics.executorHooks.onLeaseLost?.();
+      extra?.onLeaseLost?.();
+    },
   };
   // One queue per process: step outcomes, callbacks and operator actions share its transactions.
   const commits = createCommitQueue({ store, cipher, log: log.child({ component: 'commits' }), clock });
   const executor = runExecutor
-    ? createExecutor({ store, cipher, log: log.child({ component: 'executor' }), config: config.worker, publicUrl: config.publicUrl, clock, hooks, tracer, commits })
+    ? createExecutor({
+        store,
+        cipher,
+        log: log.child({ component: 'executor' }),
+        config: config.worker,
+        publicUrl: config.publicUrl,
+        clock,
+        hooks,
+        tracer,
+        commits,
+      })
     : null;
-  const webhooks = (opts.webhooks ?? runExecutor)
-    ? createWebhookDispatcher({
-      store, cipher, log: log.child({ component: 'webhooks' }), retryScheduleS: config.webhookRetryScheduleS, clock,
-      pollIntervalMs: config.worker.pollIntervalMs, leaseGraceMs: config.worker.leaseGraceMs, hooks: metrics.webhookHooks,
-    })
-    : null;
+  const webhooks =
+    (opts.webhooks ?? runExecutor)
+      ? createWebhookDispatcher({
+          store,
+          cipher,
+          log: log.child({ component: 'webhooks' }),
+          retryScheduleS: config.webhookRetryScheduleS,
+          clock,
+          pollIntervalMs: config.worker.pollIntervalMs,
+          leaseGraceMs: config.worker.leaseGraceMs,
+          hooks: metrics.webhookHooks,
+        })
+      : null;
   const starter = createWorkflowStarter({ store, cipher, clock });
   const intake = createSubscriptionIntake({
-    store, starter, config: config.intake, log: log.child({ component: 'intake' }), clock, pollIntervalMs: config.worker.pollIntervalMs,
+    store,
+    starter,
+    config: config.intake,
+    log: log.child({ component: 'intake' }),
+    clock,
+    pollIntervalMs: config.worker.pollIntervalMs,
   });
   return {
-    config, log, store, cipher, intake,
+    config,
+    log,
+    store,
+    cipher,
+    intake,
     registry: createRegistry({ store, clock, cipher, checkBaseUrl: (url) => urlRefusal(url, config.outbound) }),
     starter,
-    callbacks: createCallbackReceiver({ store, cipher, commits, onOutcome: (o) => { metrics.onCallback(o); opts.onCallback?.(o); } }),
+    callbacks: createCallbackReceiver({
+      store,
+      cipher,
+      commits,
+      onOutcome: (o) => {
+        metrics.onCallback(o);
+        opts.onCallback?.(o);
+      },
+    }),
     queries: createWorkflowQueries({ store, cipher, clock }),
     admin: createAdminActions({ store, cipher, commits }),
-    commits, executor, webhooks, metrics, tracer,
+    commits,
+    executor,
+    webhooks,
+    metrics,
+    tracer,
     async close(graceMs = 10_000) {
       await intake.stop();
       await executor?.stop(graceMs);
@@ -129,7 +178,12 @@ export async function createRuntime(config: Config, opts: RuntimeOptions = {}): 
 async function openTracer(config: Config['tracing'], log: Logger): Promise<Tracer> {
   if (config.endpoint === null) return noopTracer;
   const { createOtlpExporter } = await import('./tracing/otlp-exporter.js');
-  const exporter = createOtlpExporter({ endpoint: config.endpoint, headers: config.headers, serviceName: config.serviceName, log: log.child({ component: 'tracing' }) });
+  const exporter = createOtlpExporter({
+    endpoint: config.endpoint,
+    headers: config.headers,
+    serviceName: config.serviceName,
+    log: log.child({ component: 'tracing' }),
+  });
   log.info({ collector: config.endpoint, service_name: config.serviceName }, 'tracing on: exporting spans over OTLP/HTTP');
   return createTracer(exporter);
 }

@@ -8,7 +8,10 @@ const API = '/api/v1';
 const ACTIVE = ['pending', 'running', 'rolling_back'] as const;
 const TERMINAL = ['completed', 'failed', 'rolled_back', 'cancelled'] as const;
 
-export interface ApiAnswer { status: number; body: unknown }
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+}
 
 export interface BenchApi {
   request(method: string, path: string, body?: unknown): Promise<ApiAnswer>;
@@ -30,31 +33,50 @@ export interface BenchApi {
 
 /** An operator token (super_admin) signed with the engine's HS256 secret, as `provisioner token` would mint. */
 export async function connectApi(baseUrl: string, jwtSecret: string): Promise<BenchApi> {
-  const token = await signToken(jwtSecret, { sub: 'bench', roles: ['super_admin'], permissions: ['admin:provisioning', 'admin:registry'] }, '12h');
+  const token = await signToken(
+    jwtSecret,
+    { sub: 'bench', roles: ['super_admin'], permissions: ['admin:provisioning', 'admin:registry'] },
+    '12h',
+  );
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   const base = new URL(baseUrl);
 
-  const call = (method: string, path: string, body?: unknown): Promise<ApiAnswer> => new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({
-      host: base.hostname, port: base.port, path: `${API}${path}`, method, agent,
-      headers: { authorization: `Bearer ${token}`, ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }) },
-      timeout: 60_000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.once('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try { parsed = text ? JSON.parse(text) : null; } catch { /* kept as text for the error message */ }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-      res.once('error', reject);
+  const call = (method: string, path: string, body?: unknown): Promise<ApiAnswer> =>
+    new Promise((resolve, reject) => {
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      const req = request(
+        {
+          host: base.hostname,
+          port: base.port,
+          path: `${API}${path}`,
+          method,
+          agent,
+          headers: {
+            authorization: `Bearer ${token}`,
+            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          },
+          timeout: 60_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.once('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = text ? JSON.parse(text) : null;
+            } catch {
+              /* kept as text for the error message */
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed });
+          });
+          res.once('error', reject);
+        },
+      );
+      req.once('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 60 s`)));
+      req.once('error', reject);
+      req.end(payload);
     });
-    req.once('timeout', () => req.destroy(new Error(`${method} ${path}: no answer within 60 s`)));
-    req.once('error', reject);
-    req.end(payload);
-  });
   const expect = async (method: string, path: string, body: unknown, ok: number[]): Promise<unknown> => {
     const r = await call(method, path, body);
     if (!ok.includes(r.status)) throw new Error(`${method} ${API}${path} answered ${r.status}: ${JSON.stringify(r.body).slice(0, 400)}`);
@@ -68,15 +90,22 @@ export async function connectApi(baseUrl: string, jwtSecret: string): Promise<Be
       await expect('PUT', '/registry/register', manifest, [200, 201]);
     },
     async start(slug, tenant) {
-      const body = await expect('POST', '/admin/provisioning/workflows', { tenant_id: tenant, service_slug: slug, kind: 'provision' }, [201]);
+      const body = await expect(
+        'POST',
+        '/admin/provisioning/workflows',
+        { tenant_id: tenant, service_slug: slug, kind: 'provision' },
+        [201],
+      );
       return data<{ id: string }>(body).id;
     },
     async startMany(slug, tenants, concurrency) {
       const t0 = performance.now();
       let next = 0;
-      await Promise.all(Array.from({ length: Math.min(concurrency, tenants.length) }, async () => {
-        while (next < tenants.length) await api.start(slug, tenants[next++] as string);
-      }));
+      await Promise.all(
+        Array.from({ length: Math.min(concurrency, tenants.length) }, async () => {
+          while (next < tenants.length) await api.start(slug, tenants[next++] as string);
+        }),
+      );
       return performance.now() - t0;
     },
     async startPaced(slug, tenants, perSecond) {
@@ -95,7 +124,8 @@ export async function connectApi(baseUrl: string, jwtSecret: string): Promise<Be
     },
     async idle() {
       for (const s of ACTIVE) {
-        if (data<unknown[]>(await expect('GET', `/admin/provisioning/workflows?status=${s}&limit=1`, undefined, [200])).length > 0) return false;
+        if (data<unknown[]>(await expect('GET', `/admin/provisioning/workflows?status=${s}&limit=1`, undefined, [200])).length > 0)
+          return false;
       }
       return true;
     },
@@ -105,7 +135,12 @@ export async function connectApi(baseUrl: string, jwtSecret: string): Promise<Be
         let n = 0;
         let cursor: string | null = null;
         do {
-          const body = await expect('GET', `/admin/provisioning/workflows?status=${s}&limit=500${cursor ? `&cursor=${cursor}` : ''}`, undefined, [200]) as { data: unknown[]; meta: { next_cursor: string | null } };
+          const body = (await expect(
+            'GET',
+            `/admin/provisioning/workflows?status=${s}&limit=500${cursor ? `&cursor=${cursor}` : ''}`,
+            undefined,
+            [200],
+          )) as { data: unknown[]; meta: { next_cursor: string | null } };
           n += body.data.length;
           cursor = body.meta.next_cursor;
         } while (cursor);
@@ -113,7 +148,9 @@ export async function connectApi(baseUrl: string, jwtSecret: string): Promise<Be
       }
       return out;
     },
-    close() { agent.destroy(); },
+    close() {
+      agent.destroy();
+    },
   };
   return api;
 }

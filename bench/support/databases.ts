@@ -77,7 +77,11 @@ export async function postgresCommits(adminUrl: string, database: string): Promi
  * old copy is deleted and a new one seeded. SQLite: bench/tmp/reads-cache/reads-<key>.db; PostgreSQL: the
  * database prov_bench_reads_<key>. `ready` is false until `markReady` was called after a complete seed.
  */
-export interface CachedDatabase { db: FreshDatabase; ready: boolean; markReady(): Promise<void> }
+export interface CachedDatabase {
+  db: FreshDatabase;
+  ready: boolean;
+  markReady(): Promise<void>;
+}
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const READS_CACHE_DIR = join(ROOT, 'bench/tmp/reads-cache');
@@ -97,20 +101,37 @@ export async function cachedDatabase(dialect: BenchDialect, adminUrl: string, ke
     const marker = join(READS_CACHE_DIR, `reads-${key}.ready`);
     const ready = existsSync(marker) && existsSync(file);
     if (!ready) for (const f of readdirSync(READS_CACHE_DIR)) rmSync(join(READS_CACHE_DIR, f), { force: true }); // stale keys and partial seeds
-    return { db: { url: `sqlite:${file}`, name: file, drop: noDrop }, ready, markReady: async () => writeFileSync(marker, `${new Date().toISOString()}\n`) };
+    return {
+      db: { url: `sqlite:${file}`, name: file, drop: noDrop },
+      ready,
+      markReady: async () => writeFileSync(marker, `${new Date().toISOString()}\n`),
+    };
   }
   const name = `prov_bench_reads_${key}`;
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   const url = u.toString();
-  const existing = await withClient(adminUrl, async (c) => (await c.query<{ datname: string }>("select datname from pg_database where datname like 'prov_bench_reads_%'")).rows.map((r) => r.datname));
+  const existing = await withClient(adminUrl, async (c) =>
+    (await c.query<{ datname: string }>("select datname from pg_database where datname like 'prov_bench_reads_%'")).rows.map(
+      (r) => r.datname,
+    ),
+  );
   let ready = false;
-  if (existing.includes(name)) ready = await withClient(url, async (c) => (await c.query<{ t: string | null }>("select to_regclass('bench_reads_seeded')::text as t")).rows[0]?.t != null);
+  if (existing.includes(name))
+    ready = await withClient(
+      url,
+      async (c) => (await c.query<{ t: string | null }>("select to_regclass('bench_reads_seeded')::text as t")).rows[0]?.t != null,
+    );
   if (!ready) {
     await withClient(adminUrl, async (c) => {
       for (const d of existing) await c.query(`drop database if exists ${d} with (force)`);
       await c.query(`create database ${name}`);
     });
   }
-  return { db: { url, name, drop: noDrop }, ready, markReady: () => withClient(url, (c) => c.query('create table bench_reads_seeded (at timestamptz default now())')).then(() => undefined) };
+  return {
+    db: { url, name, drop: noDrop },
+    ready,
+    markReady: () =>
+      withClient(url, (c) => c.query('create table bench_reads_seeded (at timestamptz default now())')).then(() => undefined),
+  };
 }

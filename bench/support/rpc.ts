@@ -47,7 +47,10 @@ export async function forkChild<A extends Api>(script: string, opts: ForkOptions
   });
   const ready = new Promise<void>((resolve, reject) => {
     child.on('message', (m: Response | Ready) => {
-      if ('ready' in m) { resolve(); return; }
+      if ('ready' in m) {
+        resolve();
+        return;
+      }
       const p = pending.get(m.rpc);
       if (!p) return;
       pending.delete(m.rpc);
@@ -60,14 +63,19 @@ export async function forkChild<A extends Api>(script: string, opts: ForkOptions
   return {
     pid: child.pid as number,
     call(method, arg) {
-      if (exitCode !== undefined) return Promise.reject(new Error(`${script} has exited; cannot call ${method}`)) as ReturnType<A[typeof method]>;
+      if (exitCode !== undefined)
+        return Promise.reject(new Error(`${script} has exited; cannot call ${method}`)) as ReturnType<A[typeof method]>;
       const rpc = ++seq;
-      const result = new Promise((resolve, reject) => { pending.set(rpc, { resolve, reject, method }); });
+      const result = new Promise((resolve, reject) => {
+        pending.set(rpc, { resolve, reject, method });
+      });
       child.send({ rpc, method, arg } satisfies Request);
       return result as ReturnType<A[typeof method]>;
     },
     exited: () => exit,
-    kill: () => { if (exitCode === undefined) child.kill('SIGKILL'); },
+    kill: () => {
+      if (exitCode === undefined) child.kill('SIGKILL');
+    },
   };
 }
 
@@ -76,11 +84,16 @@ export function serveRpc(api: Api): void {
   if (!process.send) throw new Error('this script is started by bench/run.ts (it needs an IPC channel)');
   process.on('message', (m: Request) => {
     const handler = api[m.method];
-    const reply = (r: Response) => { if (process.connected) process.send?.(r); };
-    if (!handler) { reply({ rpc: m.rpc, ok: false, error: `unknown method ${m.method}` }); return; }
+    const reply = (r: Response) => {
+      if (process.connected) process.send?.(r);
+    };
+    if (!handler) {
+      reply({ rpc: m.rpc, ok: false, error: `unknown method ${m.method}` });
+      return;
+    }
     handler(m.arg as never).then(
       (value) => reply({ rpc: m.rpc, ok: true, value: value ?? null }),
-      (e: unknown) => reply({ rpc: m.rpc, ok: false, error: e instanceof Error ? e.stack ?? e.message : String(e) }),
+      (e: unknown) => reply({ rpc: m.rpc, ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e) }),
     );
   });
   // The parent going away ends the child: no orphaned servers after an interrupted run.

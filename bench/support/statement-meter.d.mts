@@ -1,5 +1,9 @@
 // Types of statement-meter.mjs.
-export interface StatementCounts { total: number; byKind: Record<string, number>; msByKind: Record<string, number> }
+export interface StatementCounts {
+  total: number;
+  byKind: Record<string, number>;
+  msByKind: Record<string, number>;
+}
 /** Main thread: time statements by kind from now on (here and in worker threads). */
 export function timeStatements(on: boolean): void;
 export function resetStatements(): void;

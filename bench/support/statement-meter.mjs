@@ -25,7 +25,10 @@ const add = (m, k, v) => m.set(k, (m.get(k) ?? 0) + v);
 
 function install() {
   const s = { total: 0, byKind: new Map(), ms: new Map(), time: false };
-  const count = (kind) => { s.total++; add(s.byKind, kind, 1); };
+  const count = (kind) => {
+    s.total++;
+    add(s.byKind, kind, 1);
+  };
 
   const sqliteProto = Database.prototype;
   const prepare = sqliteProto.prepare;
@@ -44,7 +47,11 @@ function install() {
           count(kind);
           if (!s.time) return original.apply(this, args);
           const s0 = performance.now();
-          try { return original.apply(this, args); } finally { add(s.ms, kind, performance.now() - s0); }
+          try {
+            return original.apply(this, args);
+          } finally {
+            add(s.ms, kind, performance.now() - s0);
+          }
         };
       }
     }
@@ -54,7 +61,11 @@ function install() {
   const query = pgProto.query;
   pgProto.query = function (...args) {
     const first = args[0];
-    count(statementKind(typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'text' in first ? String(first.text) : '?'));
+    count(
+      statementKind(
+        typeof first === 'string' ? first : typeof first === 'object' && first !== null && 'text' in first ? String(first.text) : '?',
+      ),
+    );
     return query.apply(this, args);
   };
 
@@ -65,7 +76,10 @@ function install() {
       const m = e.data;
       if (m.type === 'hello') channel.postMessage({ type: 'config', time: s.time });
       if (m.type !== 'counts') return;
-      for (const [k, v] of m.byKind) { s.total += v; add(s.byKind, k, v); }
+      for (const [k, v] of m.byKind) {
+        s.total += v;
+        add(s.byKind, k, v);
+      }
       for (const [k, v] of m.ms) add(s.ms, k, v);
     };
   } else {
@@ -77,7 +91,9 @@ function install() {
     setInterval(() => {
       if (s.total === 0 && s.ms.size === 0) return;
       channel.postMessage({ type: 'counts', byKind: [...s.byKind], ms: [...s.ms] });
-      s.total = 0; s.byKind = new Map(); s.ms = new Map();
+      s.total = 0;
+      s.byKind = new Map();
+      s.ms = new Map();
     }, 100).unref();
   }
   return s;
@@ -90,10 +106,16 @@ function statementKind(sqlText) {
   if (kind !== undefined) return kind;
   const s = sqlText.trimStart().slice(0, 120).replace(/"/g, '').replace(/\s+/g, ' ').toLowerCase();
   const verb = s.split(' ', 1)[0] ?? '';
-  const table = verb === 'select' ? / from ([a-z_]+)/.exec(s)?.[1] ?? ''
-    : verb === 'insert' ? / into ([a-z_]+)/.exec(s)?.[1] ?? ''
-      : verb === 'update' ? /^update ([a-z_]+)/.exec(s)?.[1] ?? ''
-        : verb === 'delete' ? / from ([a-z_]+)/.exec(s)?.[1] ?? '' : '';
+  const table =
+    verb === 'select'
+      ? (/ from ([a-z_]+)/.exec(s)?.[1] ?? '')
+      : verb === 'insert'
+        ? (/ into ([a-z_]+)/.exec(s)?.[1] ?? '')
+        : verb === 'update'
+          ? (/^update ([a-z_]+)/.exec(s)?.[1] ?? '')
+          : verb === 'delete'
+            ? (/ from ([a-z_]+)/.exec(s)?.[1] ?? '')
+            : '';
   kind = table ? `${verb} ${table}` : s.slice(0, 24);
   // A claim is an update too; today's (steps-repo claimDue) is told apart by its window function.
   if (verb === 'update' && sqlText.includes('row_number()')) kind += ' (claim)';

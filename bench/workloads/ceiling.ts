@@ -43,7 +43,11 @@ async function sqliteCeiling(r: DialectRun, seconds: number): Promise<CeilingRes
       n += 100;
     }
     const rate = n / ((performance.now() - t0) / 1000);
-    return { commitsPerS: round(rate, 0), method: 'better-sqlite3, one INSERT per transaction, WAL + synchronous=NORMAL', singleClientCommitsPerS: null };
+    return {
+      commitsPerS: round(rate, 0),
+      method: 'better-sqlite3, one INSERT per transaction, WAL + synchronous=NORMAL',
+      singleClientCommitsPerS: null,
+    };
   } finally {
     db.close();
     await fresh.drop();
@@ -59,7 +63,23 @@ async function postgresCeiling(r: DialectRun, seconds: number): Promise<CeilingR
     const env = { ...process.env, ...(u.password ? { PGPASSWORD: decodeURIComponent(u.password) } : {}) };
     await run(pgbench, [...conn, '-i', '-q', '-s', '1', fresh.name], { env });
     const tps = async (clients: number) => {
-      const { stdout } = await run(pgbench, [...conn, '-n', '-b', 'simple-update', '-c', String(clients), '-j', String(Math.min(clients, 2)), '-T', String(seconds), fresh.name], { env });
+      const { stdout } = await run(
+        pgbench,
+        [
+          ...conn,
+          '-n',
+          '-b',
+          'simple-update',
+          '-c',
+          String(clients),
+          '-j',
+          String(Math.min(clients, 2)),
+          '-T',
+          String(seconds),
+          fresh.name,
+        ],
+        { env },
+      );
       const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
       if (!m) throw new Error(`could not read tps from pgbench:\n${stdout}`);
       return Number(m[1]);

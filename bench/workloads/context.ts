@@ -42,25 +42,39 @@ const STATEMENT_METER = new URL('../support/statement-meter.mjs', import.meta.ur
  * or `api` (no executor, to queue a backlog). Each launch gets a secret of its own; the database keeps what
  * an earlier launch stored.
  */
-export async function launchEngine(run: DialectRun, databaseUrl: string, opts: { role?: 'all' | 'api'; profileAs?: string; jwtSecret?: string } = {}): Promise<Engine> {
+export async function launchEngine(
+  run: DialectRun,
+  databaseUrl: string,
+  opts: { role?: 'all' | 'api'; profileAs?: string; jwtSecret?: string } = {},
+): Promise<Engine> {
   const port = await freePort();
   // One directory per engine: Node writes a profile per thread (tsx's loader hooks run in a thread of
   // their own), named CPU.<date>.<pid>.<thread>.<seq>.cpuprofile; the main thread's is the big one.
   const execArgv = [
     // Counts SQL statements in every thread of the engine (bench/support/statement-meter.mjs).
-    '--import', STATEMENT_METER,
+    '--import',
+    STATEMENT_METER,
     ...(opts.profileAs && run.options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(run.options.cpuProfDir, opts.profileAs)}`] : []),
   ];
   const child = await forkChild<EngineApi>(ENGINE_SCRIPT, { execArgv });
   const jwtSecret = opts.jwtSecret ?? JWT_SECRET;
   try {
     const info = await child.call('start', {
-      databaseUrl, port, role: opts.role ?? 'all', env: run.options.engineEnv, timeStatements: run.options.timeStatements, jwtSecret, secretKey: SECRET_KEY,
+      databaseUrl,
+      port,
+      role: opts.role ?? 'all',
+      env: run.options.engineEnv,
+      timeStatements: run.options.timeStatements,
+      jwtSecret,
+      secretKey: SECRET_KEY,
       dataDir: join(tmpdir(), 'prov-bench-data'),
     });
     const api = await connectApi(info.url, jwtSecret);
     return {
-      child, url: info.url, jwtSecret, api,
+      child,
+      url: info.url,
+      jwtSecret,
+      api,
       async stop() {
         api.close();
         await child.call('stop', null);

@@ -28,7 +28,10 @@ export interface PeerResult {
 }
 
 export type PeerVariant = 'default' | 'tuned';
-export interface PeerResults { default?: PeerResult | { error: string }; tuned?: PeerResult | { error: string } }
+export interface PeerResults {
+  default?: PeerResult | { error: string };
+  tuned?: PeerResult | { error: string };
+}
 
 const PEER_SCRIPT = fileURLToPath(new URL('../peer-process.ts', import.meta.url));
 
@@ -47,8 +50,8 @@ export async function runPeers(run: DialectRun): Promise<PeerResults> {
     try {
       out[variant] = await runPeer(run, variant);
     } catch (e) {
-      run.log(`peer ${variant} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
-      out[variant] = { error: e instanceof Error ? e.stack ?? e.message : String(e) };
+      run.log(`peer ${variant} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      out[variant] = { error: e instanceof Error ? (e.stack ?? e.message) : String(e) };
     }
   }
   return out;
@@ -79,7 +82,8 @@ async function runPeer(run: DialectRun, variant: PeerVariant): Promise<PeerResul
     const meter = await peer.call('meter', null);
     const steady = await run.sim.call('steady', { expected: n * STEPS_PER_WORKFLOW, from: 0.1, to: 0.9 });
     const result: PeerResult = {
-      name, setup,
+      name,
+      setup,
       workflows: n,
       drainS: round(drainS, 2),
       workflowsPerS: round(n / drainS, 1),

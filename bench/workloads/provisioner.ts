@@ -93,7 +93,11 @@ export interface LatencyResult {
   idleWorkflow: Summary;
 }
 
-export interface ProvisionerResults { throughput?: ThroughputResult; memory?: MemoryResult; latency?: LatencyResult }
+export interface ProvisionerResults {
+  throughput?: ThroughputResult;
+  memory?: MemoryResult;
+  latency?: LatencyResult;
+}
 
 const SLUG = 'bench';
 /** Requests in flight while queueing the backlog through the API. */
@@ -105,19 +109,30 @@ const STEADY_TO = 0.9;
 /** The drain ends early when no step request arrived for this long and no callback is left to deliver. */
 const STALL_MS = 15_000;
 
-export async function runProvisionerWorkloads(run: DialectRun, want: { throughput: boolean; latency: boolean }): Promise<ProvisionerResults> {
+export async function runProvisionerWorkloads(
+  run: DialectRun,
+  want: { throughput: boolean; latency: boolean },
+): Promise<ProvisionerResults> {
   const out: ProvisionerResults = {};
   if (want.throughput) Object.assign(out, await runThroughput(run));
   if (want.latency) out.latency = await runLatency(run);
   return out;
 }
 
-async function withEngine<T>(run: DialectRun, url: string, opts: { role: 'all' | 'api'; profileAs?: string }, fn: (e: Engine) => Promise<T>): Promise<T> {
+async function withEngine<T>(
+  run: DialectRun,
+  url: string,
+  opts: { role: 'all' | 'api'; profileAs?: string },
+  fn: (e: Engine) => Promise<T>,
+): Promise<T> {
   const engine = await launchEngine(run, url, opts);
   try {
     return await fn(engine);
   } finally {
-    await engine.stop().catch((e: unknown) => { engine.child.kill(); run.log(`engine stop failed: ${String(e)}`); });
+    await engine.stop().catch((e: unknown) => {
+      engine.child.kill();
+      run.log(`engine stop failed: ${String(e)}`);
+    });
   }
 }
 
@@ -152,58 +167,82 @@ async function runThroughput(run: DialectRun): Promise<{ throughput: ThroughputR
     const sim0 = await run.sim.call('stats', null);
     const t0 = performance.now();
     const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `throughput-${run.dialect}.cpuprofile`) : null;
-    return await withEngine(run, db.url, { role: 'all', profileAs: run.options.cpuProfWholeProcess ? `engine-${run.dialect}` : undefined }, async (engine) => {
-      await engine.child.call('resetMeter', null);
-      const startMeter = await engine.child.call('meter', null);
-      if (profile) await engine.child.call('profileStart', null);
-      const settled = await run.sim.call('waitSettled', { route: 'notify', count: n, stallMs: STALL_MS, timeoutMs: Math.max(300_000, n * 100) });
-      if (!settled.reached) run.log(`throughput: the drain ended early: ${settled.why}`);
-      if (settled.reached && !(await waitIdle(engine, 60_000))) run.log('throughput: workflows still active 60 s after the last step request');
-      const drainMs = performance.now() - t0;
-      const cpu1 = machineCpu();
-      // Metered before the profile is written: serialising it would show in the peak RSS.
-      const drainMeter = await engine.child.call('meter', null);
-      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`throughput: drain profile in ${profile}`); }
-      const sim1 = await run.sim.call('stats', null);
-      const commits1 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
-      const steady = await run.sim.call('steady', { expected: steps, from: STEADY_FROM, to: STEADY_TO });
-      const ended = await engine.api.countByStatus();
-      const drainS = drainMs / 1000;
-      const perStep = (v: number) => round(v / Math.max(1, steady.received), 2); // per step that ran (all of them unless the run stalled)
-      const throughput: ThroughputResult = {
-        workflows: n, steps,
-        createPerS: round(n / (queued.ms / 1000), 0),
-        drainS: round(drainS, 2),
-        workflowsPerS: round((ended.completed ?? 0) / drainS, 1),
-        stepsPerS: steady.stepsPerS,
-        steady,
-        unfinished: n - (ended.completed ?? 0),
-        settled: settled.why,
-        callbacks: {
-          callbacksSent: sim1.callbacksSent, callbacks429: sim1.callbacks429, callbackRetries: sim1.callbackRetries, callbackFailures: sim1.callbackFailures,
-        },
-        engineCpuPercent: round((100 * drainMeter.cpuMs) / drainMeter.wallMs, 0),
-        engineCpuMsPerStep: round(drainMeter.cpuMs / Math.max(1, steady.received), 3),
-        simCpuPercent: round((100 * (sim1.cpuMs - sim0.cpuMs)) / drainMs, 0),
-        machineCpuPercent: machineBusyPercent(cpu0, cpu1),
-        loadAverageBefore: load0,
-        statementsPerStep: drainMeter.statements.total > 0 ? perStep(drainMeter.statements.total) : null,
-        statementsPerStepByKind: Object.fromEntries(Object.entries(drainMeter.statements.byKind).slice(0, 14).map(([k, v]) => [k, perStep(v)])),
-        statementMsByKind: Object.fromEntries(Object.entries(drainMeter.statements.msByKind).slice(0, 14)),
-        commitsPerS: run.dialect === 'postgres' ? round((commits1 - commits0) / drainS, 0) : null,
-        ended,
-      };
-      const memory: MemoryResult = {
-        startRssMb: startMeter.peakRssMb,
-        peakRssMb: Math.max(queued.meter.peakRssMb, drainMeter.peakRssMb, queued.meter.maxRssMb, drainMeter.maxRssMb),
-        queuePeakRssMb: queued.meter.peakRssMb,
-        drainPeakRssMb: drainMeter.peakRssMb,
-        maxRssMb: Math.max(queued.meter.maxRssMb, drainMeter.maxRssMb),
-      };
-      run.log(`throughput: ${throughput.stepsPerS} steps/s steady (${steady.fromS}-${steady.toS} s of ${throughput.drainS} s), ${throughput.unfinished} unfinished, ` +
-        `${sim1.callbacks429} callbacks refused with 429, peak RSS ${memory.peakRssMb} MB`);
-      return { throughput, memory };
-    });
+    return await withEngine(
+      run,
+      db.url,
+      { role: 'all', profileAs: run.options.cpuProfWholeProcess ? `engine-${run.dialect}` : undefined },
+      async (engine) => {
+        await engine.child.call('resetMeter', null);
+        const startMeter = await engine.child.call('meter', null);
+        if (profile) await engine.child.call('profileStart', null);
+        const settled = await run.sim.call('waitSettled', {
+          route: 'notify',
+          count: n,
+          stallMs: STALL_MS,
+          timeoutMs: Math.max(300_000, n * 100),
+        });
+        if (!settled.reached) run.log(`throughput: the drain ended early: ${settled.why}`);
+        if (settled.reached && !(await waitIdle(engine, 60_000)))
+          run.log('throughput: workflows still active 60 s after the last step request');
+        const drainMs = performance.now() - t0;
+        const cpu1 = machineCpu();
+        // Metered before the profile is written: serialising it would show in the peak RSS.
+        const drainMeter = await engine.child.call('meter', null);
+        if (profile) {
+          await engine.child.call('profileStop', { file: profile });
+          run.log(`throughput: drain profile in ${profile}`);
+        }
+        const sim1 = await run.sim.call('stats', null);
+        const commits1 = run.dialect === 'postgres' ? await postgresCommits(run.options.postgresUrl, db.name) : 0;
+        const steady = await run.sim.call('steady', { expected: steps, from: STEADY_FROM, to: STEADY_TO });
+        const ended = await engine.api.countByStatus();
+        const drainS = drainMs / 1000;
+        const perStep = (v: number) => round(v / Math.max(1, steady.received), 2); // per step that ran (all of them unless the run stalled)
+        const throughput: ThroughputResult = {
+          workflows: n,
+          steps,
+          createPerS: round(n / (queued.ms / 1000), 0),
+          drainS: round(drainS, 2),
+          workflowsPerS: round((ended.completed ?? 0) / drainS, 1),
+          stepsPerS: steady.stepsPerS,
+          steady,
+          unfinished: n - (ended.completed ?? 0),
+          settled: settled.why,
+          callbacks: {
+            callbacksSent: sim1.callbacksSent,
+            callbacks429: sim1.callbacks429,
+            callbackRetries: sim1.callbackRetries,
+            callbackFailures: sim1.callbackFailures,
+          },
+          engineCpuPercent: round((100 * drainMeter.cpuMs) / drainMeter.wallMs, 0),
+          engineCpuMsPerStep: round(drainMeter.cpuMs / Math.max(1, steady.received), 3),
+          simCpuPercent: round((100 * (sim1.cpuMs - sim0.cpuMs)) / drainMs, 0),
+          machineCpuPercent: machineBusyPercent(cpu0, cpu1),
+          loadAverageBefore: load0,
+          statementsPerStep: drainMeter.statements.total > 0 ? perStep(drainMeter.statements.total) : null,
+          statementsPerStepByKind: Object.fromEntries(
+            Object.entries(drainMeter.statements.byKind)
+              .slice(0, 14)
+              .map(([k, v]) => [k, perStep(v)]),
+          ),
+          statementMsByKind: Object.fromEntries(Object.entries(drainMeter.statements.msByKind).slice(0, 14)),
+          commitsPerS: run.dialect === 'postgres' ? round((commits1 - commits0) / drainS, 0) : null,
+          ended,
+        };
+        const memory: MemoryResult = {
+          startRssMb: startMeter.peakRssMb,
+          peakRssMb: Math.max(queued.meter.peakRssMb, drainMeter.peakRssMb, queued.meter.maxRssMb, drainMeter.maxRssMb),
+          queuePeakRssMb: queued.meter.peakRssMb,
+          drainPeakRssMb: drainMeter.peakRssMb,
+          maxRssMb: Math.max(queued.meter.maxRssMb, drainMeter.maxRssMb),
+        };
+        run.log(
+          `throughput: ${throughput.stepsPerS} steps/s steady (${steady.fromS}-${steady.toS} s of ${throughput.drainS} s), ${throughput.unfinished} unfinished, ` +
+            `${sim1.callbacks429} callbacks refused with 429, peak RSS ${memory.peakRssMb} MB`,
+        );
+        return { throughput, memory };
+      },
+    );
   } finally {
     await db.drop();
   }
@@ -217,14 +256,24 @@ async function runLatency(run: DialectRun): Promise<LatencyResult> {
       await engine.api.registerManifest(benchManifest(SLUG, run.simUrl));
       const rate = settings.latencyRate;
       const m = settings.latencyWorkflows;
-      run.log(`latency: ${m} workflows started through the API at ${rate}/s, callback ${settings.latencyCallbackDelayMs} ms after its siblings`);
+      run.log(
+        `latency: ${m} workflows started through the API at ${rate}/s, callback ${settings.latencyCallbackDelayMs} ms after its siblings`,
+      );
       await run.sim.call('reset', null);
       await run.sim.call('configure', { callbackDelayMs: settings.latencyCallbackDelayMs, recordLatency: true });
       const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `latency-${run.dialect}.cpuprofile`) : null;
       if (profile) await engine.child.call('profileStart', null);
       await engine.api.startPaced(SLUG, tenants('lat', m), rate);
-      const settled = await run.sim.call('waitSettled', { route: 'notify', count: m, stallMs: STALL_MS, timeoutMs: Math.max(120_000, m * 500) });
-      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`latency: engine profile in ${profile}`); }
+      const settled = await run.sim.call('waitSettled', {
+        route: 'notify',
+        count: m,
+        stallMs: STALL_MS,
+        timeoutMs: Math.max(120_000, m * 500),
+      });
+      if (profile) {
+        await engine.child.call('profileStop', { file: profile });
+        run.log(`latency: engine profile in ${profile}`);
+      }
       if (!settled.reached) run.log(`latency: ended early: ${settled.why}`);
       else await waitIdle(engine, 30_000);
       const lat = await run.sim.call('latency', null);
@@ -261,7 +310,9 @@ async function runLatency(run: DialectRun): Promise<LatencyResult> {
         settled: settled.why,
         idleWorkflow: summarize(idle),
       };
-      run.log(`latency: callback → next step p50 ${result.callbackToNextStep.p50} ms p99 ${result.callbackToNextStep.p99} ms (${stats.callbacks429} refused with 429); idle workflow p50 ${result.idleWorkflow.p50} ms`);
+      run.log(
+        `latency: callback → next step p50 ${result.callbackToNextStep.p50} ms p99 ${result.callbackToNextStep.p99} ms (${stats.callbacks429} refused with 429); idle workflow p50 ${result.idleWorkflow.p50} ms`,
+      );
       return result;
     });
   } finally {

@@ -74,13 +74,19 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
       const endpoints = {} as Record<ReadEndpoint, ReadFigures>;
       let warmupRequests = 0;
       for (const endpoint of READ_ENDPOINTS) {
-        if (settings.readsWarmupS > 0) warmupRequests += (await load(engine.url, samples, endpoint, settings.readsConnections, settings.readsWarmupS)).requests;
+        if (settings.readsWarmupS > 0)
+          warmupRequests += (await load(engine.url, samples, endpoint, settings.readsConnections, settings.readsWarmupS)).requests;
         endpoints[endpoint] = await load(engine.url, samples, endpoint, settings.readsConnections, settings.readsDurationS);
-        run.log(`reads: ${endpoint} p50 ${endpoints[endpoint].latency.p50} ms p99 ${endpoints[endpoint].latency.p99} ms, ${endpoints[endpoint].requestsPerS} req/s`);
+        run.log(
+          `reads: ${endpoint} p50 ${endpoints[endpoint].latency.p50} ms p99 ${endpoints[endpoint].latency.p99} ms, ${endpoints[endpoint].requestsPerS} req/s`,
+        );
       }
       const meter = await engine.child.call('meter', null);
       const served = Object.values(endpoints).reduce((n, f) => n + f.requests, warmupRequests);
-      if (profile) { await engine.child.call('profileStop', { file: profile }); run.log(`reads: server profile in ${profile}`); }
+      if (profile) {
+        await engine.child.call('profileStop', { file: profile });
+        run.log(`reads: server profile in ${profile}`);
+      }
       return {
         workflows: shape.workflows,
         steps: shape.workflows * STEPS_PER_WORKFLOW,
@@ -105,10 +111,19 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
 }
 
 function perRequest(byKind: Record<string, number>, requests: number): Record<string, number> {
-  return Object.fromEntries(Object.entries(byKind).slice(0, 10).map(([k, n]) => [k, round(n / Math.max(1, requests), 2)]));
+  return Object.fromEntries(
+    Object.entries(byKind)
+      .slice(0, 10)
+      .map(([k, n]) => [k, round(n / Math.max(1, requests), 2)]),
+  );
 }
 
-interface Sample { token: string; status: string; list: string; detail: string }
+interface Sample {
+  token: string;
+  status: string;
+  list: string;
+  detail: string;
+}
 
 async function requestSamples(secret: string, shape: SeedShape): Promise<Sample[]> {
   const perTenant = Math.floor(shape.workflows / shape.tenants);
@@ -116,7 +131,14 @@ async function requestSamples(secret: string, shape: SeedShape): Promise<Sample[
   const out: Sample[] = [];
   // A fixed-seed generator: the same run picks the same tenants.
   let x = 0x9e3779b9;
-  const rnd = (n: number) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
+  const rnd = (n: number) => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x % n;
+  };
   for (let i = 0; i < SAMPLES; i++) {
     const t = rnd(shape.tenants);
     let token = tokens.get(t);
@@ -139,18 +161,27 @@ async function load(url: string, samples: Sample[], endpoint: ReadEndpoint, conn
     url,
     connections,
     duration: durationS,
-    requests: [{
-      method: 'GET',
-      setupRequest: (req) => {
-        const s = samples[i++ % samples.length] as Sample;
-        return { ...req, path: s[endpoint], headers: { authorization: `Bearer ${s.token}` } };
+    requests: [
+      {
+        method: 'GET',
+        setupRequest: (req) => {
+          const s = samples[i++ % samples.length] as Sample;
+          return { ...req, path: s[endpoint], headers: { authorization: `Bearer ${s.token}` } };
+        },
       },
-    }],
+    ],
   });
-  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, ms: number) => { if (statusCode < 300) times.push(ms); });
+  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, ms: number) => {
+    if (statusCode < 300) times.push(ms);
+  });
   const r = await instance;
   return {
-    path: endpoint === 'detail' ? '/api/v1/provisioning/workflows/{id}' : endpoint === 'status' ? '/api/v1/provisioning/status/{slug}' : samples[0]?.list ?? '',
+    path:
+      endpoint === 'detail'
+        ? '/api/v1/provisioning/workflows/{id}'
+        : endpoint === 'status'
+          ? '/api/v1/provisioning/status/{slug}'
+          : (samples[0]?.list ?? ''),
     latency: summarize(times),
     requestsPerS: round(r.requests.total / r.duration, 0),
     non2xx: r.non2xx,

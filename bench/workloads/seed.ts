@@ -10,7 +10,11 @@ import pg from 'pg';
 import { STEPS_PER_WORKFLOW } from '../manifest.js';
 import type { BenchDialect } from '../support/databases.js';
 
-export interface SeedShape { workflows: number; tenants: number; services: number }
+export interface SeedShape {
+  workflows: number;
+  tenants: number;
+  services: number;
+}
 
 export const seededTenant = (t: number) => `tenant-${String(t).padStart(6, '0')}`;
 export const seededService = (s: number) => `bench-${s}`;
@@ -21,19 +25,35 @@ const BATCH = 50_000;
 /** Seeded history ends a day ago, one sign-up every 50 ms. */
 const SPACING_MS = 50;
 
-interface StepTemplate { position: number; name: string; type: string; depends_on: string; spec: string; output: string }
+interface StepTemplate {
+  position: number;
+  name: string;
+  type: string;
+  depends_on: string;
+  spec: string;
+  output: string;
+}
 
 /** The registered manifest's steps as the starter stores them (spec JSON included), from the services table. */
 function templatesFrom(manifestJson: string): StepTemplate[] {
   const manifest = JSON.parse(manifestJson) as { provision: { name: string; type: string; depends_on?: string[] }[] };
   if (manifest.provision.length !== STEPS_PER_WORKFLOW) throw new Error('the seed expects the six-step bench manifest');
   return manifest.provision.map((spec, position) => ({
-    position, name: spec.name, type: spec.type, depends_on: JSON.stringify(spec.depends_on ?? []), spec: JSON.stringify(spec),
+    position,
+    name: spec.name,
+    type: spec.type,
+    depends_on: JSON.stringify(spec.depends_on ?? []),
+    spec: JSON.stringify(spec),
     output: position === 0 ? '{"id":"acc_0123456789ab"}' : spec.type === 'poll' ? '{"documents":0}' : '{}',
   }));
 }
 
-export async function seedWorkflows(dialect: BenchDialect, url: string, shape: SeedShape, log: (l: string) => void): Promise<{ seconds: number }> {
+export async function seedWorkflows(
+  dialect: BenchDialect,
+  url: string,
+  shape: SeedShape,
+  log: (l: string) => void,
+): Promise<{ seconds: number }> {
   const t0 = performance.now();
   if (dialect === 'sqlite') seedSqlite(url.slice('sqlite:'.length), shape, log);
   else await seedPostgres(url, shape, log);
@@ -56,7 +76,9 @@ function seedSqlite(file: string, shape: SeedShape, log: (l: string) => void) {
     db.pragma('synchronous = NORMAL');
     db.pragma('cache_size = -262144'); // 256 MB for the load only; the engine's own connection keeps its default
     const base = Date.now() - 86_400_000 - shape.workflows * SPACING_MS;
-    const service = db.prepare('select manifest, base_url from services where slug = ?').get(seededService(0)) as { manifest: string; base_url: string } | undefined;
+    const service = db.prepare('select manifest, base_url from services where slug = ?').get(seededService(0)) as
+      | { manifest: string; base_url: string }
+      | undefined;
     if (!service) throw new Error(`register ${seededService(0)} before seeding`);
     db.exec('create temp table seed_steps (position integer, name text, type text, depends_on text, spec text, output text)');
     const put = db.prepare('insert into seed_steps values (@position, @name, @type, @depends_on, @spec, @output)');
@@ -98,7 +120,9 @@ async function seedPostgres(url: string, shape: SeedShape, log: (l: string) => v
     // Seeding only: the bulk load need not wait for the WAL flush of each batch.
     await c.query('set synchronous_commit = off');
     const base = Date.now() - 86_400_000 - shape.workflows * SPACING_MS;
-    const service = (await c.query<{ manifest: string; base_url: string }>('select manifest, base_url from services where slug = $1', [seededService(0)])).rows[0];
+    const service = (
+      await c.query<{ manifest: string; base_url: string }>('select manifest, base_url from services where slug = $1', [seededService(0)])
+    ).rows[0];
     if (!service) throw new Error(`register ${seededService(0)} before seeding`);
     await c.query('create temp table seed_steps (position integer, name text, type text, depends_on text, spec text, output text)');
     for (const t of templatesFrom(service.manifest)) {
@@ -107,18 +131,24 @@ async function seedPostgres(url: string, shape: SeedShape, log: (l: string) => v
     for (let lo = 0; lo < shape.workflows; lo += BATCH) {
       const hi = Math.min(shape.workflows, lo + BATCH) - 1;
       await c.query('begin');
-      await c.query(`insert into workflows (${workflowColumns})
+      await c.query(
+        `insert into workflows (${workflowColumns})
         select 'wf_' || lpad(n::text, 26, '0'), 'tenant-' || lpad((n % $3)::text, 6, '0'), 'bench-' || ((n / $3) % $4), '1.0.0', 'provision',
           'completed', '{}', 'https://bench.example/', null, null, 'rollback', $6, null, null, 6, 6,
           $5::bigint + n * ${SPACING_MS}, $5::bigint + n * ${SPACING_MS}, $5::bigint + n * ${SPACING_MS} + 400, $5::bigint + n * ${SPACING_MS} + 400, $5::bigint + n * ${SPACING_MS} + 400
-        from generate_series($1::int, $2::int) n`, [lo, hi, shape.tenants, shape.services, base, service.base_url]);
-      await c.query(`insert into steps (${stepColumns})
+        from generate_series($1::int, $2::int) n`,
+        [lo, hi, shape.tenants, shape.services, base, service.base_url],
+      );
+      await c.query(
+        `insert into steps (${stepColumns})
         select 'stp_' || lpad((n * 6 + k.position)::text, 26, '0'), 'wf_' || lpad(n::text, 26, '0'), 'tenant-' || lpad((n % $3)::text, 6, '0'), k.name,
           k.position, k.type, 'completed', k.depends_on, k.spec, '{}', 1, 0, 0, 3, 30000, null, null, null, null, null,
           case when k.type = 'callback' then 'seed' || lpad(n::text, 26, '0') end, null, null, null,
           case when k.type = 'poll' then 1 else 0 end, null, $4::bigint + n * ${SPACING_MS} + k.position * 60,
           $4::bigint + n * ${SPACING_MS} + k.position * 60 + 40, null, k.output, null, $4::bigint + n * ${SPACING_MS} + k.position * 60 + 40
-        from generate_series($1::int, $2::int) n cross join seed_steps k order by n, k.position`, [lo, hi, shape.tenants, base]);
+        from generate_series($1::int, $2::int) n cross join seed_steps k order by n, k.position`,
+        [lo, hi, shape.tenants, base],
+      );
       await c.query('commit');
       if ((lo / BATCH) % 4 === 3) log(`seeded ${hi + 1} workflows`);
     }

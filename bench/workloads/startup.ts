@@ -31,9 +31,10 @@ export async function runStartup(runs: number, log: (line: string) => void): Pro
   const runsMs: number[] = [];
   for (let i = 0; i < runs; i++) runsMs.push(round(await once(), 1));
   const sorted = [...runsMs].sort((a, b) => a - b);
-  const medianMs = sorted.length % 2 === 1
-    ? sorted[(sorted.length - 1) / 2] as number
-    : round(((sorted[sorted.length / 2 - 1] as number) + (sorted[sorted.length / 2] as number)) / 2, 1);
+  const medianMs =
+    sorted.length % 2 === 1
+      ? (sorted[(sorted.length - 1) / 2] as number)
+      : round(((sorted[sorted.length / 2 - 1] as number) + (sorted[sorted.length / 2] as number)) / 2, 1);
   log(`startup: provisioner token --help median ${medianMs} ms over ${runs} runs`);
   return { command: 'node bin/provisioner.js token --help', runsMs, medianMs, summary: summarize(runsMs), loadAverageBefore: load0 };
 }

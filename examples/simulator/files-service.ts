@@ -6,12 +6,18 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  callbackAccepted, pollAnswer, pollStarted, reportCallback, verifyRequest, CallbackRefused, type Answer,
+  callbackAccepted,
+  pollAnswer,
+  pollStarted,
+  reportCallback,
+  verifyRequest,
+  CallbackRefused,
+  type Answer,
 } from '../../packages/service-client/src/index.js';
 
 export interface FilesServiceOptions {
-  host?: string;            // 127.0.0.1
-  port?: number;            // 9100; 0 = any free port
+  host?: string; // 127.0.0.1
+  port?: number; // 9100; 0 = any free port
   callbackDelayMs?: number; // 300: how long a bucket takes before Files calls back
   pollsUntilReady?: number; // 2: the Nth GET of an index answers `completed`
   /** The signing secrets Provisioner issued (new and old while rotating); unsigned requests then get 401. */
@@ -140,9 +146,10 @@ export async function startFilesService(opts: FilesServiceOptions = {}): Promise
       const body = parseBody(raw);
       const id = decodeURIComponent(route.path.exec(path)?.[1] ?? '');
       const key = req.headers['idempotency-key'];
-      reply = body === undefined
-        ? { status: 400, json: { error: 'the body must be a JSON object' } }
-        : answer(method, path, typeof key === 'string' ? key : undefined, body, route, id);
+      reply =
+        body === undefined
+          ? { status: 400, json: { error: 'the body must be a JSON object' } }
+          : answer(method, path, typeof key === 'string' ? key : undefined, body, route, id);
     }
     send(res, reply);
     log(`${method} ${path} -> ${reply.status}`);
@@ -154,9 +161,15 @@ export async function startFilesService(opts: FilesServiceOptions = {}): Promise
     await sleep(callbackDelayMs, undefined, { signal });
     try {
       const ack = await reportCallback({
-        callbackUrl: url, callbackToken, status: 'completed', endpoint: PUBLIC_BASE + account,
+        callbackUrl: url,
+        callbackToken,
+        status: 'completed',
+        endpoint: PUBLIC_BASE + account,
         metadata: { bucket: account, region: 'local-1' },
-        attempts: CALLBACK_ATTEMPTS, initialDelayMs: CALLBACK_BACKOFF_MS, timeoutMs: CALLBACK_TIMEOUT_MS, signal,
+        attempts: CALLBACK_ATTEMPTS,
+        initialDelayMs: CALLBACK_BACKOFF_MS,
+        timeoutMs: CALLBACK_TIMEOUT_MS,
+        signal,
         onRetry: ({ attempt, attempts, problem }) => log(`callback POST ${url} attempt ${attempt}/${attempts} failed: ${problem}`),
       });
       log(`callback POST ${url} -> accepted${ack.duplicate ? ' (duplicate)' : ''}`);
@@ -169,7 +182,9 @@ export async function startFilesService(opts: FilesServiceOptions = {}): Promise
 
   function track(delivery: Promise<void>): void {
     const tracked: Promise<void> = delivery
-      .catch((e: unknown) => { if (!closing.signal.aborted) log(`callback failed: ${errorMessage(e)}`); })
+      .catch((e: unknown) => {
+        if (!closing.signal.aborted) log(`callback failed: ${errorMessage(e)}`);
+      })
       .finally(() => deliveries.delete(tracked));
     deliveries.add(tracked);
   }

@@ -54,13 +54,16 @@ export function createTokenVerifier(config: AuthConfig): TokenVerifier {
   function sourceFor(alg: string): KeySource {
     if (isOneOf(alg, SECRET_ALGORITHMS)) {
       if (secretSource) return secretSource;
-      throw new Unauthorized(`${alg} tokens are not accepted by this server; use a token from the identity provider ` +
-        `(${JWKS_ALGORITHMS.join(', ')})`);
+      throw new Unauthorized(
+        `${alg} tokens are not accepted by this server; use a token from the identity provider ` + `(${JWKS_ALGORITHMS.join(', ')})`,
+      );
     }
     if (isOneOf(alg, JWKS_ALGORITHMS)) {
       if (jwksSource) return jwksSource;
-      throw new Unauthorized(`${alg} tokens are not accepted by this server; use an HS256 token signed with its ` +
-        'secret (for example from `provisioner token`)');
+      throw new Unauthorized(
+        `${alg} tokens are not accepted by this server; use an HS256 token signed with its ` +
+          'secret (for example from `provisioner token`)',
+      );
     }
     const accepted = [...(secretSource ? SECRET_ALGORITHMS : []), ...(jwksSource ? JWKS_ALGORITHMS : [])];
     throw new Unauthorized(`token algorithm ${quote(alg)} is not accepted; accepted: ${accepted.join(', ')}`);
@@ -117,9 +120,11 @@ function jwksKeySource(jwksUrl: string | null, cooldownMs: number): KeySource | 
  */
 function keyLookupFailure(e: unknown, kid: string | undefined): Error {
   if (e instanceof errors.JWKSNoMatchingKey) {
-    return new Unauthorized(kid === undefined
-      ? 'token has no kid and no published signing key matches its algorithm; request a new token from the identity provider'
-      : `no published signing key has kid ${quote(kid)} (it may have been rotated out); request a new token from the identity provider`);
+    return new Unauthorized(
+      kid === undefined
+        ? 'token has no kid and no published signing key matches its algorithm; request a new token from the identity provider'
+        : `no published signing key has kid ${quote(kid)} (it may have been rotated out); request a new token from the identity provider`,
+    );
   }
   if (e instanceof errors.JWKSMultipleMatchingKeys) {
     return new Unauthorized('token has no kid and several published signing keys match it; request a token that names its key (kid)');
@@ -187,8 +192,9 @@ function claimFailure(e: InstanceType<typeof errors.JWTClaimValidationFailed>, c
     return new Unauthorized(`token issuer ${quote(payload.iss)} is not accepted; request a token issued by ${quote(config.issuer)}`);
   }
   if (claim === 'aud') {
-    return new Unauthorized(`token audience ${quote(payload.aud)} does not include ${quote(config.audience)}; ` +
-      'request a token for that audience');
+    return new Unauthorized(
+      `token audience ${quote(payload.aud)} does not include ${quote(config.audience)}; ` + 'request a token for that audience',
+    );
   }
   return new Unauthorized(`token claim ${claim} is not accepted (${e.message}); request a new token`);
 }
@@ -208,16 +214,18 @@ function optionalString(payload: JWTPayload, claim: string): string | null {
   const value = payload[claim];
   if (value === undefined || value === null) return null;
   if (typeof value === 'string' && value !== '') return value;
-  throw new Unauthorized(`token claim ${claim} must be a non-empty string, got ${describeType(value)}; ` +
-    'request a token with a valid claim');
+  throw new Unauthorized(
+    `token claim ${claim} must be a non-empty string, got ${describeType(value)}; ` + 'request a token with a valid claim',
+  );
 }
 
 function stringList(payload: JWTPayload, claim: string): readonly string[] {
   const value = payload[claim];
   if (value === undefined || value === null) return [];
   if (Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) return Object.freeze([...value]);
-  throw new Unauthorized(`token claim ${claim} must be an array of strings, got ${describeType(value)}; ` +
-    'request a token with a valid claim');
+  throw new Unauthorized(
+    `token claim ${claim} must be an array of strings, got ${describeType(value)}; ` + 'request a token with a valid claim',
+  );
 }
 
 function describeType(value: unknown): string {

@@ -4,14 +4,29 @@ import { Option, type Command } from 'commander';
 export function withApiFlags(cmd: Command): Command {
   return cmd
     .addOption(new Option('--url <url>', 'Provisioner base URL').env('PROVISIONER_URL').default('http://127.0.0.1:8000'))
-    .addOption(new Option('--token <jwt>', 'bearer token (default: a short-lived admin token signed with the local dev secret)').env('PROVISIONER_TOKEN'))
+    .addOption(
+      new Option('--token <jwt>', 'bearer token (default: a short-lived admin token signed with the local dev secret)').env(
+        'PROVISIONER_TOKEN',
+      ),
+    )
     .option('--data-dir <dir>', 'where dev secrets live, for the default token (PROVISIONER_DATA_DIR)');
 }
 
-export interface ApiFlags { url: string; token?: string; dataDir?: string }
+export interface ApiFlags {
+  url: string;
+  token?: string;
+  dataDir?: string;
+}
 
 export class ApiCallError extends Error {
-  constructor(message: string, readonly status: number, readonly body: unknown) { super(message); this.name = 'ApiCallError'; }
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiCallError';
+  }
 }
 
 async function tokenFor(flags: ApiFlags): Promise<string> {
@@ -42,10 +57,20 @@ export async function callApi(flags: ApiFlags, method: string, path: string, bod
   const text = await res.text();
   // biome-ignore lint/suspicious/noExplicitAny: see callApi
   let json: any;
-  try { json = text ? JSON.parse(text) : null; } catch { json = text; }
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = text;
+  }
   if (!res.ok) {
-    const detail = Array.isArray(json?.detail) ? json.detail.map((d: { loc: unknown[]; msg: string }) => `\n  - ${d.loc.join('.')}: ${d.msg}`).join('') : '';
-    throw new ApiCallError(`${method} ${path} → ${res.status}: ${json?.error?.message ?? (detail ? 'invalid request' : text.slice(0, 300))}${detail}`, res.status, json);
+    const detail = Array.isArray(json?.detail)
+      ? json.detail.map((d: { loc: unknown[]; msg: string }) => `\n  - ${d.loc.join('.')}: ${d.msg}`).join('')
+      : '';
+    throw new ApiCallError(
+      `${method} ${path} → ${res.status}: ${json?.error?.message ?? (detail ? 'invalid request' : text.slice(0, 300))}${detail}`,
+      res.status,
+      json,
+    );
   }
   return { status: res.status, json };
 }

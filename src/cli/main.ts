@@ -9,14 +9,14 @@ import { withConfigFlags } from './options.js';
 
 // Every command loads what it needs inside its action, so `provisioner token` or `services validate`
 // start without loading the HTTP server, the database drivers or the engine.
-const program = new Command('provisioner')
-  .description('Multi-tenant service-provisioning workflow engine')
-  .showHelpAfterError();
+const program = new Command('provisioner').description('Multi-tenant service-provisioning workflow engine').showHelpAfterError();
 
 // serve.ts imports the whole server at load time; it is loaded only when it runs.
-program.addCommand(process.argv[2] === 'serve'
-  ? (await import('./serve.js')).serveCommand()
-  : withConfigFlags(new Command('serve').description('run the API and the executor')));
+program.addCommand(
+  process.argv[2] === 'serve'
+    ? (await import('./serve.js')).serveCommand()
+    : withConfigFlags(new Command('serve').description('run the API and the executor')),
+);
 program.addCommand(migrateCommand());
 program.addCommand(tokenCommand());
 program.addCommand(servicesCommand());

@@ -17,7 +17,13 @@ export async function manifestPaths(paths: string[]): Promise<string[]> {
   const files: string[] = [];
   for (const p of paths) {
     const entries = await readdir(p, { withFileTypes: true }).catch(() => null);
-    if (entries) files.push(...entries.filter((e) => e.isFile() && EXTENSIONS.includes(extname(e.name))).map((e) => join(p, e.name)).sort());
+    if (entries)
+      files.push(
+        ...entries
+          .filter((e) => e.isFile() && EXTENSIONS.includes(extname(e.name)))
+          .map((e) => join(p, e.name))
+          .sort(),
+      );
     else files.push(p);
   }
   return files;
@@ -26,15 +32,19 @@ export async function manifestPaths(paths: string[]): Promise<string[]> {
 /** Parses one manifest file (JSON is YAML too); a syntax error is a ValidationFailed naming line and column. */
 export async function readManifestFile(file: string): Promise<ManifestFile> {
   const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw new ValidationFailed([{ loc: [], msg: `cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, type: 'file_unreadable' }]);
+    throw new ValidationFailed([
+      { loc: [], msg: `cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, type: 'file_unreadable' },
+    ]);
   });
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (doc.errors.length > 0) {
-    throw new ValidationFailed(doc.errors.map((e) => {
-      const at = lines.linePos(e.pos[0]);
-      return { loc: [], msg: `line ${at.line}, column ${at.col}: ${e.message.split('\n')[0]}`, type: 'yaml_invalid' };
-    }));
+    throw new ValidationFailed(
+      doc.errors.map((e) => {
+        const at = lines.linePos(e.pos[0]);
+        return { loc: [], msg: `line ${at.line}, column ${at.col}: ${e.message.split('\n')[0]}`, type: 'yaml_invalid' };
+      }),
+    );
   }
   return {
     file,

@@ -25,7 +25,8 @@ export function withDatabaseFlags(cmd: Command): Command {
 export function positiveInt(name: string, max = Number.MAX_SAFE_INTEGER) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^\d+$/.test(v) || n < 1 || n > max) throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max} (got ${JSON.stringify(v)})`);
+    if (!/^\d+$/.test(v) || n < 1 || n > max)
+      throw new InvalidArgumentError(`${name} must be a whole number from 1 to ${max} (got ${JSON.stringify(v)})`);
     return n;
   };
 }

@@ -1,8 +1,18 @@
 import type { WorkflowDetail } from '../engine/workflow-queries.js';
 
 const COLOURS: Record<string, string> = {
-  completed: '32', compensated: '32', running: '36', waiting_callback: '36', waiting_poll: '36', compensating: '35',
-  pending: '90', failed: '31', rolling_back: '35', rolled_back: '33', cancelled: '33', skipped: '90',
+  completed: '32',
+  compensated: '32',
+  running: '36',
+  waiting_callback: '36',
+  waiting_poll: '36',
+  compensating: '35',
+  pending: '90',
+  failed: '31',
+  rolling_back: '35',
+  rolled_back: '33',
+  cancelled: '33',
+  skipped: '90',
 };
 const paint = (status: string, text: string, colour: boolean) => (colour ? `\x1b[${COLOURS[status] ?? '0'}m${text}\x1b[0m` : text);
 
@@ -17,7 +27,9 @@ export function renderWorkflow(d: WorkflowDetail, colour = process.stdout.isTTY 
   const width = Math.max(...d.steps.map((s) => s.name.length), 4);
   for (const s of d.steps) {
     const detail = s.error ?? s.waiting_reason ?? '';
-    lines.push(`  ${s.name.padEnd(width)}  ${paint(s.status, s.status.padEnd(16), colour)} ${s.type.padEnd(8)} attempt ${s.attempt}/${s.max_attempts}  ${detail}`);
+    lines.push(
+      `  ${s.name.padEnd(width)}  ${paint(s.status, s.status.padEnd(16), colour)} ${s.type.padEnd(8)} attempt ${s.attempt}/${s.max_attempts}  ${detail}`,
+    );
   }
   return lines.join('\n');
 }

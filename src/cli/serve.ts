@@ -8,16 +8,20 @@ import { applyManifests } from './services.js';
 import { configFrom, withConfigFlags } from './options.js';
 
 export function serveCommand(): Command {
-  return withConfigFlags(new Command('serve').description('run the API and the executor'))
-    .action(async (flags) => {
-      // Outside `demo`, secrets are never generated and no token is ever printed (issue 11 finding 8).
-      const server = await startServer(configFrom({ ...flags, devSecrets: false }));
-      await printBanner(server, { devToken: false });
-      handleSignals(server);
-    });
+  return withConfigFlags(new Command('serve').description('run the API and the executor')).action(async (flags) => {
+    // Outside `demo`, secrets are never generated and no token is ever printed (issue 11 finding 8).
+    const server = await startServer(configFrom({ ...flags, devSecrets: false }));
+    await printBanner(server, { devToken: false });
+    handleSignals(server);
+  });
 }
 
-export interface RunningServer { runtime: Runtime; app: FastifyInstance | null; url: string; stop(graceMs?: number): Promise<void> }
+export interface RunningServer {
+  runtime: Runtime;
+  app: FastifyInstance | null;
+  url: string;
+  stop(graceMs?: number): Promise<void>;
+}
 
 /** Starts a replica in its role: `all` (API + executor), `api` (no executor) or `worker` (health and metrics only). */
 export async function startServer(config: Config): Promise<RunningServer> {
@@ -32,7 +36,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   if (runtime.executor) runtime.intake.start();
   runtime.log.info({ address, role: config.role, database: runtime.store.dialect.name }, 'provisioner is serving');
   return {
-    runtime, app, url: address,
+    runtime,
+    app,
+    url: address,
     async stop(graceMs = 10_000) {
       await app.close();
       await runtime.close(graceMs);
@@ -46,7 +52,11 @@ export async function printBanner(s: RunningServer, o: { devToken: boolean } = {
   const lines = [`Provisioner ${config.role === 'worker' ? 'worker' : 'API'} on ${config.publicUrl} (${s.runtime.store.dialect.name})`];
   if (config.role !== 'worker') lines.push(`  API docs:  ${config.publicUrl}/docs`);
   if (o.devToken && config.devSecretsGenerated && config.auth.hs256Secret) {
-    const token = await signToken(config.auth.hs256Secret, { sub: 'dev-admin', roles: ['super_admin'], permissions: ['admin:provisioning', 'admin:registry'] }, '24h');
+    const token = await signToken(
+      config.auth.hs256Secret,
+      { sub: 'dev-admin', roles: ['super_admin'], permissions: ['admin:provisioning', 'admin:registry'] },
+      '24h',
+    );
     lines.push(`  Operator UI: ${config.publicUrl}/ui/login (paste the token below)`);
     lines.push(`  Dev admin token (24h): ${token}`);
     lines.push('  (dev secrets were generated in the data dir; set PROVISIONER_JWT_SECRET and PROVISIONER_SECRET_KEY in production)');
@@ -64,7 +74,13 @@ export function handleSignals(s: RunningServer) {
     }
     stopping = true;
     s.runtime.log.info({ signal }, 'stopping: finishing running steps (send again to exit at once)');
-    s.stop().then(() => process.exit(0), (e: unknown) => { s.runtime.log.error({ err: e }, 'stop failed'); process.exit(1); });
+    s.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        s.runtime.log.error({ err: e }, 'stop failed');
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));

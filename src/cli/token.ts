@@ -5,11 +5,16 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** Whoever runs the CLI: events of calls made with the token name this actor. */
 function loginName(): string {
-  try { return userInfo().username || 'cli-user'; } catch { return 'cli-user'; }
+  try {
+    return userInfo().username || 'cli-user';
+  } catch {
+    return 'cli-user';
+  }
 }
 
 export function tokenCommand(): Command {
-  return new Command('token').description('print a token signed with the configured HS256 secret')
+  return new Command('token')
+    .description('print a token signed with the configured HS256 secret')
     .option('--data-dir <dir>', 'where dev secrets live (PROVISIONER_DATA_DIR)')
     .option('--tenant <id>', 'tenant_id claim')
     .option('--partner <id>', 'partner_id claim')
@@ -21,10 +26,20 @@ export function tokenCommand(): Command {
     .action(async (o) => {
       const [{ configFrom }, { signToken }] = await Promise.all([import('./options.js'), import('../auth/token-signer.js')]);
       const config = configFrom({ dataDir: o.dataDir });
-      if (!config.auth.hs256Secret) throw new Error('no HS256 secret configured (PROVISIONER_JWT_SECRET); tokens come from your identity provider');
-      const token = await signToken(config.auth.hs256Secret, {
-        sub: o.sub ?? loginName(), tenant_id: o.tenant, partner_id: o.partner, roles: o.role, permissions: o.permission, service_slug: o.service,
-      }, o.ttl);
+      if (!config.auth.hs256Secret)
+        throw new Error('no HS256 secret configured (PROVISIONER_JWT_SECRET); tokens come from your identity provider');
+      const token = await signToken(
+        config.auth.hs256Secret,
+        {
+          sub: o.sub ?? loginName(),
+          tenant_id: o.tenant,
+          partner_id: o.partner,
+          roles: o.role,
+          permissions: o.permission,
+          service_slug: o.service,
+        },
+        o.ttl,
+      );
       process.stdout.write(`${token}\n`);
     });
 }

@@ -3,7 +3,8 @@ import { checkManifest } from '../domain/manifest-check.js';
 import { lintManifest } from '../domain/manifest-lint.js';
 import { manifestPaths, readManifestFile, type ManifestFile } from './manifest-files.js';
 
-const place = (loc: readonly (string | number)[]) => loc.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('') || '(top)';
+const place = (loc: readonly (string | number)[]) =>
+  loc.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('') || '(top)';
 
 /** Checks each file on its own, as the registry would, and lists every error and warning with its place. */
 export async function validateFiles(paths: string[]): Promise<{ text: string; errors: number; warnings: number }> {
@@ -31,8 +32,12 @@ export async function validateFiles(paths: string[]): Promise<{ text: string; er
       const manifest = checkManifest(parsed.manifest);
       const lint = lintManifest(manifest);
       warnings += lint.length;
-      const steps = Object.values(manifest).filter(Array.isArray).reduce((n, s) => n + s.length, 0);
-      lines.push(`${file}: ok — ${manifest.slug} ${manifest.version}, ${steps} step${steps === 1 ? '' : 's'}${lint.length ? `, ${lint.length} warning${lint.length === 1 ? '' : 's'}` : ''}`);
+      const steps = Object.values(manifest)
+        .filter(Array.isArray)
+        .reduce((n, s) => n + s.length, 0);
+      lines.push(
+        `${file}: ok — ${manifest.slug} ${manifest.version}, ${steps} step${steps === 1 ? '' : 's'}${lint.length ? `, ${lint.length} warning${lint.length === 1 ? '' : 's'}` : ''}`,
+      );
       lines.push(...lint.map((w) => `  warning  ${where(w.loc)}: ${w.msg}`));
       continue;
     } catch (e) {
@@ -43,6 +48,10 @@ export async function validateFiles(paths: string[]): Promise<{ text: string; er
     lines.push(`${file}: ${issues.length} error${issues.length === 1 ? '' : 's'}`);
     lines.push(...issues.map((i) => `  error  ${where(i.loc)}: ${i.msg}`));
   }
-  lines.push(errors > 0 ? `\n${errors} error${errors === 1 ? '' : 's'}; fix them and run again (nothing was registered)` : `\nall ${files.length} manifest${files.length === 1 ? '' : 's'} valid`);
+  lines.push(
+    errors > 0
+      ? `\n${errors} error${errors === 1 ? '' : 's'}; fix them and run again (nothing was registered)`
+      : `\nall ${files.length} manifest${files.length === 1 ? '' : 's'} valid`,
+  );
   return { text: `${lines.join('\n')}\n`, errors, warnings };
 }

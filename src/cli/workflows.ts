@@ -8,30 +8,50 @@ import { renderWorkflow, TERMINAL_STATUSES } from './render.js';
 export function workflowsCommand(): Command {
   const cmd = new Command('workflows').description('inspect workflows (reads the database directly)');
 
-  cmd.addCommand(withDatabaseFlags(new Command('list').description('newest first'))
-    .option('--tenant <id>', 'only this tenant')
-    .addOption(new Option('--status <status>', 'only this status').choices(WorkflowStatuses))
-    .addOption(new Option('--kind <kind>', 'only this kind').choices(WorkflowKinds))
-    .option('--service <slug>', 'only this service')
-    .option('--limit <n>', 'rows (1-500)', positiveInt('--limit', 500), 20)
-    .action(async (o) => withRuntime(o, async (rt) => {
-      const r = await rt.queries.list({ tenantId: o.tenant, status: o.status, serviceSlug: o.service, kind: o.kind, limit: o.limit });
-      for (const w of r.items) {
-        process.stdout.write(`${w.id}  ${w.status.padEnd(12)} ${w.kind.padEnd(11)} ${w.service_slug.padEnd(16)} ${w.tenant_id.padEnd(16)} ${w.steps_completed}/${w.steps_total}  ${w.created_at}\n`);
-      }
-      if (r.items.length === 0) process.stdout.write('no workflows\n');
-    })));
+  cmd.addCommand(
+    withDatabaseFlags(new Command('list').description('newest first'))
+      .option('--tenant <id>', 'only this tenant')
+      .addOption(new Option('--status <status>', 'only this status').choices(WorkflowStatuses))
+      .addOption(new Option('--kind <kind>', 'only this kind').choices(WorkflowKinds))
+      .option('--service <slug>', 'only this service')
+      .option('--limit <n>', 'rows (1-500)', positiveInt('--limit', 500), 20)
+      .action(async (o) =>
+        withRuntime(o, async (rt) => {
+          const r = await rt.queries.list({ tenantId: o.tenant, status: o.status, serviceSlug: o.service, kind: o.kind, limit: o.limit });
+          for (const w of r.items) {
+            process.stdout.write(
+              `${w.id}  ${w.status.padEnd(12)} ${w.kind.padEnd(11)} ${w.service_slug.padEnd(16)} ${w.tenant_id.padEnd(16)} ${w.steps_completed}/${w.steps_total}  ${w.created_at}\n`,
+            );
+          }
+          if (r.items.length === 0) process.stdout.write('no workflows\n');
+        }),
+      ),
+  );
 
-  cmd.addCommand(withDatabaseFlags(new Command('show').description('a workflow and its steps')).argument('<id>')
-    .action(async (id: string, o) => withRuntime(o, async (rt) => {
-      process.stdout.write(`${renderWorkflow(await rt.queries.detail(id, null))}\n`);
-    })));
+  cmd.addCommand(
+    withDatabaseFlags(new Command('show').description('a workflow and its steps'))
+      .argument('<id>')
+      .action(async (id: string, o) =>
+        withRuntime(o, async (rt) => {
+          process.stdout.write(`${renderWorkflow(await rt.queries.detail(id, null))}\n`);
+        }),
+      ),
+  );
 
-  cmd.addCommand(withDatabaseFlags(new Command('watch').description('show the steps live until the workflow ends (on a terminal: redrawn on change; otherwise one line per change)')).argument('<id>')
-    .option('--interval <ms>', 'how often to look, in ms', positiveInt('--interval', 60_000), 500)
-    .action(async (id: string, o) => withRuntime(o, async (rt) => {
-      await watchWorkflow(rt, id, o.interval);
-    })));
+  cmd.addCommand(
+    withDatabaseFlags(
+      new Command('watch').description(
+        'show the steps live until the workflow ends (on a terminal: redrawn on change; otherwise one line per change)',
+      ),
+    )
+      .argument('<id>')
+      .option('--interval <ms>', 'how often to look, in ms', positiveInt('--interval', 60_000), 500)
+      .action(async (id: string, o) =>
+        withRuntime(o, async (rt) => {
+          await watchWorkflow(rt, id, o.interval);
+        }),
+      ),
+  );
   return cmd;
 }
 
@@ -50,14 +70,21 @@ export function changeLines(before: WorkflowDetail | null, now: WorkflowDetail, 
     const prev = old.get(s.name);
     if (prev?.status === s.status && prev.attempt === s.attempt) continue;
     const detail = s.error ?? s.waiting_reason;
-    lines.push(`${at}   ${s.name}: ${prev?.status ?? '-'} → ${s.status}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ''}${detail ? ` (${detail})` : ''}`);
+    lines.push(
+      `${at}   ${s.name}: ${prev?.status ?? '-'} → ${s.status}${s.attempt > 1 ? ` (attempt ${s.attempt})` : ''}${detail ? ` (${detail})` : ''}`,
+    );
   }
   if (before.status !== now.status) lines.push(`${at} workflow: ${before.status} → ${now.status}${now.error ? ` (${now.error})` : ''}`);
   return lines;
 }
 
 /** Redraws (terminal) or prints the changes (pipe, file) until the workflow ends; nothing is written while nothing changes. */
-export async function watchWorkflow(rt: Pick<Runtime, 'queries'>, id: string, intervalMs: number, out: Out = process.stdout): Promise<string> {
+export async function watchWorkflow(
+  rt: Pick<Runtime, 'queries'>,
+  id: string,
+  intervalMs: number,
+  out: Out = process.stdout,
+): Promise<string> {
   let last: WorkflowDetail | null = null;
   let lastFrame = '';
   for (;;) {
@@ -78,5 +105,9 @@ export async function watchWorkflow(rt: Pick<Runtime, 'queries'>, id: string, in
 async function withRuntime(flags: Record<string, string>, fn: (rt: Runtime) => Promise<void>) {
   const { createRuntime } = await import('../runtime.js');
   const rt = await createRuntime(configFrom(flags), { executor: false });
-  try { await fn(rt); } finally { await rt.close(); }
+  try {
+    await fn(rt);
+  } finally {
+    await rt.close();
+  }
 }

@@ -12,8 +12,7 @@ export interface Caller {
 export const isAdmin = (c: Caller) => c.permissions.includes('admin:provisioning') || c.roles.includes('super_admin');
 export const canWriteOwn = (c: Caller) => c.roles.includes('tenant_admin') || c.permissions.includes('provisioning:write');
 export const canRevealCredentials = (c: Caller) => c.roles.includes('tenant_admin');
-export const canManageRegistry = (c: Caller) =>
-  c.permissions.includes('registry:manage') || c.permissions.includes('admin:registry');
+export const canManageRegistry = (c: Caller) => c.permissions.includes('registry:manage') || c.permissions.includes('admin:registry');
 export const isRegistryAdmin = (c: Caller) => c.permissions.includes('admin:registry') || isAdmin(c);
 /** Cross-service registry changes are for `admin:registry` only (DESIGN §3); admin:provisioning does not change services. */
 export const canManageAnyService = (c: Caller) => c.permissions.includes('admin:registry');
@@ -21,9 +20,11 @@ export const canManageAnyService = (c: Caller) => c.permissions.includes('admin:
 /** Why `c` may not change service `slug`, or null when it may (a service's own token, or admin:registry). */
 export function registryRefusal(c: Caller, slug: string): string | null {
   if (canManageAnyService(c)) return null;
-  if (!c.permissions.includes('registry:manage')) return 'registry changes need permission registry:manage (a service\'s own token) or admin:registry';
+  if (!c.permissions.includes('registry:manage'))
+    return "registry changes need permission registry:manage (a service's own token) or admin:registry";
   if (!c.serviceSlug) return 'this registry:manage token has no service_slug claim; request a token whose service_slug names your service';
-  if (c.serviceSlug !== slug) return `this token acts for service ${c.serviceSlug} only, not ${slug}; changes to other services need admin:registry`;
+  if (c.serviceSlug !== slug)
+    return `this token acts for service ${c.serviceSlug} only, not ${slug}; changes to other services need admin:registry`;
   return null;
 }
 

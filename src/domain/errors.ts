@@ -1,7 +1,16 @@
 /** Error codes of the contract (DESIGN §4). */
 export const ErrorCodes = [
-  'unauthorized', 'forbidden', 'not_found', 'conflict', 'gone', 'payload_too_large',
-  'unsupported_media_type', 'rate_limited', 'internal_error', 'unavailable', 'validation_error',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'gone',
+  'payload_too_large',
+  'unsupported_media_type',
+  'rate_limited',
+  'internal_error',
+  'unavailable',
+  'validation_error',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 
@@ -31,16 +40,46 @@ export class ProvisionerError extends Error {
   }
 }
 
-export class Unauthorized extends ProvisionerError { constructor(m: string) { super('unauthorized', m); } }
-export class Forbidden extends ProvisionerError { constructor(m: string) { super('forbidden', m); } }
-export class NotFound extends ProvisionerError { constructor(m: string) { super('not_found', m); } }
-export class Conflict extends ProvisionerError { constructor(m: string) { super('conflict', m); } }
-export class Gone extends ProvisionerError { constructor(m: string) { super('gone', m); } }
-export class PayloadTooLarge extends ProvisionerError { constructor(m: string) { super('payload_too_large', m); } }
-export class RateLimited extends ProvisionerError {
-  constructor(m: string, retryAfterS: number) { super('rate_limited', m, { 'retry-after': String(retryAfterS) }); }
+export class Unauthorized extends ProvisionerError {
+  constructor(m: string) {
+    super('unauthorized', m);
+  }
 }
-export class Unavailable extends ProvisionerError { constructor(m: string) { super('unavailable', m); } }
+export class Forbidden extends ProvisionerError {
+  constructor(m: string) {
+    super('forbidden', m);
+  }
+}
+export class NotFound extends ProvisionerError {
+  constructor(m: string) {
+    super('not_found', m);
+  }
+}
+export class Conflict extends ProvisionerError {
+  constructor(m: string) {
+    super('conflict', m);
+  }
+}
+export class Gone extends ProvisionerError {
+  constructor(m: string) {
+    super('gone', m);
+  }
+}
+export class PayloadTooLarge extends ProvisionerError {
+  constructor(m: string) {
+    super('payload_too_large', m);
+  }
+}
+export class RateLimited extends ProvisionerError {
+  constructor(m: string, retryAfterS: number) {
+    super('rate_limited', m, { 'retry-after': String(retryAfterS) });
+  }
+}
+export class Unavailable extends ProvisionerError {
+  constructor(m: string) {
+    super('unavailable', m);
+  }
+}
 
 /** One problem in a request or manifest, in FastAPI's ValidationError shape (loc, msg, type). */
 export interface ValidationIssue {
@@ -66,5 +105,10 @@ export function toError(e: unknown): Error {
 
 /** Another workflow of the tenant × service is under way: the request may succeed once it ends (the intake queues). */
 export class ActiveWorkflowConflict extends Conflict {
-  constructor(m: string, readonly activeWorkflowId: string | null) { super(m); }
+  constructor(
+    m: string,
+    readonly activeWorkflowId: string | null,
+  ) {
+    super(m);
+  }
 }

@@ -9,7 +9,14 @@ export function ulid(now = Date.now()): string {
   let rnd: Uint8Array;
   if (now <= lastTime) {
     rnd = lastRandom.slice();
-    for (let i = rnd.length - 1; i >= 0; i--) { if (rnd[i] === 255) { rnd[i] = 0; } else { rnd[i]++; break; } }
+    for (let i = rnd.length - 1; i >= 0; i--) {
+      if (rnd[i] === 255) {
+        rnd[i] = 0;
+      } else {
+        rnd[i]++;
+        break;
+      }
+    }
     now = lastTime;
   } else {
     rnd = randomBytes(10);
@@ -18,11 +25,19 @@ export function ulid(now = Date.now()): string {
   lastRandom = rnd;
   let out = '';
   let t = now;
-  for (let i = 0; i < 10; i++) { out = ALPHABET[t % 32] + out; t = Math.floor(t / 32); }
-  let bits = 0; let value = 0;
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[t % 32] + out;
+    t = Math.floor(t / 32);
+  }
+  let bits = 0;
+  let value = 0;
   for (const byte of rnd) {
-    value = (value << 8) | byte; bits += 8;
-    while (bits >= 5) { out += ALPHABET[(value >> (bits - 5)) & 31]; bits -= 5; }
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += ALPHABET[(value >> (bits - 5)) & 31];
+      bits -= 5;
+    }
   }
   return out;
 }

@@ -16,7 +16,10 @@ const issue = (loc: Loc, msg: string, type: string): ValidationIssue => ({ loc, 
 const quoted = (xs: readonly string[]) => xs.map((x) => `"${x}"`).join(', ');
 
 /** How messages name the object being checked: `step "x": ` and `a step of type "http"`. */
-interface Subject { prefix: string; what: string }
+interface Subject {
+  prefix: string;
+  what: string;
+}
 
 /**
  * Checks a manifest as authored (parsed YAML or JSON) and returns it with defaults filled in, or
@@ -54,16 +57,26 @@ function fieldName(field: Loc): string {
 }
 
 /** Recurses through object schemas itself so each leaf gets TypeBox's full error budget (8 per call). */
-function schemaIssues(schema: TSchema, value: unknown, loc: Loc, field: Loc, subject: Subject, skip?: ReadonlySet<string>): ValidationIssue[] {
+function schemaIssues(
+  schema: TSchema,
+  value: unknown,
+  loc: Loc,
+  field: Loc,
+  subject: Subject,
+  skip?: ReadonlySet<string>,
+): ValidationIssue[] {
   if (!Type.IsObject(schema)) return Value.Errors(schema, value).flatMap((e) => leafIssue(e, schema, value, loc, field, subject));
   const where = field.length === 0 ? subject.what : fieldName(field);
-  if (!isObj(value)) return [issue(loc, `${subject.prefix}${where} must be an object${objectHint(schema)}${describeValue(value)}`, 'dict_type')];
+  if (!isObj(value))
+    return [issue(loc, `${subject.prefix}${where} must be an object${objectHint(schema)}${describeValue(value)}`, 'dict_type')];
   const known = Object.keys(schema.properties);
   const issues: ValidationIssue[] = [];
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue;
     const place = field.length === 0 ? `for ${subject.what}` : `in ${where}`;
-    issues.push(issue([...loc, key], `${subject.prefix}unknown field "${key}" ${place}; expected one of ${quoted(known)}`, 'extra_forbidden'));
+    issues.push(
+      issue([...loc, key], `${subject.prefix}unknown field "${key}" ${place}; expected one of ${quoted(known)}`, 'extra_forbidden'),
+    );
   }
   const required = new Set(schema.required ?? []);
   for (const [key, propSchema] of Object.entries(schema.properties)) {
@@ -87,8 +100,11 @@ function objectHint(schema: TSchema): string {
 
 function unknownFieldsOfAnyType(raw: Obj, loc: Loc, label: string): ValidationIssue[] {
   const known = new Set(Object.values(stepSpecSchemas).flatMap((s) => Object.keys(s.properties)));
-  return Object.keys(raw).filter((k) => !known.has(k))
-    .map((k) => issue([...loc, k], `${label}: unknown field "${k}" for any step type; expected one of ${quoted([...known])}`, 'extra_forbidden'));
+  return Object.keys(raw)
+    .filter((k) => !known.has(k))
+    .map((k) =>
+      issue([...loc, k], `${label}: unknown field "${k}" for any step type; expected one of ${quoted([...known])}`, 'extra_forbidden'),
+    );
 }
 
 function instanceSegments(pointer: string, value: unknown): Loc {
@@ -108,11 +124,19 @@ function describeValue(v: unknown): string {
   return text !== undefined && text.length <= 60 ? ` (got ${text})` : '';
 }
 
-function leafIssue(e: TLocalizedValidationError, schema: TSchema, value: unknown, loc: Loc, field: Loc, subject: Subject): ValidationIssue[] {
+function leafIssue(
+  e: TLocalizedValidationError,
+  schema: TSchema,
+  value: unknown,
+  loc: Loc,
+  field: Loc,
+  subject: Subject,
+): ValidationIssue[] {
   const inner = instanceSegments(e.instancePath, value);
   const at = [...field, ...inner];
   const got = describeValue(Value.Pointer.Get(value, e.instancePath));
-  const description = e.instancePath === '' && 'description' in schema && typeof schema.description === 'string' ? schema.description : undefined;
+  const description =
+    e.instancePath === '' && 'description' in schema && typeof schema.description === 'string' ? schema.description : undefined;
   let text: string;
   let type: string;
   switch (e.keyword) {
@@ -122,19 +146,43 @@ function leafIssue(e: TLocalizedValidationError, schema: TSchema, value: unknown
       [text, type] = [`must be ${/^[aeiou]/.test(expected) ? 'an' : 'a'} ${expected}${got}${hint}`, `${expected}_type`];
       break;
     }
-    case 'enum': [text, type] = [`must be one of ${e.params.allowedValues.join(', ')}${got}`, 'enum']; break;
-    case 'const': [text, type] = [`must be ${JSON.stringify(e.params.allowedValue)}${got}`, 'literal_error']; break;
-    case 'pattern': [text, type] = [`must be ${description ?? `text matching ${e.params.pattern}`}${got}`, 'string_pattern_mismatch']; break;
-    case 'minLength': [text, type] = [e.params.limit === 1 ? 'must not be empty' : `must have at least ${e.params.limit} characters`, 'string_too_short']; break;
-    case 'maxLength': [text, type] = [`must have at most ${e.params.limit} characters`, 'string_too_long']; break;
-    case 'minimum': [text, type] = [`must be at least ${e.params.limit}${got}`, 'greater_than_equal']; break;
-    case 'exclusiveMinimum': [text, type] = [`must be greater than ${e.params.limit}${got}`, 'greater_than']; break;
-    case 'maximum': [text, type] = [`must be at most ${e.params.limit}${got}`, 'less_than_equal']; break;
-    case 'exclusiveMaximum': [text, type] = [`must be less than ${e.params.limit}${got}`, 'less_than']; break;
-    case 'minItems': [text, type] = [`must have at least ${e.params.limit} items`, 'too_short']; break;
-    case 'maxItems': [text, type] = [`must have at most ${e.params.limit} items`, 'too_long']; break;
-    case 'boolean': return []; // the schema `false` of additionalProperties; the keyword's own error says more
-    default: [text, type] = [e.message, e.keyword];
+    case 'enum':
+      [text, type] = [`must be one of ${e.params.allowedValues.join(', ')}${got}`, 'enum'];
+      break;
+    case 'const':
+      [text, type] = [`must be ${JSON.stringify(e.params.allowedValue)}${got}`, 'literal_error'];
+      break;
+    case 'pattern':
+      [text, type] = [`must be ${description ?? `text matching ${e.params.pattern}`}${got}`, 'string_pattern_mismatch'];
+      break;
+    case 'minLength':
+      [text, type] = [e.params.limit === 1 ? 'must not be empty' : `must have at least ${e.params.limit} characters`, 'string_too_short'];
+      break;
+    case 'maxLength':
+      [text, type] = [`must have at most ${e.params.limit} characters`, 'string_too_long'];
+      break;
+    case 'minimum':
+      [text, type] = [`must be at least ${e.params.limit}${got}`, 'greater_than_equal'];
+      break;
+    case 'exclusiveMinimum':
+      [text, type] = [`must be greater than ${e.params.limit}${got}`, 'greater_than'];
+      break;
+    case 'maximum':
+      [text, type] = [`must be at most ${e.params.limit}${got}`, 'less_than_equal'];
+      break;
+    case 'exclusiveMaximum':
+      [text, type] = [`must be less than ${e.params.limit}${got}`, 'less_than'];
+      break;
+    case 'minItems':
+      [text, type] = [`must have at least ${e.params.limit} items`, 'too_short'];
+      break;
+    case 'maxItems':
+      [text, type] = [`must have at most ${e.params.limit} items`, 'too_long'];
+      break;
+    case 'boolean':
+      return []; // the schema `false` of additionalProperties; the keyword's own error says more
+    default:
+      [text, type] = [e.message, e.keyword];
   }
   const where = at.length === 0 ? subject.what : fieldName(at);
   return [issue([...loc, ...inner], `${subject.prefix}${where} ${text}`, type)];
@@ -142,7 +190,9 @@ function leafIssue(e: TLocalizedValidationError, schema: TSchema, value: unknown
 
 /** YAML and programmatic callers can hand over values JSON cannot carry; the engine stores JSON. */
 function jsonIssues(value: unknown, loc: Loc, subject: Subject, field: Loc = []): ValidationIssue[] {
-  const bad = (kind: string) => [issue(loc, `${subject.prefix}${fieldName(field) || subject.what} must be JSON, not ${kind}`, 'json_invalid')];
+  const bad = (kind: string) => [
+    issue(loc, `${subject.prefix}${fieldName(field) || subject.what} must be JSON, not ${kind}`, 'json_invalid'),
+  ];
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return [];
   if (typeof value === 'number') return Number.isFinite(value) ? [] : bad(String(value));
   if (Array.isArray(value)) return value.flatMap((v, i) => jsonIssues(v, [...loc, i], subject, [...field, i]));
@@ -153,7 +203,9 @@ function jsonIssues(value: unknown, loc: Loc, subject: Subject, field: Loc = [])
 }
 
 function baseUrlIssues(raw: string): ValidationIssue[] {
-  const bad = (why: string) => [issue(['base_url'], `base_url ${why}; expected an absolute http(s) URL such as http://127.0.0.1:9100`, 'invalid_base_url')];
+  const bad = (why: string) => [
+    issue(['base_url'], `base_url ${why}; expected an absolute http(s) URL such as http://127.0.0.1:9100`, 'invalid_base_url'),
+  ];
   if (!URL.canParse(raw)) return bad('is not an absolute URL');
   const url = new URL(raw);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return bad(`uses ${url.protocol.slice(0, -1)}, not http or https`);
@@ -180,17 +232,24 @@ function checkedParameters(value: unknown, issues: ValidationIssue[]): Parameter
   if (!isObj(value) || issues.some((i) => i.loc[0] === 'parameters')) return undefined;
   const own = parametersSpecIssues(value as ParametersSpec);
   issues.push(...own);
-  return own.length === 0 ? value as ParametersSpec : undefined;
+  return own.length === 0 ? (value as ParametersSpec) : undefined;
 }
 
-function checkSection(section: StepSection, value: unknown, issues: ValidationIssue[], provisionNames?: ReadonlySet<string>, parameters?: ParametersSpec): StepInfo[] {
+function checkSection(
+  section: StepSection,
+  value: unknown,
+  issues: ValidationIssue[],
+  provisionNames?: ReadonlySet<string>,
+  parameters?: ParametersSpec,
+): StepInfo[] {
   if (value === undefined) return []; // a missing provision list is reported by the schema
   if (!Array.isArray(value)) {
     issues.push(issue([section], `${section} must be a list of steps`, 'list_type'));
     return [];
   }
   if (value.length === 0) issues.push(issue([section], `${section} needs at least one step`, 'too_short'));
-  if (value.length > MAX_STEPS) issues.push(issue([section], `${section} has ${value.length} steps; at most ${MAX_STEPS} are allowed`, 'too_long'));
+  if (value.length > MAX_STEPS)
+    issues.push(issue([section], `${section} has ${value.length} steps; at most ${MAX_STEPS} are allowed`, 'too_long'));
   const steps: StepInfo[] = [];
   value.forEach((raw: unknown, index) => {
     const loc = [section, index];
@@ -205,7 +264,8 @@ function checkSection(section: StepSection, value: unknown, issues: ValidationIs
     const before = issues.length;
     const expected = `expected one of ${StepTypeNames.join(', ')}`;
     if (raw.type === undefined) issues.push(issue([...loc, 'type'], `${label} has no type; ${expected}`, 'missing'));
-    else if (type === undefined) issues.push(issue([...loc, 'type'], `${label} has unknown step type ${JSON.stringify(raw.type)}; ${expected}`, 'unknown_step_type'));
+    else if (type === undefined)
+      issues.push(issue([...loc, 'type'], `${label} has unknown step type ${JSON.stringify(raw.type)}; ${expected}`, 'unknown_step_type'));
     const subject = { prefix: `${label}: `, what: `a step of type "${type ?? String(raw.type)}"` };
     const nonJson = jsonIssues(raw, loc, subject);
     issues.push(...nonJson);
@@ -217,15 +277,32 @@ function checkSection(section: StepSection, value: unknown, issues: ValidationIs
   issues.push(...graphIssues(section, steps));
   const declared = steps.filter((s) => s.raw.endpoint === true);
   for (const extra of declared.slice(1)) {
-    issues.push(issue([section, extra.index, 'endpoint'], `${extra.label} says endpoint: true, but ${declared[0].label} already does; one step's endpoint is the service's endpoint`, 'duplicate_endpoint'));
+    issues.push(
+      issue(
+        [section, extra.index, 'endpoint'],
+        `${extra.label} says endpoint: true, but ${declared[0].label} already does; one step's endpoint is the service's endpoint`,
+        'duplicate_endpoint',
+      ),
+    );
   }
   const ancestors = ancestorsOf(steps.flatMap((s) => (s.name === undefined ? [] : [{ name: s.name, depends_on: s.depends_on }])));
   const names = new Set(ancestors.keys());
   for (const step of steps) {
     if (!step.valid || step.name === undefined || step.type === undefined) continue;
-    const ctx: RefContext = { section, step: step.name, label: step.label, type: step.type, field: '', ancestors: ancestors.get(step.name) ?? new Set(), names, provisionNames, parameters };
+    const ctx: RefContext = {
+      section,
+      step: step.name,
+      label: step.label,
+      type: step.type,
+      field: '',
+      ancestors: ancestors.get(step.name) ?? new Set(),
+      names,
+      provisionNames,
+      parameters,
+    };
     for (const [field, v] of Object.entries(step.raw)) {
-      if (field !== 'name' && field !== 'type' && field !== 'depends_on') issues.push(...templateIssues(v, [section, step.index, field], { ...ctx, field }));
+      if (field !== 'name' && field !== 'type' && field !== 'depends_on')
+        issues.push(...templateIssues(v, [section, step.index, field], { ...ctx, field }));
     }
   }
   return steps;
@@ -237,7 +314,14 @@ function graphIssues(section: StepSection, steps: StepInfo[]): ValidationIssue[]
   for (const s of steps) {
     if (s.name === undefined) continue;
     const earlier = first.get(s.name);
-    if (earlier) issues.push(issue([section, s.index, 'name'], `${s.label} is defined twice in ${section} (first at ${section}[${earlier.index}])`, 'duplicate_step'));
+    if (earlier)
+      issues.push(
+        issue(
+          [section, s.index, 'name'],
+          `${s.label} is defined twice in ${section} (first at ${section}[${earlier.index}])`,
+          'duplicate_step',
+        ),
+      );
     else first.set(s.name, s);
   }
   const edges: DagNode[] = [];
@@ -301,7 +385,16 @@ function templateIssues(value: unknown, loc: Loc, ctx: RefContext): ValidationIs
 
 function refProblem(segments: string[], ctx: RefContext): { msg: string; type: string } | null {
   const [root, ...rest] = segments;
-  const roots = ['tenant', 'workflow', 'service', 'parameters', 'steps', 'callback', ...(ctx.section === 'provision' ? [] : ['provision']), ...(ctx.section === 'update' ? ['previous'] : [])];
+  const roots = [
+    'tenant',
+    'workflow',
+    'service',
+    'parameters',
+    'steps',
+    'callback',
+    ...(ctx.section === 'provision' ? [] : ['provision']),
+    ...(ctx.section === 'update' ? ['previous'] : []),
+  ];
   if (root === 'parameters') return null;
   if (root === 'previous' && ctx.section === 'update') {
     if (rest[0] === 'parameters') return null;
@@ -310,12 +403,16 @@ function refProblem(segments: string[], ctx: RefContext): { msg: string; type: s
   if (root === 'steps') return stepRefProblem(rest, ctx);
   if (root === 'provision' && ctx.section !== 'provision') {
     const [steps, name, output] = rest;
-    if (steps !== 'steps' || name === undefined || output !== 'output') return { msg: 'expected provision.steps.<name>.output…', type: 'template_path' };
+    if (steps !== 'steps' || name === undefined || output !== 'output')
+      return { msg: 'expected provision.steps.<name>.output…', type: 'template_path' };
     if (ctx.provisionNames?.has(name)) return null;
     return { msg: `there is no provision step "${name}"`, type: 'template_unknown_step' };
   }
   if (root === 'callback' && !(ctx.type === 'callback' && ctx.field === 'request')) {
-    const why = ctx.type === 'callback' ? `only the step's request has a callback, not its ${ctx.field}` : 'only a callback step\'s request has a callback';
+    const why =
+      ctx.type === 'callback'
+        ? `only the step's request has a callback, not its ${ctx.field}`
+        : "only a callback step's request has a callback";
     return { msg: why, type: 'callback_outside_callback_step' };
   }
   if (root === 'tenant' || root === 'workflow' || root === 'service' || root === 'callback') {
@@ -323,8 +420,12 @@ function refProblem(segments: string[], ctx: RefContext): { msg: string; type: s
     if (rest.length === 0 || (rest.length === 1 && fields.includes(rest[0]))) return null;
     return { msg: `${root} has only ${fields.join(', ')}`, type: 'template_unknown_field' };
   }
-  const hint = root === 'provision' ? '"provision" is only available in deprovision steps and update steps; '
-    : root === 'previous' ? '"previous" is only available in update steps; ' : '';
+  const hint =
+    root === 'provision'
+      ? '"provision" is only available in deprovision steps and update steps; '
+      : root === 'previous'
+        ? '"previous" is only available in update steps; '
+        : '';
   return { msg: `${hint}unknown template root "${root}"; expected one of ${roots.join(', ')}`, type: 'unknown_template_root' };
 }
 
@@ -336,20 +437,30 @@ function parameterRefProblem(segments: string[], loc: Loc, ctx: RefContext): { m
   const declared = declaredParameters(ctx.parameters);
   if (declared !== null && !declared.has(name)) {
     const known = [...declared].map((d) => `"${d}"`).join(', ') || 'none';
-    return { msg: `parameter "${name}" is not declared under parameters.properties (declared: ${known})`, type: 'template_undeclared_parameter' };
+    return {
+      msg: `parameter "${name}" is not declared under parameters.properties (declared: ${known})`,
+      type: 'template_undeclared_parameter',
+    };
   }
   const place = loc[3];
   const inRequest = (loc[2] === 'request' || loc[2] === 'compensate') && (SCALAR_PLACES as readonly unknown[]).includes(place);
   const t = declaredType(ctx.parameters, name);
   if (inRequest && segments.length === 2 && (t === 'object' || t === 'array')) {
-    return { msg: `parameter "${name}" is declared as ${t === 'array' ? 'an array' : 'an object'}, but a ${place === 'headers' ? 'header' : place === 'query' ? 'query value' : 'path'} takes a string, number or boolean`, type: 'template_not_scalar' };
+    return {
+      msg: `parameter "${name}" is declared as ${t === 'array' ? 'an array' : 'an object'}, but a ${place === 'headers' ? 'header' : place === 'query' ? 'query value' : 'path'} takes a string, number or boolean`,
+      type: 'template_not_scalar',
+    };
   }
   return null;
 }
 
 function stepRefProblem(rest: string[], ctx: RefContext): { msg: string; type: string } | null {
   const [name, part] = rest;
-  if (name === undefined || (part !== 'output' && part !== 'response')) return { msg: 'expected steps.<name>.output… (or steps.<name>.response… for the accepted answer of a callback or poll step)', type: 'template_path' };
+  if (name === undefined || (part !== 'output' && part !== 'response'))
+    return {
+      msg: 'expected steps.<name>.output… (or steps.<name>.response… for the accepted answer of a callback or poll step)',
+      type: 'template_path',
+    };
   if (name === ctx.step) {
     if (ctx.field === 'compensate') return null;
     return { msg: `a step can use its own ${part} only in its compensate`, type: 'template_not_ancestor' };
@@ -359,5 +470,8 @@ function stepRefProblem(rest: string[], ctx: RefContext): { msg: string; type: s
     return { msg: `there is no step "${name}" in ${ctx.section}${hint}`, type: 'template_unknown_step' };
   }
   if (ctx.ancestors.has(name)) return null;
-  return { msg: `step "${name}" is not among its dependencies; add "${name}" to depends_on (directly or through another step)`, type: 'template_not_ancestor' };
+  return {
+    msg: `step "${name}" is not among its dependencies; add "${name}" to depends_on (directly or through another step)`,
+    type: 'template_not_ancestor',
+  };
 }

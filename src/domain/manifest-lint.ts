@@ -32,23 +32,40 @@ export function lintManifest(m: ServiceManifest): LintWarning[] {
         const sendsUrl = refs.some((r) => r.trim() === 'callback.url');
         const sendsToken = refs.some((r) => r.trim() === 'callback.token');
         if (!step.request) {
-          warnings.push({ loc, msg: `step "${step.name}" is a callback step without a request: no service learns its callback token, so it can only time out; add a request that sends {{callback.url}} and {{callback.token}}`, type: 'callback_never_sent' });
+          warnings.push({
+            loc,
+            msg: `step "${step.name}" is a callback step without a request: no service learns its callback token, so it can only time out; add a request that sends {{callback.url}} and {{callback.token}}`,
+            type: 'callback_never_sent',
+          });
         } else if (!sendsToken || !sendsUrl) {
           const missing = [sendsUrl ? null : '{{callback.url}}', sendsToken ? null : '{{callback.token}}'].filter(Boolean).join(' and ');
-          warnings.push({ loc: [...loc, 'request'], msg: `step "${step.name}" waits for a callback but its request never sends ${missing}; the service cannot call back and the step will time out`, type: 'callback_never_sent' });
+          warnings.push({
+            loc: [...loc, 'request'],
+            msg: `step "${step.name}" waits for a callback but its request never sends ${missing}; the service cannot call back and the step will time out`,
+            type: 'callback_never_sent',
+          });
         }
       }
       if (step.compensate) {
         for (const ref of templateRefs(step.compensate as unknown as Json)) {
           const w = outputRefWarning(ref.trim(), byName);
-          if (w) warnings.push({ loc: [...loc, 'compensate'], msg: `step "${step.name}" compensation reads {{${ref.trim()}}}: ${w}`, type: 'output_maybe_missing' });
+          if (w)
+            warnings.push({
+              loc: [...loc, 'compensate'],
+              msg: `step "${step.name}" compensation reads {{${ref.trim()}}}: ${w}`,
+              type: 'output_maybe_missing',
+            });
         }
       }
     });
     const dependedOn = new Set(steps.flatMap((s) => s.depends_on ?? []));
     steps.forEach((step, i) => {
       if (step.type === 'delay' && !dependedOn.has(step.name)) {
-        warnings.push({ loc: [section, i], msg: `step "${step.name}" is a delay that nothing depends on: it reports no endpoint or output and only makes the workflow end later; remove it or list it in a later step's depends_on`, type: 'step_without_effect' });
+        warnings.push({
+          loc: [section, i],
+          msg: `step "${step.name}" is a delay that nothing depends on: it reports no endpoint or output and only makes the workflow end later; remove it or list it in a later step's depends_on`,
+          type: 'step_without_effect',
+        });
       }
     });
   }

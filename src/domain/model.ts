@@ -11,8 +11,16 @@ export const OpenWorkflowStatuses: readonly WorkflowStatus[] = ['pending', 'runn
 export const ForwardWorkflowStatuses: readonly WorkflowStatus[] = ['pending', 'running', 'failed'];
 
 export const StepStatuses = [
-  'pending', 'running', 'waiting_callback', 'waiting_poll', 'completed', 'failed', 'skipped', 'cancelled',
-  'compensating', 'compensated',
+  'pending',
+  'running',
+  'waiting_callback',
+  'waiting_poll',
+  'completed',
+  'failed',
+  'skipped',
+  'cancelled',
+  'compensating',
+  'compensated',
 ] as const;
 export type StepStatus = (typeof StepStatuses)[number];
 /** Steps that hold the workflow open: something is under way or waits for an answer. */
@@ -50,9 +58,14 @@ export interface Report {
 }
 
 const REPORT_ALIASES: Record<string, ReportStatus> = {
-  completed: 'completed', success: 'completed', succeeded: 'completed',
-  failed: 'failed', error: 'failed',
-  in_progress: 'in_progress', running: 'in_progress', pending: 'in_progress',
+  completed: 'completed',
+  success: 'completed',
+  succeeded: 'completed',
+  failed: 'failed',
+  error: 'failed',
+  in_progress: 'in_progress',
+  running: 'in_progress',
+  pending: 'in_progress',
 };
 export const ReportStatusInputs = Object.keys(REPORT_ALIASES);
 export function normalizeReportStatus(s: string): ReportStatus | null {

@@ -11,7 +11,12 @@ export interface NetworkPolicy {
   deny: readonly Cidr[];
 }
 
-export interface Cidr { text: string; family: 4 | 6; bits: bigint; prefix: number }
+export interface Cidr {
+  text: string;
+  family: 4 | 6;
+  bits: bigint;
+  prefix: number;
+}
 
 /** Link-local and cloud metadata: never a service. Loopback and private ranges stay allowed (tests, demo, LAN). */
 export const ALWAYS_REFUSED = [
@@ -37,9 +42,13 @@ export function parseCidr(text: string): Cidr | null {
 export function parseCidrList(raw: string | undefined): { cidrs: Cidr[]; bad: string[] } {
   const cidrs: Cidr[] = [];
   const bad: string[] = [];
-  for (const part of (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const c = parseCidr(part);
-    if (c) cidrs.push(c); else bad.push(part);
+    if (c) cidrs.push(c);
+    else bad.push(part);
   }
   return { cidrs, bad };
 }
@@ -51,11 +60,15 @@ export function refusalFor(address: string, policy: NetworkPolicy): string | nul
   let addr = address;
   // ::ffff:169.254.169.254 is the IPv4 address in disguise.
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(addr);
-  if (family === 6 && mapped) { addr = mapped[1]; family = 4; }
+  if (family === 6 && mapped) {
+    addr = mapped[1];
+    family = 4;
+  }
   const bits = toBits(addr, family as 4 | 6);
   const hit = (c: Cidr) => c.family === family && inRange(bits, c);
   const builtIn = ALWAYS_REFUSED.find(hit);
-  if (builtIn) return `${address} is a link-local, cloud-metadata or unspecified address (${builtIn.text}); outbound requests never go there`;
+  if (builtIn)
+    return `${address} is a link-local, cloud-metadata or unspecified address (${builtIn.text}); outbound requests never go there`;
   const denied = policy.deny.find(hit);
   if (denied) return `${address} is in PROVISIONER_OUTBOUND_DENY (${denied.text})`;
   if (policy.allow.length > 0 && !policy.allow.some(hit)) return `${address} is not in PROVISIONER_OUTBOUND_ALLOW`;
@@ -65,7 +78,7 @@ export function refusalFor(address: string, policy: NetworkPolicy): string | nul
 function inRange(bits: bigint, c: Cidr): boolean {
   const width = c.family === 4 ? 32n : 128n;
   const shift = width - BigInt(c.prefix);
-  return (bits >> shift) === (c.bits >> shift);
+  return bits >> shift === c.bits >> shift;
 }
 
 function toBits(addr: string, family: 4 | 6): bigint {

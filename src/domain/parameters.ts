@@ -15,20 +15,24 @@ const PARAMETER_NAME = '^[A-Za-z0-9_-]+$';
 /** One parameter: any JSON Schema keyword ajv knows (type, enum, default, description, minimum, pattern…). */
 const ParameterSchema = Type.Unsafe<JsonObject>({
   type: 'object',
-  description: 'a JSON Schema for one parameter: type, enum, default, description, minimum, maximum, minLength, maxLength, pattern, items, properties…',
+  description:
+    'a JSON Schema for one parameter: type, enum, default, description, minimum, maximum, minLength, maxLength, pattern, items, properties…',
 });
 
-export const ParametersSpecSchema = Type.Object({
-  type: Type.Optional(Type.Literal('object')),
-  description: Type.Optional(Type.String({ maxLength: 5000 })),
-  properties: Type.Optional(Type.Record(Type.String({ pattern: PARAMETER_NAME }), ParameterSchema)),
-  required: Type.Optional(Type.Array(Type.String(), { maxItems: 200 })),
-  // Absent or false: a parameter the schema does not name is refused, so a typo cannot pass unnoticed.
-  additionalProperties: Type.Optional(Type.Boolean()),
-}, {
-  additionalProperties: false,
-  description: 'a JSON Schema (type object) for the parameters a workflow starts with; validated and defaulted at start',
-});
+export const ParametersSpecSchema = Type.Object(
+  {
+    type: Type.Optional(Type.Literal('object')),
+    description: Type.Optional(Type.String({ maxLength: 5000 })),
+    properties: Type.Optional(Type.Record(Type.String({ pattern: PARAMETER_NAME }), ParameterSchema)),
+    required: Type.Optional(Type.Array(Type.String(), { maxItems: 200 })),
+    // Absent or false: a parameter the schema does not name is refused, so a typo cannot pass unnoticed.
+    additionalProperties: Type.Optional(Type.Boolean()),
+  },
+  {
+    additionalProperties: false,
+    description: 'a JSON Schema (type object) for the parameters a workflow starts with; validated and defaulted at start',
+  },
+);
 export type ParametersSpec = Static<typeof ParametersSpecSchema>;
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, coerceTypes: false, strict: true, strictRequired: false });
@@ -63,14 +67,22 @@ export function parametersSpecIssues(spec: ParametersSpec): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   for (const name of spec.required ?? []) {
     if (spec.additionalProperties !== true && !(spec.properties && Object.hasOwn(spec.properties, name))) {
-      issues.push({ loc: ['parameters', 'required'], msg: `parameters requires "${name}" but does not declare it under properties`, type: 'parameters_schema' });
+      issues.push({
+        loc: ['parameters', 'required'],
+        msg: `parameters requires "${name}" but does not declare it under properties`,
+        type: 'parameters_schema',
+      });
     }
   }
   for (const [name, p] of Object.entries(spec.properties ?? {})) {
     if (!Object.hasOwn(p, 'default')) continue;
     const check = ajv.compile({ ...p, default: undefined });
     if (!check(structuredClone(p.default))) {
-      issues.push({ loc: ['parameters', 'properties', name, 'default'], msg: `the default of parameter "${name}" does not match its own schema: ${check.errors?.map((e) => e.message).join('; ')}`, type: 'parameters_schema' });
+      issues.push({
+        loc: ['parameters', 'properties', name, 'default'],
+        msg: `the default of parameter "${name}" does not match its own schema: ${check.errors?.map((e) => e.message).join('; ')}`,
+        type: 'parameters_schema',
+      });
     }
   }
   return issues;
@@ -95,10 +107,13 @@ function describeValue(v: unknown): string {
 
 function pointerSegments(pointer: string): (string | number)[] {
   if (pointer === '') return [];
-  return pointer.slice(1).split('/').map((raw) => {
-    const seg = raw.replaceAll('~1', '/').replaceAll('~0', '~');
-    return /^(0|[1-9]\d*)$/.test(seg) ? Number(seg) : seg;
-  });
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((raw) => {
+      const seg = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+      return /^(0|[1-9]\d*)$/.test(seg) ? Number(seg) : seg;
+    });
 }
 
 function issueOf(e: ErrorObject, values: JsonObject, spec: ParametersSpec, loc: (string | number)[]): ValidationIssue {
@@ -106,7 +121,9 @@ function issueOf(e: ErrorObject, values: JsonObject, spec: ParametersSpec, loc: 
   if (e.keyword === 'required') at.push(String(e.params.missingProperty));
   if (e.keyword === 'additionalProperties') at.push(String(e.params.additionalProperty));
   const name = at.join('.');
-  const got = describeValue(at.reduce<unknown>((v, k) => (isJsonObject(v as Json) || Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined), values));
+  const got = describeValue(
+    at.reduce<unknown>((v, k) => (isJsonObject(v as Json) || Array.isArray(v) ? (v as Record<string, unknown>)[k] : undefined), values),
+  );
   const top = typeof at[0] === 'string' ? spec.properties?.[at[0]] : undefined;
   const about = typeof top?.description === 'string' ? ` (${top.description})` : '';
   const declared = Object.keys(spec.properties ?? {});
@@ -114,11 +131,23 @@ function issueOf(e: ErrorObject, values: JsonObject, spec: ParametersSpec, loc: 
     case 'required':
       return { loc: [...loc, ...at], msg: `parameter "${name}" is required${about}`, type: 'missing' };
     case 'additionalProperties':
-      return { loc: [...loc, ...at], msg: `unknown parameter "${name}"; this service takes ${declared.length ? declared.map((d) => `"${d}"`).join(', ') : 'no parameters'}`, type: 'extra_forbidden' };
+      return {
+        loc: [...loc, ...at],
+        msg: `unknown parameter "${name}"; this service takes ${declared.length ? declared.map((d) => `"${d}"`).join(', ') : 'no parameters'}`,
+        type: 'extra_forbidden',
+      };
     case 'enum':
-      return { loc: [...loc, ...at], msg: `parameter "${name}" must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}${got}`, type: 'enum' };
+      return {
+        loc: [...loc, ...at],
+        msg: `parameter "${name}" must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}${got}`,
+        type: 'enum',
+      };
     case 'type':
-      return { loc: [...loc, ...at], msg: `parameter "${name}" must be of type ${String(e.params.type)}${got}`, type: `${String(e.params.type)}_type` };
+      return {
+        loc: [...loc, ...at],
+        msg: `parameter "${name}" must be of type ${String(e.params.type)}${got}`,
+        type: `${String(e.params.type)}_type`,
+      };
     default:
       return { loc: [...loc, ...at], msg: `parameter "${name || '(parameters)'}" ${e.message ?? 'is not valid'}${got}`, type: e.keyword };
   }
@@ -129,7 +158,11 @@ function issueOf(e: ErrorObject, values: JsonObject, spec: ParametersSpec, loc: 
  * filled, or throws ValidationFailed located at `loc` (the API passes `["body", "parameters"]`).
  * Without a declared schema the parameters are returned as given.
  */
-export function applyParameters(spec: ParametersSpec | undefined, values: JsonObject, loc: (string | number)[] = ['body', 'parameters']): JsonObject {
+export function applyParameters(
+  spec: ParametersSpec | undefined,
+  values: JsonObject,
+  loc: (string | number)[] = ['body', 'parameters'],
+): JsonObject {
   if (spec === undefined) return values;
   const out = structuredClone(values);
   const validate = validatorFor(spec);
@@ -140,7 +173,11 @@ export function applyParameters(spec: ParametersSpec | undefined, values: JsonOb
 /** Where a request places text: a value there must be a scalar, never an object or array. */
 export const SCALAR_PLACES = ['path', 'query', 'headers'] as const;
 
-export interface ParameterUse { parameter: string; step: string; place: (typeof SCALAR_PLACES)[number] }
+export interface ParameterUse {
+  parameter: string;
+  step: string;
+  place: (typeof SCALAR_PLACES)[number];
+}
 
 /** Every `{{parameters.x…}}` in a path, query value or header of any request or compensation of the steps. */
 export function scalarParameterUses(steps: readonly { name: string; request?: unknown; compensate?: unknown }[]): ParameterUse[] {
@@ -151,10 +188,20 @@ export function scalarParameterUses(steps: readonly { name: string; request?: un
       const r = request as Record<string, unknown>;
       for (const place of SCALAR_PLACES) {
         const v = r[place];
-        const strings = typeof v === 'string' ? [v] : isJsonObject(v as Json) ? Object.values(v as object).filter((s): s is string => typeof s === 'string') : [];
+        const strings =
+          typeof v === 'string'
+            ? [v]
+            : isJsonObject(v as Json)
+              ? Object.values(v as object).filter((s): s is string => typeof s === 'string')
+              : [];
         for (const s of strings) {
           let parts: ReturnType<typeof parseTemplate>;
-          try { parts = parseTemplate(s); } catch (e) { if (e instanceof TemplateError) continue; throw e; }
+          try {
+            parts = parseTemplate(s);
+          } catch (e) {
+            if (e instanceof TemplateError) continue;
+            throw e;
+          }
           for (const p of parts) {
             if (p.kind === 'ref' && p.segments[0] === 'parameters' && p.segments.length > 1) {
               uses.push({ parameter: p.segments.slice(1).join('.'), step: step.name, place });
@@ -168,13 +215,18 @@ export function scalarParameterUses(steps: readonly { name: string; request?: un
 }
 
 /** Values placed in a path, query or header must be scalars: `{"$ne": null}` must never become `[object Object]`. */
-export function scalarIssues(uses: readonly ParameterUse[], values: JsonObject, loc: (string | number)[] = ['body', 'parameters']): ValidationIssue[] {
+export function scalarIssues(
+  uses: readonly ParameterUse[],
+  values: JsonObject,
+  loc: (string | number)[] = ['body', 'parameters'],
+): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const seen = new Set<string>();
   for (const use of uses) {
     const segments = use.parameter.split('.');
     let v: Json | undefined = values;
-    for (const s of segments) v = v !== null && typeof v === 'object' && !Array.isArray(v) ? v[s] : Array.isArray(v) ? v[Number(s)] : undefined;
+    for (const s of segments)
+      v = v !== null && typeof v === 'object' && !Array.isArray(v) ? v[s] : Array.isArray(v) ? v[Number(s)] : undefined;
     if (v === null || v === undefined || typeof v !== 'object' || seen.has(use.parameter)) continue;
     seen.add(use.parameter);
     const where = use.place === 'headers' ? 'a header' : use.place === 'query' ? 'the query' : 'the path';
@@ -198,7 +250,10 @@ export function startParameters(
   values: JsonObject,
 ): JsonObject {
   const out = kind === 'deprovision' ? values : applyParameters(manifest.parameters, values);
-  const steps = Object.values(manifest).filter(Array.isArray).flat().filter((s): s is StepLike => isJsonObject(s as Json) && typeof (s as StepLike).name === 'string');
+  const steps = Object.values(manifest)
+    .filter(Array.isArray)
+    .flat()
+    .filter((s): s is StepLike => isJsonObject(s as Json) && typeof (s as StepLike).name === 'string');
   const issues = scalarIssues(scalarParameterUses(steps), out);
   if (issues.length > 0) throw new ValidationFailed(issues);
   return out;

@@ -94,14 +94,43 @@ export interface OutboxRecord {
 
 /** The step columns a transition may change; everything else is fixed when the workflow starts. */
 export const MUTABLE_STEP_COLUMNS = [
-  'status', 'state', 'attempt', 'compensation_attempt', 'retry_count', 'max_attempts', 'waiting_reason', 'next_run_at',
-  'deadline_at', 'lease_owner', 'lease_expires_at', 'callback_token_hash', 'report_hash', 'early_report', 'progress',
-  'poll_count', 'first_poll_at', 'started_at', 'completed_at', 'error', 'output', 'endpoint', 'updated_at', 'response',
+  'status',
+  'state',
+  'attempt',
+  'compensation_attempt',
+  'retry_count',
+  'max_attempts',
+  'waiting_reason',
+  'next_run_at',
+  'deadline_at',
+  'lease_owner',
+  'lease_expires_at',
+  'callback_token_hash',
+  'report_hash',
+  'early_report',
+  'progress',
+  'poll_count',
+  'first_poll_at',
+  'started_at',
+  'completed_at',
+  'error',
+  'output',
+  'endpoint',
+  'updated_at',
+  'response',
 ] as const satisfies readonly (keyof StepRecord)[];
 
 export const MUTABLE_WORKFLOW_COLUMNS = [
-  'status', 'endpoint', 'credentials', 'error', 'steps_completed', 'started_at', 'updated_at', 'completed_at',
-  'last_progress_at', 'cancel_requested_at',
+  'status',
+  'endpoint',
+  'credentials',
+  'error',
+  'steps_completed',
+  'started_at',
+  'updated_at',
+  'completed_at',
+  'last_progress_at',
+  'cancel_requested_at',
 ] as const satisfies readonly (keyof WorkflowRecord)[];
 
 export const toJsonText = (v: unknown): string => JSON.stringify(v ?? null);

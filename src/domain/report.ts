@@ -18,12 +18,23 @@ export function parseReport(body: Json | undefined): Report | null {
 
 /** Identity of a final report, so an identical repeat is recognised as a duplicate. */
 export function reportHash(r: Report): string {
-  const canonical = JSON.stringify([r.status, r.endpoint ?? null, sortKeys(r.credentials ?? null), r.error ?? null, sortKeys(r.metadata ?? null)]);
+  const canonical = JSON.stringify([
+    r.status,
+    r.endpoint ?? null,
+    sortKeys(r.credentials ?? null),
+    r.error ?? null,
+    sortKeys(r.metadata ?? null),
+  ]);
   return createHash('sha256').update(canonical).digest('hex');
 }
 
 function sortKeys(v: Json): Json {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (isJsonObject(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys(v[k])]));
+  if (isJsonObject(v))
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys(v[k])]),
+    );
   return v;
 }

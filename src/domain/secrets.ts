@@ -32,7 +32,10 @@ export function splitSecrets(output: Json): { output: Json; credentials: JsonObj
     if (!isJsonObject(value)) return value;
     const kept: JsonObject = {};
     for (const [key, v] of Object.entries(value)) {
-      if (!isSecretKey(key)) { kept[key] = walk(v, [...path, key]); continue; }
+      if (!isSecretKey(key)) {
+        kept[key] = walk(v, [...path, key]);
+        continue;
+      }
       if (v === null) continue;
       any = true;
       if (path.length === 0 && key === 'credentials' && isJsonObject(v)) Object.assign(found, v);

@@ -10,7 +10,13 @@ import { isActiveWorkflow } from './model.js';
  *   (a deprovision may be retried); a failed update leaves the service provisioned as it was.
  */
 export const ServiceStates = [
-  'not_provisioned', 'provisioning', 'provisioned', 'updating', 'deprovisioning', 'provision_failed', 'deprovision_failed',
+  'not_provisioned',
+  'provisioning',
+  'provisioned',
+  'updating',
+  'deprovisioning',
+  'provision_failed',
+  'deprovision_failed',
 ] as const;
 export type ServiceState = (typeof ServiceStates)[number];
 
@@ -55,16 +61,21 @@ export function deriveServiceState<W extends WorkflowFact>(i: StateInputs<W>): D
   return { state, current, active: null, lastFailure };
 }
 
-
 /** Which kinds of workflow may start from a state; the reason says what to do instead. */
-export function startRefusal<W extends WorkflowFact>(kind: WorkflowKind, d: DerivedState<W>, who: { tenantId: string; serviceSlug: string }): string | null {
+export function startRefusal<W extends WorkflowFact>(
+  kind: WorkflowKind,
+  d: DerivedState<W>,
+  who: { tenantId: string; serviceSlug: string },
+): string | null {
   const what = `${who.serviceSlug} of tenant ${who.tenantId}`;
   if (d.active) {
     return `workflow ${d.active.id} (${d.active.kind}) for ${what} is still ${d.active.status}; wait for it to end or cancel it`;
   }
   if (kind === 'provision') {
-    if (d.state === 'provisioned') return `${what} is already provisioned by workflow ${d.current?.id}; start a workflow of kind "update" to change it, or deprovision it first`;
-    if (d.state === 'deprovision_failed') return `the deprovision of ${what} (workflow ${d.lastFailure?.id}) failed; deprovision it again before provisioning`;
+    if (d.state === 'provisioned')
+      return `${what} is already provisioned by workflow ${d.current?.id}; start a workflow of kind "update" to change it, or deprovision it first`;
+    if (d.state === 'deprovision_failed')
+      return `the deprovision of ${what} (workflow ${d.lastFailure?.id}) failed; deprovision it again before provisioning`;
     return null;
   }
   if (kind === 'update') {

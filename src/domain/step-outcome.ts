@@ -9,15 +9,15 @@ import type { Report } from './model.js';
 export type StepOutcome =
   | { kind: 'completed'; output: Json; report?: Pick<Report, 'endpoint' | 'credentials'> }
   | {
-    kind: 'waiting';
-    status: 'waiting_callback' | 'waiting_poll';
-    reason: string;
-    nextRunAt: number;
-    deadlineAt: number;
-    state?: JsonObject;
-    progress?: JsonObject | null;
-    /** The answer that accepted the work, kept for templates (`steps.<name>.response`). */
-    response?: Json;
-  }
+      kind: 'waiting';
+      status: 'waiting_callback' | 'waiting_poll';
+      reason: string;
+      nextRunAt: number;
+      deadlineAt: number;
+      state?: JsonObject;
+      progress?: JsonObject | null;
+      /** The answer that accepted the work, kept for templates (`steps.<name>.response`). */
+      response?: Json;
+    }
   | { kind: 'retry'; error: string; notBefore?: number; detail?: string }
   | { kind: 'failed'; error: string; detail?: string };

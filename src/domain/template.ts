@@ -91,7 +91,11 @@ function describeContainer(segments: string[]): string {
 function scopeRoot(scope: TemplateScope): JsonObject {
   const { tenant, workflow, service, parameters, steps, provision, previous, callback } = scope;
   return {
-    tenant, workflow, service, parameters, steps,
+    tenant,
+    workflow,
+    service,
+    parameters,
+    steps,
     ...(provision === undefined ? {} : { provision }),
     ...(previous === undefined ? {} : { previous }),
     ...(callback === undefined ? {} : { callback }),
@@ -108,7 +112,10 @@ function resolve(scope: TemplateScope, path: string, segments: string[]): Json {
     } else if (current !== null && typeof current === 'object') {
       next = Object.hasOwn(current, segment) ? current[segment] : undefined;
     } else {
-      throw new TemplateError(path, `template {{${path}}}: ${container} is ${current === null ? 'null' : `a ${typeof current}`}, so it has no "${segment}"`);
+      throw new TemplateError(
+        path,
+        `template {{${path}}}: ${container} is ${current === null ? 'null' : `a ${typeof current}`}, so it has no "${segment}"`,
+      );
     }
     if (next === undefined) throw new TemplateError(path, `template {{${path}}}: "${segment}" is missing in ${container}`);
     current = next;
@@ -160,7 +167,10 @@ export function renderRequestPath(template: string, scope: TemplateScope): strin
     }
     const v = resolve(scope, p.path, p.segments);
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-      throw new TemplateError(p.path, `template {{${p.path}}} in path "${template}": expected a string or number, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : 'an object'}`);
+      throw new TemplateError(
+        p.path,
+        `template {{${p.path}}} in path "${template}": expected a string or number, got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : 'an object'}`,
+      );
     }
     const text = String(v);
     if (text === '') throw new TemplateError(p.path, `template {{${p.path}}} in path "${template}": the value is empty`);
@@ -172,7 +182,10 @@ export function renderRequestPath(template: string, scope: TemplateScope): strin
     const end = at + segment.length;
     const culprit = interpolated.find((r) => r.from < end && r.to > at);
     if (culprit && DOT_SEGMENT.test(segment)) {
-      throw new TemplateError(culprit.path, `template {{${culprit.path}}} in path "${template}": the value would make a "${segment}" path segment`);
+      throw new TemplateError(
+        culprit.path,
+        `template {{${culprit.path}}} in path "${template}": the value would make a "${segment}" path segment`,
+      );
     }
     at = end + 1;
   }

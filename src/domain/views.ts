@@ -11,45 +11,51 @@ const Time = Type.Union([Type.String({ format: 'date-time' }), Type.Null()]);
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const AnyJson = Type.Unsafe<Json>({});
 
-export const WorkflowResponse = Type.Object({
-  id: Type.String(),
-  tenant_id: Type.String(),
-  service_slug: Type.String(),
-  service_version: Type.String(),
-  kind: Type.Enum(WorkflowKinds),
-  status: Type.Enum(WorkflowStatuses),
-  parameters: Type.Record(Type.String(), AnyJson),
-  endpoint: NullableString,
-  has_credentials: Type.Boolean(),
-  error: NullableString,
-  steps_total: Type.Integer(),
-  steps_completed: Type.Integer(),
-  created_at: Type.String({ format: 'date-time' }),
-  started_at: Time,
-  updated_at: Type.String({ format: 'date-time' }),
-  completed_at: Time,
-}, { $id: 'WorkflowResponse' });
+export const WorkflowResponse = Type.Object(
+  {
+    id: Type.String(),
+    tenant_id: Type.String(),
+    service_slug: Type.String(),
+    service_version: Type.String(),
+    kind: Type.Enum(WorkflowKinds),
+    status: Type.Enum(WorkflowStatuses),
+    parameters: Type.Record(Type.String(), AnyJson),
+    endpoint: NullableString,
+    has_credentials: Type.Boolean(),
+    error: NullableString,
+    steps_total: Type.Integer(),
+    steps_completed: Type.Integer(),
+    created_at: Type.String({ format: 'date-time' }),
+    started_at: Time,
+    updated_at: Type.String({ format: 'date-time' }),
+    completed_at: Time,
+  },
+  { $id: 'WorkflowResponse' },
+);
 export type WorkflowResponse = Static<typeof WorkflowResponse>;
 
-export const StepResponse = Type.Object({
-  name: Type.String(),
-  type: Type.Enum(StepTypeNames),
-  status: Type.Enum(StepStatuses),
-  depends_on: Type.Array(Type.String()),
-  retry_count: Type.Integer(),
-  attempt: Type.Integer(),
-  max_attempts: Type.Integer(),
-  waiting_reason: NullableString,
-  next_run_at: Time,
-  deadline_at: Time,
-  started_at: Time,
-  completed_at: Time,
-  error: NullableString,
-  output: Type.Union([AnyJson, Type.Null()]),
-  endpoint: NullableString,
-  progress: Type.Union([AnyJson, Type.Null()]),
-  poll_count: Type.Integer(),
-}, { $id: 'StepResponse' });
+export const StepResponse = Type.Object(
+  {
+    name: Type.String(),
+    type: Type.Enum(StepTypeNames),
+    status: Type.Enum(StepStatuses),
+    depends_on: Type.Array(Type.String()),
+    retry_count: Type.Integer(),
+    attempt: Type.Integer(),
+    max_attempts: Type.Integer(),
+    waiting_reason: NullableString,
+    next_run_at: Time,
+    deadline_at: Time,
+    started_at: Time,
+    completed_at: Time,
+    error: NullableString,
+    output: Type.Union([AnyJson, Type.Null()]),
+    endpoint: NullableString,
+    progress: Type.Union([AnyJson, Type.Null()]),
+    poll_count: Type.Integer(),
+  },
+  { $id: 'StepResponse' },
+);
 export type StepResponse = Static<typeof StepResponse>;
 
 export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

@@ -1,8 +1,12 @@
 import type { ValidationIssue } from './errors.js';
 
 export const OUTBOUND_TOPICS = [
-  'provisioning.workflow.started', 'provisioning.workflow.completed', 'provisioning.workflow.failed',
-  'provisioning.workflow.rolled_back', 'provisioning.workflow.cancelled', 'provisioning.step.failed',
+  'provisioning.workflow.started',
+  'provisioning.workflow.completed',
+  'provisioning.workflow.failed',
+  'provisioning.workflow.rolled_back',
+  'provisioning.workflow.cancelled',
+  'provisioning.step.failed',
 ] as const;
 export type OutboundTopic = (typeof OUTBOUND_TOPICS)[number];
 
@@ -23,7 +27,11 @@ export const matchesAny = (patterns: readonly string[], topic: string) => patter
 export function checkTopicPatterns(patterns: readonly string[], known: readonly string[], loc: (string | number)[]): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   if (patterns.length === 0) {
-    issues.push({ loc, msg: `needs at least one topic: one of ${known.join(', ')}, or a prefix glob such as provisioning.workflow.*`, type: 'too_short' });
+    issues.push({
+      loc,
+      msg: `needs at least one topic: one of ${known.join(', ')}, or a prefix glob such as provisioning.workflow.*`,
+      type: 'too_short',
+    });
   }
   patterns.forEach((p, i) => {
     const glob = p.endsWith('.*');

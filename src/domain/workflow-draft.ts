@@ -1,13 +1,26 @@
 import type { JsonObject } from './json.js';
 import type { StepStatus, WorkflowStatus } from './model.js';
 import { newEventId } from './ids.js';
-import { depsOf, stateOf, stepFromRecord, toJsonText, workflowFromRecord, type EventRecord, type OutboxRecord, type StepRecord, type WorkflowRecord } from './records.js';
+import {
+  depsOf,
+  stateOf,
+  stepFromRecord,
+  toJsonText,
+  workflowFromRecord,
+  type EventRecord,
+  type OutboxRecord,
+  type StepRecord,
+  type WorkflowRecord,
+} from './records.js';
 import type { OutboundTopic } from './webhook-topics.js';
 import { stepView, workflowView } from './views.js';
 
 /** A decision made from rows that no longer hold (a lost lease, a status that moved): it changes nothing. */
 export class StaleWrite extends Error {
-  constructor(what: string) { super(`stale write: ${what}`); this.name = 'StaleWrite'; }
+  constructor(what: string) {
+    super(`stale write: ${what}`);
+    this.name = 'StaleWrite';
+  }
 }
 
 /**
@@ -26,7 +39,10 @@ export interface DraftEvent {
   data?: JsonObject;
 }
 
-export interface Actor { actor: string | null; reason: string | null }
+export interface Actor {
+  actor: string | null;
+  reason: string | null;
+}
 
 /** Seals credentials, and merges sealed sets in order (later keys win); supplied by the engine (it holds the keys). */
 export interface CredentialSealer {
@@ -48,12 +64,23 @@ export class WorkflowDraft {
   /** Steps became due: wake the executors after the commit. */
   wake = false;
 
-  constructor(readonly wf: WorkflowRecord, readonly steps: StepRecord[], readonly now: number, private readonly sealer?: CredentialSealer) {}
+  constructor(
+    readonly wf: WorkflowRecord,
+    readonly steps: StepRecord[],
+    readonly now: number,
+    private readonly sealer?: CredentialSealer,
+  ) {}
 
-  get status(): WorkflowStatus { return this.wf.status as WorkflowStatus; }
+  get status(): WorkflowStatus {
+    return this.wf.status as WorkflowStatus;
+  }
 
-  step(name: string): StepRecord | undefined { return this.steps.find((s) => s.name === name); }
-  stepById(id: string): StepRecord | undefined { return this.steps.find((s) => s.id === id); }
+  step(name: string): StepRecord | undefined {
+    return this.steps.find((s) => s.name === name);
+  }
+  stepById(id: string): StepRecord | undefined {
+    return this.steps.find((s) => s.id === id);
+  }
 
   /** Throws StaleWrite when the guard does not hold; otherwise changes the row. */
   writeStep(s: StepRecord, patch: Partial<StepRecord>, guard: WriteGuard): void {
@@ -83,7 +110,9 @@ export class WorkflowDraft {
     this.setWorkflow({ credentials: this.sealer.merge(sealed) });
   }
 
-  event(e: DraftEvent): void { this.events.push(e); }
+  event(e: DraftEvent): void {
+    this.events.push(e);
+  }
 
   /** Snapshots the workflow (and step) now, so each message shows the state it announces (DESIGN §9). */
   emit(topic: OutboundTopic, step?: StepRecord): void {
@@ -93,8 +122,16 @@ export class WorkflowDraft {
   /** Records to write: events numbered in the order they were made. */
   eventRecords(): EventRecord[] {
     return this.events.map((e) => ({
-      id: newEventId(), workflow_id: this.wf.id, tenant_id: this.wf.tenant_id, type: e.type, step_name: e.step ?? null,
-      attempt: e.attempt ?? null, actor: e.actor ?? null, reason: e.reason ?? null, data: toJsonText(e.data ?? {}), created_at: this.now,
+      id: newEventId(),
+      workflow_id: this.wf.id,
+      tenant_id: this.wf.tenant_id,
+      type: e.type,
+      step_name: e.step ?? null,
+      attempt: e.attempt ?? null,
+      actor: e.actor ?? null,
+      reason: e.reason ?? null,
+      data: toJsonText(e.data ?? {}),
+      created_at: this.now,
     }));
   }
 
@@ -108,7 +145,9 @@ export class WorkflowDraft {
     const outbox = this.outbox.length;
     return () => {
       Object.assign(this.wf, wf);
-      this.steps.forEach((s, i) => { Object.assign(s, steps[i]); });
+      this.steps.forEach((s, i) => {
+        Object.assign(s, steps[i]);
+      });
       this.changed.clear();
       for (const s of changed) this.changed.add(s);
       this.workflowChanged = workflowChanged;
@@ -120,7 +159,12 @@ export class WorkflowDraft {
 }
 
 /** The one place a webhook body is built (DESIGN §9): from the start, every transition and redelivery. */
-export function outboxMessage(topic: OutboundTopic, now: number, wf: WorkflowRecord, at?: { step: StepRecord; steps: readonly StepRecord[] }): OutboxRecord {
+export function outboxMessage(
+  topic: OutboundTopic,
+  now: number,
+  wf: WorkflowRecord,
+  at?: { step: StepRecord; steps: readonly StepRecord[] },
+): OutboxRecord {
   const id = newEventId();
   const payload = {
     event_id: id,
@@ -151,7 +195,14 @@ export function reportingOrder(steps: readonly StepRecord[]): StepRecord[] {
     if (known !== undefined) return known;
     if (seen.has(s.name)) return 0;
     seen.add(s.name);
-    const d = Math.max(-1, ...depsOf(s).map((n) => { const p = byName.get(n); return p ? depthOf(p, seen) : -1; })) + 1;
+    const d =
+      Math.max(
+        -1,
+        ...depsOf(s).map((n) => {
+          const p = byName.get(n);
+          return p ? depthOf(p, seen) : -1;
+        }),
+      ) + 1;
     depth.set(s.name, d);
     return d;
   };

@@ -9,7 +9,10 @@ import type { CredentialCipher } from './credential-cipher.js';
 
 /** Stored credentials that no configured key opens: the transition that needs them cannot be recorded. */
 export class CredentialsUnreadable extends Error {
-  constructor(message: string) { super(message); this.name = 'CredentialsUnreadable'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'CredentialsUnreadable';
+  }
 }
 
 /**
@@ -56,7 +59,11 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
     merge(sealed) {
       const merged: JsonObject = {};
       for (const one of sealed) {
-        try { Object.assign(merged, cipher.decrypt(one)); } catch (e) { throw new CredentialsUnreadable(toError(e).message); }
+        try {
+          Object.assign(merged, cipher.decrypt(one));
+        } catch (e) {
+          throw new CredentialsUnreadable(toError(e).message);
+        }
       }
       return cipher.encrypt(merged);
     },
@@ -84,12 +91,20 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
           let d = drafts.get(item.workflowId);
           if (!d) {
             const rows = loaded.get(item.workflowId);
-            if (!rows) { item.error = new NotFound(`workflow ${item.workflowId} not found`); continue; }
+            if (!rows) {
+              item.error = new NotFound(`workflow ${item.workflowId} not found`);
+              continue;
+            }
             d = new WorkflowDraft(rows.wf, rows.steps, at, sealer);
             drafts.set(item.workflowId, d);
           }
           const restore = d.checkpoint();
-          try { item.value = item.decide(d); } catch (e) { restore(); item.error = e; }
+          try {
+            item.value = item.decide(d);
+          } catch (e) {
+            restore();
+            item.error = e;
+          }
         }
         return collect(drafts.values());
       });
@@ -107,7 +122,8 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
     deps.onBatch?.(batch.length);
     for (const n of signals.notable) {
       const fields = { workflow_id: n.workflow_id, tenant: n.tenant_id, step: n.step_name ?? undefined, error: n.error };
-      if (n.type === 'workflow.rollback_failed') log.error(fields, 'rollback incomplete: an operator must clean up and resolve the workflow');
+      if (n.type === 'workflow.rollback_failed')
+        log.error(fields, 'rollback incomplete: an operator must clean up and resolve the workflow');
       else if (n.type === 'workflow.failed') log.warn(fields, 'workflow failed');
       else log.warn(fields, n.type === 'step.compensation_failed' ? 'compensation failed' : 'step failed');
     }
@@ -130,7 +146,9 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
         flushing ??= new Promise<void>((r) => setImmediate(r)).then(drainQueue);
       });
     },
-    async drain() { while (flushing) await flushing; },
+    async drain() {
+      while (flushing) await flushing;
+    },
   };
 }
 
@@ -155,7 +173,13 @@ function collect(drafts: Iterable<WorkflowDraft>): { writes: BatchWrites; result
       writes.events.push(e);
       if (NOTABLE.has(e.type)) {
         const data = JSON.parse(e.data) as { error?: unknown };
-        result.notable.push({ type: e.type, workflow_id: e.workflow_id, tenant_id: e.tenant_id, step_name: e.step_name, error: typeof data.error === 'string' ? data.error : undefined });
+        result.notable.push({
+          type: e.type,
+          workflow_id: e.workflow_id,
+          tenant_id: e.tenant_id,
+          step_name: e.step_name,
+          error: typeof data.error === 'string' ? data.error : undefined,
+        });
       }
     }
     writes.outbox.push(...d.outbox);

@@ -20,7 +20,13 @@ export interface CredentialCipher {
   callbackToken(stepId: string, storedHash?: string | null): string;
 }
 
-interface Sealed { v: 1; kid: string; iv: string; tag: string; ct: string }
+interface Sealed {
+  v: 1;
+  kid: string;
+  iv: string;
+  tag: string;
+  ct: string;
+}
 
 export const keyId = (key: Buffer) => createHash('sha256').update(key).digest('hex').slice(0, 12);
 
@@ -28,7 +34,10 @@ export function createCredentialCipher(current: string, old: readonly string[] =
   const currentKey = Buffer.from(current, 'base64');
   if (currentKey.length !== 32) throw new Error('PROVISIONER_SECRET_KEY must be 32 bytes in base64');
   const keys = new Map<string, Buffer>();
-  for (const k of [current, ...old]) { const b = Buffer.from(k, 'base64'); keys.set(keyId(b), b); }
+  for (const k of [current, ...old]) {
+    const b = Buffer.from(k, 'base64');
+    keys.set(keyId(b), b);
+  }
   const currentKid = keyId(currentKey);
   const tokenKeyOf = (key: Buffer) => createHmac('sha256', key).update('provisioner callback tokens v1').digest();
   const tokenKeys = [...keys.values()].map(tokenKeyOf); // current key first (Map keeps insertion order)
@@ -47,13 +56,20 @@ export function createCredentialCipher(current: string, old: readonly string[] =
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', currentKey, iv);
       const ct = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
-      const sealed: Sealed = { v: 1, kid: currentKid, iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64'), ct: ct.toString('base64') };
+      const sealed: Sealed = {
+        v: 1,
+        kid: currentKid,
+        iv: iv.toString('base64'),
+        tag: cipher.getAuthTag().toString('base64'),
+        ct: ct.toString('base64'),
+      };
       return JSON.stringify(sealed);
     },
     decrypt(stored) {
       const s = parse(stored);
       const key = keys.get(s.kid);
-      if (!key) throw new Error(`credentials were encrypted with key ${s.kid}, which is not configured; add it to PROVISIONER_OLD_SECRET_KEYS`);
+      if (!key)
+        throw new Error(`credentials were encrypted with key ${s.kid}, which is not configured; add it to PROVISIONER_OLD_SECRET_KEYS`);
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(s.iv, 'base64'));
       decipher.setAuthTag(Buffer.from(s.tag, 'base64'));
       const pt = Buffer.concat([decipher.update(Buffer.from(s.ct, 'base64')), decipher.final()]);

@@ -74,17 +74,29 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let claimSeq = 0;
   let tenantCursor = '';
 
-  interface Job { row: StepRecord; ctx: RunContext }
+  interface Job {
+    row: StepRecord;
+    ctx: RunContext;
+  }
 
   // This loop is also the sweeper: a wait past its deadline is due like any other step (its next_run_at
   // is the deadline), so it is claimed here and failed or retried by its type. Nothing else scans for
   // overdue work; what no loop can move shows in GET /admin/provisioning/stuck.
   const loop = createLeaseLoop<Job>({
-    log, what: 'step', concurrency: config.concurrency, pollIntervalMs: config.pollIntervalMs, now,
-    wakeups: store.dialect.wakeups(), wakeOn: 'steps',
+    log,
+    what: 'step',
+    concurrency: config.concurrency,
+    pollIntervalMs: config.pollIntervalMs,
+    now,
+    wakeups: store.dialect.wakeups(),
+    wakeOn: 'steps',
     async claim(free) {
       const claimed = await store.dialect.hot.claim({
-        owner: `${workerId}:${++claimSeq}`, limit: free, now: now(), leaseGraceMs: config.leaseGraceMs, afterTenant: tenantCursor,
+        owner: `${workerId}:${++claimSeq}`,
+        limit: free,
+        now: now(),
+        leaseGraceMs: config.leaseGraceMs,
+        afterTenant: tenantCursor,
       });
       tenantCursor = nextCursor(tenantCursor, claimed, free);
       if (claimed.length === 0) return [];
@@ -93,10 +105,13 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         found = await contexts.load(claimed);
       } catch (e) {
         // The leases expire and the steps run again; nothing was sent.
-        log.warn({ err: toError(e) }, 'reading claimed steps\' workflows failed; they run again after their lease');
+        log.warn({ err: toError(e) }, "reading claimed steps' workflows failed; they run again after their lease");
         return [];
       }
-      return claimed.flatMap((row) => { const ctx = found.get(row.workflow_id); return ctx ? [{ row, ctx }] : []; });
+      return claimed.flatMap((row) => {
+        const ctx = found.get(row.workflow_id);
+        return ctx ? [{ row, ctx }] : [];
+      });
     },
     run: (job, aborted) => runOne(job.row, job.ctx, aborted),
     key: (job) => job.row.id,
@@ -109,15 +124,21 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     const started = now();
     const compensating = row.status === 'compensating';
     const trigger: Trigger = isWaiting(row.status)
-      ? (row.deadline_at !== null && started >= row.deadline_at ? 'deadline' : 'poll')
+      ? row.deadline_at !== null && started >= row.deadline_at
+        ? 'deadline'
+        : 'poll'
       : 'attempt';
     const spec = specOf(row);
     const attemptLabel = compensating ? `compensate-${row.compensation_attempt}` : String(row.attempt);
     const span = tracer.startSpan(`step ${row.type} ${row.name}`, {
       parent: parseTraceparent(wf.trace_parent),
       attributes: {
-        'provisioner.workflow_id': wf.id, 'provisioner.tenant_id': wf.tenant_id, 'provisioner.step': row.name, 'provisioner.step_type': row.type,
-        'provisioner.attempt': compensating ? row.compensation_attempt : row.attempt, 'provisioner.trigger': compensating ? 'compensate' : trigger,
+        'provisioner.workflow_id': wf.id,
+        'provisioner.tenant_id': wf.tenant_id,
+        'provisioner.step': row.name,
+        'provisioner.step_type': row.type,
+        'provisioner.attempt': compensating ? row.compensation_attempt : row.attempt,
+        'provisioner.trigger': compensating ? 'compensate' : trigger,
       },
     });
     const http = createOutbound({
@@ -130,7 +151,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         'x-provisioner-tenant': wf.tenant_id,
         'user-agent': 'provisioner',
       },
-      tracer, parent: span,
+      tracer,
+      parent: span,
       signingSecret: await signing.of(wf.service_slug),
     });
 
@@ -141,12 +163,27 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         outcome = await compensate(http, spec, scope);
       } else {
         if (row.callback_token_hash !== null) {
-          scope.callback = { url: callbackUrl(deps.publicUrl), token: deps.cipher.callbackToken(tokenSubject(row), row.callback_token_hash) };
+          scope.callback = {
+            url: callbackUrl(deps.publicUrl),
+            token: deps.cipher.callbackToken(tokenSubject(row), row.callback_token_hash),
+          };
         }
-        outcome = await stepTypeOf(spec.type as StepTypeName).run({
-          trigger, now: started, stepName: row.name, attempt: row.attempt, state: stateOf(row), deadlineAt: row.deadline_at,
-          pollCount: row.poll_count, timeoutMs: row.timeout_ms, scope, http, signal: abortRuns,
-        }, spec);
+        outcome = await stepTypeOf(spec.type as StepTypeName).run(
+          {
+            trigger,
+            now: started,
+            stepName: row.name,
+            attempt: row.attempt,
+            state: stateOf(row),
+            deadlineAt: row.deadline_at,
+            pollCount: row.poll_count,
+            timeoutMs: row.timeout_ms,
+            scope,
+            http,
+            signal: abortRuns,
+          },
+          spec,
+        );
       }
     } catch (e) {
       // A template that cannot render will never render: final. Anything else (a bug) ends the attempt.
@@ -156,37 +193,55 @@ export function createExecutor(deps: ExecutorDeps): Executor {
 
     if (abortRuns.aborted) {
       // Stopping: hand the step back untouched so another worker runs the same attempt at once.
-      await stepsRepo.updateFenced(store.db, { stepId: row.id, owner }, { lease_owner: null, lease_expires_at: null }).catch(() => undefined);
+      await stepsRepo
+        .updateFenced(store.db, { stepId: row.id, owner }, { lease_owner: null, lease_expires_at: null })
+        .catch(() => undefined);
       span.setAttributes({ 'provisioner.outcome': 'released' });
       span.end();
       return;
     }
 
     const src: OutcomeSource = { guard: { owner }, trigger };
-    const applied = await commitWithRetry(row.workflow_id, (d) => {
-      const s = d.stepById(row.id);
-      if (!s || s.lease_owner !== owner) return null; // the lease passed to another worker, or an operator ended the step
-      if (compensating) { applyCompensationOutcome(d, s, outcome, { owner }); return s; }
-      const restore = d.checkpoint();
-      try {
-        applyStepOutcome(d, s, withEarlyReport(d, s, outcome), src);
-      } catch (e) {
-        if (!(e instanceof CredentialsUnreadable)) throw e;
-        // Fails once with the reason, instead of losing the outcome and re-running the step forever.
-        restore();
-        failStep(d, s, `the reported credentials could not be stored: ${e.message}`, src);
-        advance(d);
-      }
-      return s;
-    }, slog, abortRuns);
-    if (applied?.status === 'completed') outputs.set(applied.name, { name: applied.name, output: applied.output, response: applied.response });
+    const applied = await commitWithRetry(
+      row.workflow_id,
+      (d) => {
+        const s = d.stepById(row.id);
+        if (!s || s.lease_owner !== owner) return null; // the lease passed to another worker, or an operator ended the step
+        if (compensating) {
+          applyCompensationOutcome(d, s, outcome, { owner });
+          return s;
+        }
+        const restore = d.checkpoint();
+        try {
+          applyStepOutcome(d, s, withEarlyReport(d, s, outcome), src);
+        } catch (e) {
+          if (!(e instanceof CredentialsUnreadable)) throw e;
+          // Fails once with the reason, instead of losing the outcome and re-running the step forever.
+          restore();
+          failStep(d, s, `the reported credentials could not be stored: ${e.message}`, src);
+          advance(d);
+        }
+        return s;
+      },
+      slog,
+      abortRuns,
+    );
+    if (applied?.status === 'completed')
+      outputs.set(applied.name, { name: applied.name, output: applied.output, response: applied.response });
     deps.hooks?.onAttempt?.(row.type, applied ? outcome.kind : 'lost', now() - started);
     span.setAttributes({ 'provisioner.outcome': applied ? outcome.kind : 'lost' });
     if (outcome.kind === 'failed' || outcome.kind === 'retry') span.setError(outcome.error);
     span.end();
-    if (!applied) { deps.hooks?.onLeaseLost?.(); slog.warn('lease lost; outcome discarded'); }
+    if (!applied) {
+      deps.hooks?.onLeaseLost?.();
+      slog.warn('lease lost; outcome discarded');
+    }
     // The outcome's kind only: an error text may quote a service's answer, which logs never carry.
-    else slog.debug({ trigger: compensating ? 'compensate' : trigger, outcome: outcome.kind, duration_ms: now() - started }, 'step attempt ended');
+    else
+      slog.debug(
+        { trigger: compensating ? 'compensate' : trigger, outcome: outcome.kind, duration_ms: now() - started },
+        'step attempt ended',
+      );
   }
 
   /** A callback that arrived while the request was still in flight wins over "now wait" or "retry". */
@@ -200,7 +255,12 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   }
 
   /** Database hiccups (a restart) should not cost the attempt: keep the outcome and retry until the lease would expire. */
-  async function commitWithRetry<T>(workflowId: string, decide: (d: WorkflowDraft) => T | null, slog: Logger, abortRuns: AbortSignal): Promise<T | null> {
+  async function commitWithRetry<T>(
+    workflowId: string,
+    decide: (d: WorkflowDraft) => T | null,
+    slog: Logger,
+    abortRuns: AbortSignal,
+  ): Promise<T | null> {
     const until = now() + Math.max(5000, config.leaseGraceMs);
     for (let attempt = 1; ; attempt++) {
       try {

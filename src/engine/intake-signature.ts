@@ -8,7 +8,13 @@ export const INTAKE_TOLERANCE_MS = 5 * 60 * 1000;
  * `X-ScaiControl-Signature: sha256=<hex>` is an HMAC-SHA256 of the raw body, or of `"<timestamp>.<raw body>"`;
  * both are accepted, with any configured secret (rotation), compared in constant time.
  */
-export function verifyIntakeSignature(o: { secrets: readonly string[]; signature: unknown; timestamp: unknown; raw: Buffer; now: number }): void {
+export function verifyIntakeSignature(o: {
+  secrets: readonly string[];
+  signature: unknown;
+  timestamp: unknown;
+  raw: Buffer;
+  now: number;
+}): void {
   if (typeof o.timestamp !== 'string' || !/^\d{1,15}$/.test(o.timestamp.trim())) {
     throw new Unauthorized('X-ScaiControl-Timestamp is missing or not unix seconds; sign the request as ScaiControl does');
   }
@@ -27,7 +33,10 @@ export function verifyIntakeSignature(o: { secrets: readonly string[]; signature
       if (timingSafeEqual(createHmac('sha256', secret).update(bytes).digest(), given)) match = true;
     }
   }
-  if (!match) throw new Unauthorized('X-ScaiControl-Signature does not match the body under any configured secret; check PROVISIONER_INTAKE_SECRET against the webhook secret in ScaiControl');
+  if (!match)
+    throw new Unauthorized(
+      'X-ScaiControl-Signature does not match the body under any configured secret; check PROVISIONER_INTAKE_SECRET against the webhook secret in ScaiControl',
+    );
 }
 
 /** The signature ScaiControl sends over `"<timestamp>.<body>"` (tests and the README's examples). */

@@ -5,10 +5,16 @@ import type { CredentialCipher } from './credential-cipher.js';
 import { sealedKeysRepo } from '../store/sealed-keys-repo.js';
 import { servicesRepo } from '../store/services-repo.js';
 
-export interface RotationCount { total: number; reencrypted: number }
+export interface RotationCount {
+  total: number;
+  reencrypted: number;
+}
 
 /** Credential sets (the top-level counts) and webhook signing secrets, which share the cipher. */
-export interface RotationResult extends RotationCount { webhookSecrets: RotationCount; signingSecrets: RotationCount }
+export interface RotationResult extends RotationCount {
+  webhookSecrets: RotationCount;
+  signingSecrets: RotationCount;
+}
 
 /**
  * Re-encrypts everything sealed with the credentials key that is not already under the current key:
@@ -16,15 +22,22 @@ export interface RotationResult extends RotationCount { webhookSecrets: Rotation
  * replaced only if it did not change since it was read.
  */
 export async function rotateCredentialKeys(store: Store, cipher: CredentialCipher): Promise<RotationResult> {
-  const credentials = await rotateAll(cipher,
+  const credentials = await rotateAll(
+    cipher,
     (after) => workflowsRepo.listCredentials(store.db, after, 500).then((rows) => rows.map((r) => ({ id: r.id, sealed: r.credentials }))),
-    (id, from, to) => workflowsRepo.replaceCredentials(store.db, id, from, to));
-  const webhookSecrets = await rotateAll(cipher,
+    (id, from, to) => workflowsRepo.replaceCredentials(store.db, id, from, to),
+  );
+  const webhookSecrets = await rotateAll(
+    cipher,
     (after) => webhooksRepo.listSecrets(store.db, after, 500).then((rows) => rows.map((r) => ({ id: r.id, sealed: r.secret }))),
-    (id, from, to) => webhooksRepo.replaceSecret(store.db, id, from, to));
-  const signingSecrets = await rotateAll(cipher,
-    async (after) => (after === '' ? (await servicesRepo.listSigningSecrets(store.db)).map((r) => ({ id: r.slug, sealed: r.signing_secret })) : []),
-    (slug, from, to) => servicesRepo.replaceSigningSecret(store.db, slug, from, to));
+    (id, from, to) => webhooksRepo.replaceSecret(store.db, id, from, to),
+  );
+  const signingSecrets = await rotateAll(
+    cipher,
+    async (after) =>
+      after === '' ? (await servicesRepo.listSigningSecrets(store.db)).map((r) => ({ id: r.slug, sealed: r.signing_secret })) : [],
+    (slug, from, to) => servicesRepo.replaceSigningSecret(store.db, slug, from, to),
+  );
   return { ...credentials, webhookSecrets, signingSecrets };
 }
 
@@ -51,9 +64,11 @@ async function rotateAll(
 /** A stored value was sealed with a key that is not configured: starting would only fail later, step by step. */
 export class MissingKeyError extends Error {
   constructor(readonly missing: { kid: string; where: string }[]) {
-    super(`cannot start: ${missing.map((m) => `${m.where} were encrypted with key id ${m.kid}`).join('; ')}, and no configured key has that id. ` +
-      'Set PROVISIONER_SECRET_KEY to that key, or add it to PROVISIONER_OLD_SECRET_KEYS (comma-separated) next to the new one, then run `provisioner keys rotate`. ' +
-      'A key\'s id is the first 12 hex digits of the SHA-256 of its 32 bytes: node -e "console.log(require(\'crypto\').createHash(\'sha256\').update(Buffer.from(process.argv[1], \'base64\')).digest(\'hex\').slice(0, 12))" <key>');
+    super(
+      `cannot start: ${missing.map((m) => `${m.where} were encrypted with key id ${m.kid}`).join('; ')}, and no configured key has that id. ` +
+        'Set PROVISIONER_SECRET_KEY to that key, or add it to PROVISIONER_OLD_SECRET_KEYS (comma-separated) next to the new one, then run `provisioner keys rotate`. ' +
+        "A key's id is the first 12 hex digits of the SHA-256 of its 32 bytes: node -e \"console.log(require('crypto').createHash('sha256').update(Buffer.from(process.argv[1], 'base64')).digest('hex').slice(0, 12))\" <key>",
+    );
     this.name = 'MissingKeyError';
   }
 }

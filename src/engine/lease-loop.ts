@@ -74,9 +74,13 @@ export function createLeaseLoop<J>(o: LeaseLoopOptions<J>): LeaseLoop {
 
   function track(job: J) {
     const key = o.key(job);
-    const p = o.run(job, abortRuns.signal)
+    const p = o
+      .run(job, abortRuns.signal)
       .catch((e) => o.log.error({ err: toError(e), key }, `${o.what} crashed; its lease will expire and it will run again`))
-      .finally(() => { running.delete(key); wake(); });
+      .finally(() => {
+        running.delete(key);
+        wake();
+      });
     running.set(key, p);
   }
 
@@ -92,7 +96,9 @@ export function createLeaseLoop<J>(o: LeaseLoopOptions<J>): LeaseLoop {
       await loop;
       if (running.size > 0) {
         let timer: NodeJS.Timeout | undefined;
-        const grace = new Promise<void>((r) => { timer = setTimeout(r, graceMs); });
+        const grace = new Promise<void>((r) => {
+          timer = setTimeout(r, graceMs);
+        });
         await Promise.race([Promise.allSettled([...running.values()]), grace]);
         clearTimeout(timer);
       }

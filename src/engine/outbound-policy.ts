@@ -9,7 +9,10 @@ export const OPEN_POLICY: NetworkPolicy = { allow: [], deny: [] };
 /** A refusal by the network policy: ours, final, never worth a retry. */
 export class OutboundPolicyError extends Error {
   readonly outboundPolicy = true;
-  constructor(message: string) { super(message); this.name = 'OutboundPolicyError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutboundPolicyError';
+  }
 }
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
@@ -22,7 +25,10 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 export function guardedLookup(policy: NetworkPolicy) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
     dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) { callback(err, []); return; }
+      if (err) {
+        callback(err, []);
+        return;
+      }
       const list = addresses as LookupAddress[];
       const allowed = list.filter((a) => refusalFor(a.address, policy) === null);
       if (allowed.length === 0) {
@@ -46,7 +52,10 @@ export function createPolicyDispatcher(policy: NetworkPolicy): Dispatcher {
       const host = opts.hostname.replace(/^\[|\]$/g, '');
       if (isIP(host)) {
         const why = refusalFor(host, policy);
-        if (why) { callback(new OutboundPolicyError(`refusing to connect: ${why}`), null); return; }
+        if (why) {
+          callback(new OutboundPolicyError(`refusing to connect: ${why}`), null);
+          return;
+        }
       }
       connector(opts, callback);
     },

@@ -39,10 +39,18 @@ export class OutboundError extends Error {
    * `tail` is the message without its leading "<METHOD> <rendered path>", so a caller can name the request
    * by its template instead (rendered paths may hold tenant values).
    */
-  constructor(message: string, readonly retryable: boolean, readonly tail?: string) { super(message); this.name = 'OutboundError'; }
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly tail?: string,
+  ) {
+    super(message);
+    this.name = 'OutboundError';
+  }
 }
 
-const failure = (method: string, url: URL, tail: string, retryable: boolean) => new OutboundError(`${method} ${url.pathname}${tail}`, retryable, tail);
+const failure = (method: string, url: URL, tail: string, retryable: boolean) =>
+  new OutboundError(`${method} ${url.pathname}${tail}`, retryable, tail);
 
 export interface Outbound {
   send(req: OutboundRequest): Promise<OutboundResponse>;
@@ -78,8 +86,12 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 let sharedDispatcher: Dispatcher = createPolicyDispatcher(OPEN_POLICY);
 
 /** Replaces the process-wide dispatcher (start-up installs one that enforces the outbound network policy). */
-export function setOutboundDispatcher(d: Dispatcher): void { sharedDispatcher = d; }
-export function outboundDispatcher(): Dispatcher { return sharedDispatcher; }
+export function setOutboundDispatcher(d: Dispatcher): void {
+  sharedDispatcher = d;
+}
+export function outboundDispatcher(): Dispatcher {
+  return sharedDispatcher;
+}
 
 /** `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`: the signature services verify. */
 export function signServiceRequest(secret: string, timestamp: number, rawBody: string): string {
@@ -126,7 +138,12 @@ export function createOutbound(o: OutboundOptions): Outbound {
           if (hop >= MAX_REDIRECTS) throw failure(method, url, `: more than ${MAX_REDIRECTS} redirects`, false);
           const next = new URL(location, url);
           if (next.origin !== base.origin) {
-            throw failure(method, url, ` redirected to another host (${next.origin}); redirects are only followed within ${base.origin}`, false);
+            throw failure(
+              method,
+              url,
+              ` redirected to another host (${next.origin}); redirects are only followed within ${base.origin}`,
+              false,
+            );
           }
           url = next;
           if (res.statusCode === 303) {
@@ -140,7 +157,14 @@ export function createOutbound(o: OutboundOptions): Outbound {
           if (e instanceof OutboundError) throw e;
           throw describeError(e, method, url, o.timeoutMs, o.signal, timeout);
         });
-        return { status: res.statusCode, headers: resHeaders, text, json: parseJson(text), retryAt: parseRetryAfter(resHeaders.get('retry-after'), now()), durationMs: now() - started };
+        return {
+          status: res.statusCode,
+          headers: resHeaders,
+          text,
+          json: parseJson(text),
+          retryAt: parseRetryAfter(resHeaders.get('retry-after'), now()),
+          durationMs: now() - started,
+        };
       }
     },
   };
@@ -188,7 +212,8 @@ export function resolveOnOrigin(base: URL, target: string, query?: Record<string
     if (!target.startsWith('/') || target.startsWith('//')) throw new OutboundError(`path "${target}" must start with a single "/"`, false);
     url = new URL(base.pathname.replace(/\/$/, '') + target, base.origin);
   }
-  if (url.origin !== base.origin) throw new OutboundError(`refusing ${url.origin}: requests may only go to the service's base_url (${base.origin})`, false);
+  if (url.origin !== base.origin)
+    throw new OutboundError(`refusing ${url.origin}: requests may only go to the service's base_url (${base.origin})`, false);
   for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
   return url;
 }
@@ -201,11 +226,19 @@ export class PlainHeaders implements ResponseHeaders {
     if (v === undefined) return null;
     return Array.isArray(v) ? v.join(', ') : v;
   }
-  has(name: string): boolean { return this.raw[name.toLowerCase()] !== undefined; }
+  has(name: string): boolean {
+    return this.raw[name.toLowerCase()] !== undefined;
+  }
 }
 
 /** Reads at most `maxBytes`: a declared length over it is refused up front, a streamed body is cut off. */
-export async function readLimited(res: Dispatcher.ResponseData, headers: ResponseHeaders, maxBytes: number, method: string, url: URL): Promise<string> {
+export async function readLimited(
+  res: Dispatcher.ResponseData,
+  headers: ResponseHeaders,
+  maxBytes: number,
+  method: string,
+  url: URL,
+): Promise<string> {
   const declared = Number(headers.get('content-length') ?? '0');
   if (declared > maxBytes) {
     discard(res);
@@ -232,7 +265,11 @@ function discard(res: Dispatcher.ResponseData) {
 
 function parseJson(text: string): Json | undefined {
   if (text.trim() === '') return undefined;
-  try { return JSON.parse(text) as Json; } catch { return undefined; }
+  try {
+    return JSON.parse(text) as Json;
+  } catch {
+    return undefined;
+  }
 }
 
 function describeError(e: unknown, method: string, url: URL, timeoutMs: number, outer: AbortSignal, timeout: AbortSignal): OutboundError {

@@ -31,60 +31,118 @@ export interface ServiceView {
 }
 
 /** Who asks for a registry change and why; recorded with it. */
-export interface RegistryActor { actor: string; reason?: string | null }
+export interface RegistryActor {
+  actor: string;
+  reason?: string | null;
+}
 const SYSTEM: RegistryActor = { actor: 'system', reason: null };
 
-export interface ServiceVersionView { version: string; created_at: string; actor: string | null; reason: string | null }
-export interface RegistryAuditView { action: string; actor: string; reason: string | null; version: string | null; at: string }
+export interface ServiceVersionView {
+  version: string;
+  created_at: string;
+  actor: string | null;
+  reason: string | null;
+}
+export interface RegistryAuditView {
+  action: string;
+  actor: string;
+  reason: string | null;
+  version: string | null;
+  at: string;
+}
 
 export const HEARTBEAT_STATUSES = ['healthy', 'degraded', 'down', 'maintenance'] as const;
 
 /** The service registry: manifests in, checked once; running workflows keep the version they started with. */
-export function createRegistry(deps: { store: Store; clock?: () => number; cipher?: CredentialCipher; checkBaseUrl?: (url: string) => Promise<string | null> }) {
+export function createRegistry(deps: {
+  store: Store;
+  clock?: () => number;
+  cipher?: CredentialCipher;
+  checkBaseUrl?: (url: string) => Promise<string | null>;
+}) {
   const { store, cipher } = deps;
   const now = deps.clock ?? Date.now;
 
   async function audit(db: Queryable, slug: string, action: string, by: RegistryActor, version: string | null) {
-    await registryAuditRepo.insert(db, { id: newRegistryAuditId(), slug, action, actor: by.actor, reason: by.reason ?? null, version, created_at: now() });
+    await registryAuditRepo.insert(db, {
+      id: newRegistryAuditId(),
+      slug,
+      action,
+      actor: by.actor,
+      reason: by.reason ?? null,
+      version,
+      created_at: now(),
+    });
   }
 
-  async function put(input: unknown, mode: 'create' | 'upsert', by: RegistryActor = SYSTEM): Promise<{ service: ServiceView; created: boolean; versionChanged: boolean; signingSecret: string | null }> {
+  async function put(
+    input: unknown,
+    mode: 'create' | 'upsert',
+    by: RegistryActor = SYSTEM,
+  ): Promise<{ service: ServiceView; created: boolean; versionChanged: boolean; signingSecret: string | null }> {
     const manifest = checkManifest(input);
     const refused = deps.checkBaseUrl ? await deps.checkBaseUrl(manifest.base_url) : null;
     if (refused) throw new ValidationFailed([{ loc: ['base_url'], msg: refused, type: 'value_error' }]);
     const t = now();
     const manifestJson = JSON.stringify(manifest);
-    return store.transaction(async (tx) => {
-      const existing = await servicesRepo.get(tx, manifest.slug);
-      if (existing && mode === 'create') {
-        throw new Conflict(`service ${manifest.slug} is already registered (version ${existing.version}); use PUT /api/v1/registry/register to update it`);
-      }
-      const versionChanged = !existing || existing.version !== manifest.version || existing.manifest !== manifestJson;
-      if (existing) {
-        await servicesRepo.update(tx, manifest.slug, { name: manifest.name, version: manifest.version, base_url: manifest.base_url, manifest: manifestJson, updated_at: t });
-      } else {
-        await servicesRepo.insert(tx, {
-          slug: manifest.slug, name: manifest.name, version: manifest.version, base_url: manifest.base_url, manifest: manifestJson,
-          status: 'unknown', status_detail: null, created_at: t, updated_at: t, last_heartbeat_at: null, signing_secret: null,
-        });
-      }
-      if (versionChanged) {
-        await servicesRepo.insertVersion(tx, { id: newVersionId(), slug: manifest.slug, version: manifest.version, manifest: manifestJson, created_at: t, actor: by.actor, reason: by.reason ?? null });
-        await audit(tx, manifest.slug, existing ? 'update' : 'register', by, manifest.version);
-      }
-      // Issued once, at first registration (or the first one after upgrading): shown in this answer only.
-      let signingSecret: string | null = null;
-      if (cipher && !existing?.signing_secret) {
-        signingSecret = issueSigningSecret();
-        await servicesRepo.setSigningSecret(tx, manifest.slug, sealSigningSecret(cipher, signingSecret));
-        if (existing) await audit(tx, manifest.slug, 'signing_secret.issue', by, manifest.version);
-      }
-      const row = await servicesRepo.get(tx, manifest.slug);
-      return { service: view(row as ServiceRow), created: !existing, versionChanged, signingSecret };
-    }).catch((e: unknown) => {
-      if (store.dialect.isUniqueViolation(e)) throw new Conflict(`service ${manifest.slug} was registered concurrently; retry with PUT`);
-      throw e;
-    });
+    return store
+      .transaction(async (tx) => {
+        const existing = await servicesRepo.get(tx, manifest.slug);
+        if (existing && mode === 'create') {
+          throw new Conflict(
+            `service ${manifest.slug} is already registered (version ${existing.version}); use PUT /api/v1/registry/register to update it`,
+          );
+        }
+        const versionChanged = !existing || existing.version !== manifest.version || existing.manifest !== manifestJson;
+        if (existing) {
+          await servicesRepo.update(tx, manifest.slug, {
+            name: manifest.name,
+            version: manifest.version,
+            base_url: manifest.base_url,
+            manifest: manifestJson,
+            updated_at: t,
+          });
+        } else {
+          await servicesRepo.insert(tx, {
+            slug: manifest.slug,
+            name: manifest.name,
+            version: manifest.version,
+            base_url: manifest.base_url,
+            manifest: manifestJson,
+            status: 'unknown',
+            status_detail: null,
+            created_at: t,
+            updated_at: t,
+            last_heartbeat_at: null,
+            signing_secret: null,
+          });
+        }
+        if (versionChanged) {
+          await servicesRepo.insertVersion(tx, {
+            id: newVersionId(),
+            slug: manifest.slug,
+            version: manifest.version,
+            manifest: manifestJson,
+            created_at: t,
+            actor: by.actor,
+            reason: by.reason ?? null,
+          });
+          await audit(tx, manifest.slug, existing ? 'update' : 'register', by, manifest.version);
+        }
+        // Issued once, at first registration (or the first one after upgrading): shown in this answer only.
+        let signingSecret: string | null = null;
+        if (cipher && !existing?.signing_secret) {
+          signingSecret = issueSigningSecret();
+          await servicesRepo.setSigningSecret(tx, manifest.slug, sealSigningSecret(cipher, signingSecret));
+          if (existing) await audit(tx, manifest.slug, 'signing_secret.issue', by, manifest.version);
+        }
+        const row = await servicesRepo.get(tx, manifest.slug);
+        return { service: view(row as ServiceRow), created: !existing, versionChanged, signingSecret };
+      })
+      .catch((e: unknown) => {
+        if (store.dialect.isUniqueViolation(e)) throw new Conflict(`service ${manifest.slug} was registered concurrently; retry with PUT`);
+        throw e;
+      });
   }
 
   async function remove(slug: string, by: RegistryActor = SYSTEM): Promise<void> {
@@ -95,7 +153,9 @@ export function createRegistry(deps: { store: Store; clock?: () => number; ciphe
       if (st.state === 'not_provisioned' || (st.state === 'provision_failed' && !leftovers)) continue;
       // The caller is a service, not the tenant: it learns that the service is held, never by whom.
       const why = st.active ? 'a workflow for it is still active' : 'a tenant still holds it provisioned';
-      throw new Conflict(`service ${slug} is still in use: ${why}; deprovision every tenant first (an operator can list them with GET /api/v1/admin/provisioning/workflows?service_slug=${slug})`);
+      throw new Conflict(
+        `service ${slug} is still in use: ${why}; deprovision every tenant first (an operator can list them with GET /api/v1/admin/provisioning/workflows?service_slug=${slug})`,
+      );
     }
     await store.transaction(async (tx) => {
       const row = await servicesRepo.get(tx, slug);
@@ -119,20 +179,40 @@ export function createRegistry(deps: { store: Store; clock?: () => number; ciphe
   async function versions(slug: string): Promise<ServiceVersionView[]> {
     const rows = await servicesRepo.listVersions(store.db, slug);
     if (rows.length === 0 && !(await servicesRepo.get(store.db, slug))) throw new NotFound(`service ${slug} is not registered`);
-    return rows.map((r) => ({ version: r.version, created_at: new Date(Number(r.created_at)).toISOString(), actor: r.actor, reason: r.reason }));
+    return rows.map((r) => ({
+      version: r.version,
+      created_at: new Date(Number(r.created_at)).toISOString(),
+      actor: r.actor,
+      reason: r.reason,
+    }));
   }
 
   async function auditTrail(slug: string): Promise<RegistryAuditView[]> {
     const rows = await registryAuditRepo.listForService(store.db, slug);
-    if (rows.length === 0 && !(await servicesRepo.get(store.db, slug))) throw new NotFound(`service ${slug} is not registered and has no registry history`);
-    return rows.map((r) => ({ action: r.action, actor: r.actor, reason: r.reason, version: r.version, at: new Date(Number(r.created_at)).toISOString() }));
+    if (rows.length === 0 && !(await servicesRepo.get(store.db, slug)))
+      throw new NotFound(`service ${slug} is not registered and has no registry history`);
+    return rows.map((r) => ({
+      action: r.action,
+      actor: r.actor,
+      reason: r.reason,
+      version: r.version,
+      at: new Date(Number(r.created_at)).toISOString(),
+    }));
   }
 
-  async function heartbeat(slug: string, status: string, version: string | undefined, detail: string | undefined, by: RegistryActor = SYSTEM): Promise<ServiceView> {
+  async function heartbeat(
+    slug: string,
+    status: string,
+    version: string | undefined,
+    detail: string | undefined,
+    by: RegistryActor = SYSTEM,
+  ): Promise<ServiceView> {
     const row = await servicesRepo.get(store.db, slug);
     if (!row) throw new NotFound(`service ${slug} is not registered; register it with POST /api/v1/registry/register`);
     if (version !== undefined && version !== row.version) {
-      throw new Conflict(`service ${slug} is registered at version ${row.version}, heartbeat says ${version}; re-register the new manifest with PUT`);
+      throw new Conflict(
+        `service ${slug} is registered at version ${row.version}, heartbeat says ${version}; re-register the new manifest with PUT`,
+      );
     }
     await servicesRepo.update(store.db, slug, { status, status_detail: detail ?? null, last_heartbeat_at: now() });
     // Status changes are audited; a steady stream of identical heartbeats is not.
@@ -153,7 +233,13 @@ export function createRegistry(deps: { store: Store; clock?: () => number; ciphe
   return {
     register: (m: unknown, by?: RegistryActor) => put(m, 'create', by),
     upsert: (m: unknown, by?: RegistryActor) => put(m, 'upsert', by),
-    remove, heartbeat, list, manifestOf, rotateSigningSecret, versions, audit: auditTrail,
+    remove,
+    heartbeat,
+    list,
+    manifestOf,
+    rotateSigningSecret,
+    versions,
+    audit: auditTrail,
   };
 }
 
@@ -163,9 +249,16 @@ function view(r: ServiceRow): ServiceView {
   const m = JSON.parse(r.manifest) as ServiceManifest;
   return {
     // A service that never sent a heartbeat has told us nothing about its health.
-    slug: r.slug, name: r.name, version: r.version, base_url: r.base_url, description: m.description ?? null, status: r.last_heartbeat_at === null ? 'unknown' : r.status,
-    status_detail: r.status_detail, last_heartbeat_at: r.last_heartbeat_at === null ? null : new Date(r.last_heartbeat_at).toISOString(),
-    created_at: new Date(r.created_at).toISOString(), updated_at: new Date(r.updated_at).toISOString(),
+    slug: r.slug,
+    name: r.name,
+    version: r.version,
+    base_url: r.base_url,
+    description: m.description ?? null,
+    status: r.last_heartbeat_at === null ? 'unknown' : r.status,
+    status_detail: r.status_detail,
+    last_heartbeat_at: r.last_heartbeat_at === null ? null : new Date(r.last_heartbeat_at).toISOString(),
+    created_at: new Date(r.created_at).toISOString(),
+    updated_at: new Date(r.updated_at).toISOString(),
     steps: { provision: m.provision.map((s) => s.name), deprovision: m.deprovision?.map((s) => s.name) ?? null },
     parameters: m.parameters ?? null,
   };
@@ -176,7 +269,13 @@ export async function readManifestFiles(paths: string[]): Promise<{ file: string
   const files: string[] = [];
   for (const p of paths) {
     const entries = await readdir(p, { withFileTypes: true }).catch(() => null);
-    if (entries) files.push(...entries.filter((e) => e.isFile() && ['.yaml', '.yml', '.json'].includes(extname(e.name))).map((e) => join(p, e.name)).sort());
+    if (entries)
+      files.push(
+        ...entries
+          .filter((e) => e.isFile() && ['.yaml', '.yml', '.json'].includes(extname(e.name)))
+          .map((e) => join(p, e.name))
+          .sort(),
+      );
     else files.push(p);
   }
   const out: { file: string; manifest: unknown }[] = [];

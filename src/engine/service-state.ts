@@ -6,7 +6,10 @@ import type { Workflow } from '../domain/model.js';
 import type { JsonObject } from '../domain/json.js';
 import type { CredentialCipher } from './credential-cipher.js';
 
-export type ServiceStateOf = DerivedState<Workflow> & { rows: { current: WorkflowRow | null; active: WorkflowRow | null }; lastCompletedId: string | null };
+export type ServiceStateOf = DerivedState<Workflow> & {
+  rows: { current: WorkflowRow | null; active: WorkflowRow | null };
+  lastCompletedId: string | null;
+};
 
 /** The tenant × service's provisioned state, read in one place for the starter, the status view and the registry. */
 export async function loadServiceState(db: Queryable, tenantId: string, serviceSlug: string): Promise<ServiceStateOf> {
@@ -15,7 +18,11 @@ export async function loadServiceState(db: Queryable, tenantId: string, serviceS
   for (const r of [i.lastCompleted, i.latest, i.active]) if (r) byId.set(r.id, r);
   const map = (r: WorkflowRow | null) => (r ? toWorkflow(r) : null);
   const d = deriveServiceState({ lastCompleted: map(i.lastCompleted), latest: map(i.latest), active: map(i.active) });
-  return { ...d, rows: { current: d.current ? byId.get(d.current.id) ?? null : null, active: i.active }, lastCompletedId: i.lastCompleted?.id ?? null };
+  return {
+    ...d,
+    rows: { current: d.current ? (byId.get(d.current.id) ?? null) : null, active: i.active },
+    lastCompletedId: i.lastCompleted?.id ?? null,
+  };
 }
 
 export interface ProvisionedResult {

@@ -8,7 +8,12 @@ import type { JsonObject } from '../domain/json.js';
 import type { WorkflowKind } from '../domain/model.js';
 import { ulid } from '../domain/ids.js';
 import {
-  actionOf, mapEvent, targetIssues, type SubscriptionEventAnswer, type SubscriptionEventEnvelope, type SubscriptionEventResponse,
+  actionOf,
+  mapEvent,
+  targetIssues,
+  type SubscriptionEventAnswer,
+  type SubscriptionEventEnvelope,
+  type SubscriptionEventResponse,
   type SubscriptionEventStatus,
 } from '../domain/subscription-event.js';
 import { loadServiceState } from './service-state.js';
@@ -27,7 +32,10 @@ export interface IntakeDeps {
   pollIntervalMs?: number;
 }
 
-export interface Received { answer: SubscriptionEventAnswer; repeat: boolean }
+export interface Received {
+  answer: SubscriptionEventAnswer;
+  repeat: boolean;
+}
 
 const MIN_GAP_MS = 100;
 
@@ -46,8 +54,15 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
   const enabled = config.secrets.length > 0;
 
   function verify(headers: Record<string, unknown>, raw: Buffer): void {
-    if (!enabled) throw new NotFound('the subscription intake is off; set PROVISIONER_INTAKE_SECRET to the webhook secret configured in ScaiControl');
-    verifyIntakeSignature({ secrets: config.secrets, signature: headers['x-scaicontrol-signature'], timestamp: headers['x-scaicontrol-timestamp'], raw, now: now() });
+    if (!enabled)
+      throw new NotFound('the subscription intake is off; set PROVISIONER_INTAKE_SECRET to the webhook secret configured in ScaiControl');
+    verifyIntakeSignature({
+      secrets: config.secrets,
+      signature: headers['x-scaicontrol-signature'],
+      timestamp: headers['x-scaicontrol-timestamp'],
+      raw,
+      now: now(),
+    });
   }
 
   async function receive(env: SubscriptionEventEnvelope, raw: string): Promise<Received> {
@@ -59,11 +74,25 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
     const { event, issues } = mapEvent(env, config.fieldMap);
     const t = now();
     const row: SubscriptionEventRow = {
-      id: `sev_${ulid()}`, event_id: env.event_id, idempotency_key: key, event_type: env.event_type,
+      id: `sev_${ulid()}`,
+      event_id: env.event_id,
+      idempotency_key: key,
+      event_type: env.event_type,
       event_version: env.event_version === undefined || env.event_version === null ? null : String(env.event_version),
-      source: env.source ?? null, occurred_at: Date.parse(env.occurred_at), subscription_id: event.subscriptionId,
-      tenant_id: event.tenantId, service_slug: event.serviceSlug, action: null, parameters: toJsonColumn(event.parameters),
-      status: 'queued', reason: null, workflow_id: null, blocked_by: null, payload: raw, received_at: t, updated_at: t,
+      source: env.source ?? null,
+      occurred_at: Date.parse(env.occurred_at),
+      subscription_id: event.subscriptionId,
+      tenant_id: event.tenantId,
+      service_slug: event.serviceSlug,
+      action: null,
+      parameters: toJsonColumn(event.parameters),
+      status: 'queued',
+      reason: null,
+      workflow_id: null,
+      blocked_by: null,
+      payload: raw,
+      received_at: t,
+      updated_at: t,
     };
     const act = actionOf(env.event_type, event.changeKind);
     if ('ignored' in act) return recordNew(row, { status: 'ignored', reason: act.ignored });
@@ -112,14 +141,27 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
 
     // Order per subscription: an event older than one already applied (or queued ahead) would undo it.
     if (row.subscription_id !== null) {
-      const newer = await subscriptionEventsRepo.newestOccurred(store.db, row.subscription_id, mode === 'new' ? ['applied', 'queued'] : ['applied'], row.id);
+      const newer = await subscriptionEventsRepo.newestOccurred(
+        store.db,
+        row.subscription_id,
+        mode === 'new' ? ['applied', 'queued'] : ['applied'],
+        row.id,
+      );
       if (newer && newer.occurred_at > row.occurred_at) {
-        return settle({ status: 'ignored', reason: `older than event ${newer.event_id} (occurred at ${new Date(newer.occurred_at).toISOString()}), which is already ${newer.status}` });
+        return settle({
+          status: 'ignored',
+          reason: `older than event ${newer.event_id} (occurred at ${new Date(newer.occurred_at).toISOString()}), which is already ${newer.status}`,
+        });
       }
     }
     if (mode === 'new') {
       const head = await subscriptionEventsRepo.queueHead(store.db, tenantId, serviceSlug);
-      if (head) return settle({ status: 'queued', reason: `behind event ${head.event_id}, queued for ${serviceSlug} of tenant ${tenantId}`, blocked_by: head.blocked_by });
+      if (head)
+        return settle({
+          status: 'queued',
+          reason: `behind event ${head.event_id}, queued for ${serviceSlug} of tenant ${tenantId}`,
+          blocked_by: head.blocked_by,
+        });
     }
     const st = await loadServiceState(store.db, tenantId, serviceSlug);
     if (st.active) {
@@ -129,30 +171,49 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
     }
     // What is already so needs nothing: a second activation, or a cancellation of what is not provisioned.
     if (kind === 'provision' && st.state === 'provisioned') {
-      return settle({ status: 'ignored', reason: `${serviceSlug} is already provisioned for tenant ${tenantId} (workflow ${st.current?.id}); a plan change arrives as subscription.changed` });
+      return settle({
+        status: 'ignored',
+        reason: `${serviceSlug} is already provisioned for tenant ${tenantId} (workflow ${st.current?.id}); a plan change arrives as subscription.changed`,
+      });
     }
     if (kind === 'deprovision' && (st.state === 'not_provisioned' || st.state === 'provision_failed')) {
-      return settle({ status: 'ignored', reason: `${serviceSlug} is ${st.state.replace('_', ' ')} for tenant ${tenantId}; there is nothing to deprovision` });
+      return settle({
+        status: 'ignored',
+        reason: `${serviceSlug} is ${st.state.replace('_', ' ')} for tenant ${tenantId}; there is nothing to deprovision`,
+      });
     }
 
     try {
       const parameters = fromJsonColumn<JsonObject>(row.parameters) ?? {};
-      const r = await starter.start({
-        tenantId, serviceSlug, kind, parameters, idempotencyKey: null, actor: `scaicontrol:${row.source ?? 'events'}`, reason: `${row.event_type} ${row.event_id}`,
-      }, {
-        within: async (tx, workflowId) => {
-          const patch = { status: 'applied', reason: null, blocked_by: null, workflow_id: workflowId, updated_at: now() };
-          if (mode === 'new') await subscriptionEventsRepo.record(tx, { ...row, ...patch });
-          else if (!(await subscriptionEventsRepo.updateQueued(tx, row.id, patch))) throw new ClaimLost();
+      const r = await starter.start(
+        {
+          tenantId,
+          serviceSlug,
+          kind,
+          parameters,
+          idempotencyKey: null,
+          actor: `scaicontrol:${row.source ?? 'events'}`,
+          reason: `${row.event_type} ${row.event_id}`,
         },
-      });
+        {
+          within: async (tx, workflowId) => {
+            const patch = { status: 'applied', reason: null, blocked_by: null, workflow_id: workflowId, updated_at: now() };
+            if (mode === 'new') await subscriptionEventsRepo.record(tx, { ...row, ...patch });
+            else if (!(await subscriptionEventsRepo.updateQueued(tx, row.id, patch))) throw new ClaimLost();
+          },
+        },
+      );
       const final = { ...row, status: 'applied', reason: null, blocked_by: null, workflow_id: r.workflowId };
       logOutcome(final);
       return { answer: answerOf(final), repeat: false };
     } catch (e) {
       if (e instanceof ClaimLost) return { answer: answerOf(row), repeat: false };
       if (e instanceof ActiveWorkflowConflict) {
-        return settle({ status: 'queued', reason: `waiting for workflow ${e.activeWorkflowId ?? '(unknown)'} to end`, blocked_by: e.activeWorkflowId });
+        return settle({
+          status: 'queued',
+          reason: `waiting for workflow ${e.activeWorkflowId ?? '(unknown)'} to end`,
+          blocked_by: e.activeWorkflowId,
+        });
       }
       // A refusal that a resend cannot change (unknown service, no update steps, bad parameters): rejected, with why.
       if (e instanceof ProvisionerError && ['conflict', 'not_found', 'validation_error'].includes(e.code)) {
@@ -166,7 +227,14 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
   }
 
   function logOutcome(row: SubscriptionEventRow) {
-    const fields = { event_id: row.event_id, event_type: row.event_type, tenant_id: row.tenant_id, service_slug: row.service_slug, workflow_id: row.workflow_id, reason: row.reason };
+    const fields = {
+      event_id: row.event_id,
+      event_type: row.event_type,
+      tenant_id: row.tenant_id,
+      service_slug: row.service_slug,
+      workflow_id: row.workflow_id,
+      reason: row.reason,
+    };
     if (row.status === 'rejected') log.warn(fields, 'subscription event rejected');
     else log.info(fields, `subscription event ${row.status}`);
   }
@@ -199,22 +267,42 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
     if (running || !enabled) return;
     const stop = (stopping = new AbortController());
     // A workflow's end is a step's end: the 'steps' wake-up is the earliest hint that a blocker is gone.
-    unsubscribe = store.dialect.wakeups().subscribe('steps', () => { if (kick) kick(); else kicked = true; });
+    unsubscribe = store.dialect.wakeups().subscribe('steps', () => {
+      if (kick) kick();
+      else kicked = true;
+    });
     running = (async () => {
       while (!stop.signal.aborted) {
         kicked = false;
-        try { await applyQueued(); } catch (e) { log.warn({ err: toError(e) }, 'applying queued subscription events failed; retrying at the next pass'); }
+        try {
+          await applyQueued();
+        } catch (e) {
+          log.warn({ err: toError(e) }, 'applying queued subscription events failed; retrying at the next pass');
+        }
         if (stop.signal.aborted) break;
         // Wake-ups come with every step on a busy system: at most one pass per MIN_GAP_MS, however many arrive.
         await new Promise<void>((resolve) => {
-          const onAbort = () => { clearTimeout(timer); resolve(); };
-          const timer = setTimeout(() => { stop.signal.removeEventListener('abort', onAbort); resolve(); }, MIN_GAP_MS);
+          const onAbort = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          const timer = setTimeout(() => {
+            stop.signal.removeEventListener('abort', onAbort);
+            resolve();
+          }, MIN_GAP_MS);
           stop.signal.addEventListener('abort', onAbort, { once: true });
         });
         if (stop.signal.aborted || kicked) continue;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => { kick = null; resolve(); }, intervalMs - MIN_GAP_MS);
-          kick = () => { clearTimeout(timer); kick = null; resolve(); };
+          const timer = setTimeout(() => {
+            kick = null;
+            resolve();
+          }, intervalMs - MIN_GAP_MS);
+          kick = () => {
+            clearTimeout(timer);
+            kick = null;
+            resolve();
+          };
         });
       }
     })();
@@ -229,7 +317,13 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
   }
 
   async function list(q: { tenantId?: string; serviceSlug?: string; status?: string; limit: number; cursor?: string }) {
-    const rows = await subscriptionEventsRepo.list(store.db, { tenantId: q.tenantId, serviceSlug: q.serviceSlug, status: q.status, beforeId: q.cursor, limit: q.limit + 1 });
+    const rows = await subscriptionEventsRepo.list(store.db, {
+      tenantId: q.tenantId,
+      serviceSlug: q.serviceSlug,
+      status: q.status,
+      beforeId: q.cursor,
+      limit: q.limit + 1,
+    });
     const more = rows.length > q.limit;
     const page = more ? rows.slice(0, q.limit) : rows;
     return { items: page.map(subscriptionEventView), nextCursor: more ? page[page.length - 1].id : null };
@@ -241,17 +335,29 @@ export function createSubscriptionIntake(deps: IntakeDeps) {
 export type SubscriptionIntake = ReturnType<typeof createSubscriptionIntake>;
 
 function answerOf(row: Pick<SubscriptionEventRow, 'event_id' | 'status' | 'workflow_id'>): SubscriptionEventAnswer {
-  const status = row.status === 'rejected' ? 'ignored' : row.status as Exclude<SubscriptionEventStatus, 'rejected'>;
+  const status = row.status === 'rejected' ? 'ignored' : (row.status as Exclude<SubscriptionEventStatus, 'rejected'>);
   return { event_id: row.event_id, status, workflow_id: row.workflow_id };
 }
 
 export function subscriptionEventView(r: SubscriptionEventRow): SubscriptionEventResponse {
   return {
-    id: r.id, event_id: r.event_id, event_type: r.event_type, event_version: r.event_version,
-    occurred_at: new Date(r.occurred_at).toISOString(), source: r.source, idempotency_key: r.idempotency_key,
-    subscription_id: r.subscription_id, tenant_id: r.tenant_id, service_slug: r.service_slug,
-    action: r.action as SubscriptionEventResponse['action'], parameters: fromJsonColumn<JsonObject>(r.parameters),
-    status: r.status as SubscriptionEventStatus, reason: r.reason, workflow_id: r.workflow_id, blocked_by: r.blocked_by,
-    received_at: new Date(r.received_at).toISOString(), updated_at: new Date(r.updated_at).toISOString(),
+    id: r.id,
+    event_id: r.event_id,
+    event_type: r.event_type,
+    event_version: r.event_version,
+    occurred_at: new Date(r.occurred_at).toISOString(),
+    source: r.source,
+    idempotency_key: r.idempotency_key,
+    subscription_id: r.subscription_id,
+    tenant_id: r.tenant_id,
+    service_slug: r.service_slug,
+    action: r.action as SubscriptionEventResponse['action'],
+    parameters: fromJsonColumn<JsonObject>(r.parameters),
+    status: r.status as SubscriptionEventStatus,
+    reason: r.reason,
+    workflow_id: r.workflow_id,
+    blocked_by: r.blocked_by,
+    received_at: new Date(r.received_at).toISOString(),
+    updated_at: new Date(r.updated_at).toISOString(),
   };
 }

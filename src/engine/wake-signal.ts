@@ -16,16 +16,28 @@ export function createWakeSignal(stopping: AbortSignal): WakeSignal {
     wake() {
       const w = wakeUp;
       wakeUp = null;
-      if (w) w(); else pending = true;
+      if (w) w();
+      else pending = true;
     },
-    settle() { pending = false; },
+    settle() {
+      pending = false;
+    },
     async sleep(ms) {
       if (stopping.aborted) return;
-      if (pending) { pending = false; return; }
+      if (pending) {
+        pending = false;
+        return;
+      }
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => { wakeUp = null; resolve(); }, ms);
+        const t = setTimeout(() => {
+          wakeUp = null;
+          resolve();
+        }, ms);
         // Resolved in the next turn, so every slot freed by one commit is claimed together.
-        wakeUp = () => { clearTimeout(t); setImmediate(resolve); };
+        wakeUp = () => {
+          clearTimeout(t);
+          setImmediate(resolve);
+        };
       });
     },
   };

@@ -81,13 +81,22 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
   let claimSeq = 0;
 
   const loop = createLeaseLoop<DeliveryJob>({
-    log, what: 'webhook delivery', concurrency, pollIntervalMs: pollMs, now,
+    log,
+    what: 'webhook delivery',
+    concurrency,
+    pollIntervalMs: pollMs,
+    now,
     // Only commits that wrote outbox rows (and redeliveries) announce work here; step transitions do not.
-    wakeups: store.dialect.wakeups(), wakeOn: 'webhooks',
+    wakeups: store.dialect.wakeups(),
+    wakeOn: 'webhooks',
     claim: async (free) => {
       await fanOut();
       const claimed = await webhooksRepo.claimDue(store.db, {
-        owner: `${dispatcherId}:${++claimSeq}`, limit: free, now: now(), leaseMs, lockClause: store.dialect.claimLockClause,
+        owner: `${dispatcherId}:${++claimSeq}`,
+        limit: free,
+        now: now(),
+        leaseMs,
+        lockClause: store.dialect.claimLockClause,
       });
       return webhooksRepo.jobsFor(store.db, claimed);
     },
@@ -100,7 +109,8 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
   async function fanOut() {
     for (;;) {
       const { events, deliveries } = await store.transaction((tx) =>
-        webhooksRepo.fanOut(tx, { limit: FANOUT_BATCH, now: now(), lockClause: store.dialect.claimLockClause }));
+        webhooksRepo.fanOut(tx, { limit: FANOUT_BATCH, now: now(), lockClause: store.dialect.claimLockClause }),
+      );
       for (const e of events) observe(() => hooks.onEvent?.(e.topic, e.payload));
       // Tells other replicas' dispatchers; here it only wakes this loop once more, which costs one extra pass.
       if (deliveries > 0) store.dialect.wakeups().notify('webhooks');
@@ -128,8 +138,13 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     observe(() => hooks.onDelivery?.(outcome, now() - started));
     const target = safeOrigin(job.targetUrl);
     if (outcome === 'lost') dlog.warn({ target }, 'webhook lease lost; attempt result discarded');
-    else if (result.status === 'dead') dlog.warn({ target, error: result.error }, 'webhook delivery is dead; redeliver it once the receiver is fixed');
-    else if (result.status === 'pending') dlog.info({ target, error: result.error, next_attempt_at: new Date(result.nextAttemptAt).toISOString() }, 'webhook attempt failed; will retry');
+    else if (result.status === 'dead')
+      dlog.warn({ target, error: result.error }, 'webhook delivery is dead; redeliver it once the receiver is fixed');
+    else if (result.status === 'pending')
+      dlog.info(
+        { target, error: result.error, next_attempt_at: new Date(result.nextAttemptAt).toISOString() },
+        'webhook attempt failed; will retry',
+      );
     else dlog.debug({ target }, 'webhook delivered');
   }
 
@@ -184,7 +199,11 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
   }
 
   function observe(fn: () => void) {
-    try { fn(); } catch (e) { log.warn({ err: toError(e) }, 'webhook hook threw'); }
+    try {
+      fn();
+    } catch (e) {
+      log.warn({ err: toError(e) }, 'webhook hook threw');
+    }
   }
 
   return { start: () => loop.start(), stop: (graceMs) => loop.stop(graceMs), running: () => loop.running() };

@@ -15,7 +15,13 @@ export interface WebhookPost {
 
 /** A delivery that got no HTTP answer; the message never holds the target URL (it may carry a token). */
 export class WebhookTransportError extends Error {
-  constructor(message: string, readonly policy = false) { super(message); this.name = 'WebhookTransportError'; }
+  constructor(
+    message: string,
+    readonly policy = false,
+  ) {
+    super(message);
+    this.name = 'WebhookTransportError';
+  }
 }
 
 /**
@@ -28,7 +34,11 @@ export async function postWebhook(p: WebhookPost): Promise<{ status: number; tex
   let res: Dispatcher.ResponseData;
   try {
     res = await request(p.targetUrl, {
-      method: 'POST', body: p.body, headers: p.headers, signal: AbortSignal.any([p.signal, timeout]), dispatcher: outboundDispatcher(),
+      method: 'POST',
+      body: p.body,
+      headers: p.headers,
+      signal: AbortSignal.any([p.signal, timeout]),
+      dispatcher: outboundDispatcher(),
     });
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));

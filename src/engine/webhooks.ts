@@ -39,10 +39,18 @@ export function subscriptionView(s: SubscriptionRow): WebhookSubscriptionRespons
 
 export function deliveryView(d: DeliveryRow): WebhookDeliveryResponse {
   return {
-    id: d.id, subscription_id: d.subscription_id, event_id: d.event_id, event_type: d.event_type,
-    status: d.status as DeliveryStatus, attempts: d.attempts, next_attempt_at: iso(d.next_attempt_at),
-    last_attempt_at: iso(d.last_attempt_at), last_status_code: d.last_status_code, last_error: d.last_error,
-    created_at: new Date(Number(d.created_at)).toISOString(), delivered_at: iso(d.delivered_at),
+    id: d.id,
+    subscription_id: d.subscription_id,
+    event_id: d.event_id,
+    event_type: d.event_type,
+    status: d.status as DeliveryStatus,
+    attempts: d.attempts,
+    next_attempt_at: iso(d.next_attempt_at),
+    last_attempt_at: iso(d.last_attempt_at),
+    last_status_code: d.last_status_code,
+    last_error: d.last_error,
+    created_at: new Date(Number(d.created_at)).toISOString(),
+    delivered_at: iso(d.delivered_at),
   };
 }
 
@@ -55,16 +63,28 @@ export function createWebhookAdmin(deps: { store: Store; cipher: CredentialCiphe
     const issues: ValidationIssue[] = [];
     const url = URL.canParse(req.targetUrl) ? new URL(req.targetUrl) : null;
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      issues.push({ loc: ['body', 'target_url'], msg: 'expected an absolute http(s) URL, e.g. https://hooks.example.com/provisioner', type: 'value_error' });
+      issues.push({
+        loc: ['body', 'target_url'],
+        msg: 'expected an absolute http(s) URL, e.g. https://hooks.example.com/provisioner',
+        type: 'value_error',
+      });
     }
     if (req.secret.length < WEBHOOK_SECRET_MIN_LENGTH) {
-      issues.push({ loc: ['body', 'secret'], msg: `expected at least ${WEBHOOK_SECRET_MIN_LENGTH} characters (e.g. openssl rand -hex 32)`, type: 'too_short' });
+      issues.push({
+        loc: ['body', 'secret'],
+        msg: `expected at least ${WEBHOOK_SECRET_MIN_LENGTH} characters (e.g. openssl rand -hex 32)`,
+        type: 'too_short',
+      });
     }
     issues.push(...checkTopicPatterns(req.topics, OUTBOUND_TOPICS, ['body', 'topics']));
     if (issues.length > 0) throw new ValidationFailed(issues);
     const row: SubscriptionRow = {
-      id: newSubscriptionId(), target_url: req.targetUrl, secret: sealSecret(cipher, req.secret),
-      topics: toJsonColumn([...new Set(req.topics)]), created_at: now(), created_by: req.actor,
+      id: newSubscriptionId(),
+      target_url: req.targetUrl,
+      secret: sealSecret(cipher, req.secret),
+      topics: toJsonColumn([...new Set(req.topics)]),
+      created_at: now(),
+      created_by: req.actor,
     };
     await webhooksRepo.insertSubscription(store.db, row);
     return subscriptionView(row);
@@ -80,7 +100,12 @@ export function createWebhookAdmin(deps: { store: Store; cipher: CredentialCiphe
   }
 
   async function listDeliveries(q: DeliveryQuery): Promise<{ items: WebhookDeliveryResponse[]; nextCursor: string | null }> {
-    const rows = await webhooksRepo.listDeliveries(store.db, { status: q.status, subscriptionId: q.subscriptionId, beforeId: q.cursor, limit: q.limit + 1 });
+    const rows = await webhooksRepo.listDeliveries(store.db, {
+      status: q.status,
+      subscriptionId: q.subscriptionId,
+      beforeId: q.cursor,
+      limit: q.limit + 1,
+    });
     const more = rows.length > q.limit;
     const page = more ? rows.slice(0, q.limit) : rows;
     return { items: page.map(deliveryView), nextCursor: more ? page[page.length - 1].id : null };
@@ -92,7 +117,9 @@ export function createWebhookAdmin(deps: { store: Store; cipher: CredentialCiphe
     if (!row) {
       const existing = await webhooksRepo.getDelivery(store.db, id);
       if (!existing) throw new NotFound(`webhook delivery ${id} not found; GET /api/v1/admin/webhook-deliveries lists them`);
-      throw new Conflict(`webhook delivery ${id} is already pending; it will be attempted at ${iso(existing.next_attempt_at) ?? 'its next attempt'}`);
+      throw new Conflict(
+        `webhook delivery ${id} is already pending; it will be attempted at ${iso(existing.next_attempt_at) ?? 'its next attempt'}`,
+      );
     }
     store.dialect.wakeups().notify('webhooks');
     return deliveryView(row);

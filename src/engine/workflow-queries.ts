@@ -12,7 +12,9 @@ import { iso, stepView, workflowView, waitingReason, type StepResponse, type Wor
 import type { CredentialCipher } from './credential-cipher.js';
 import { loadServiceState, mergeCredentials, provisionedResult } from './service-state.js';
 
-export interface WorkflowDetail extends WorkflowResponse { steps: StepResponse[] }
+export interface WorkflowDetail extends WorkflowResponse {
+  steps: StepResponse[];
+}
 
 /** The store's filter, paged by an opaque cursor (the last id of the previous page) instead of `beforeId`. */
 export type ListQuery = Omit<WorkflowFilter, 'beforeId'> & { cursor?: string };
@@ -67,28 +69,51 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
     const service = await servicesRepo.get(store.db, serviceSlug);
     const st = await loadServiceState(store.db, tenantId, serviceSlug);
     const ended = st.lastCompletedId !== null ? await workflowsRepo.get(store.db, st.lastCompletedId) : null;
-    if (!service && !ended && !st.active && !st.lastFailure) throw new NotFound(`unknown service "${serviceSlug}"; GET /api/v1/catalog/services lists the services`);
+    if (!service && !ended && !st.active && !st.lastFailure)
+      throw new NotFound(`unknown service "${serviceSlug}"; GET /api/v1/catalog/services lists the services`);
     const failedState = st.state === 'provision_failed' || st.state === 'deprovision_failed';
-    const focusRow = st.rows.active ?? (failedState && st.lastFailure ? await workflowsRepo.get(store.db, st.lastFailure.id) : null) ?? st.rows.current ?? ended;
+    const focusRow =
+      st.rows.active ??
+      (failedState && st.lastFailure ? await workflowsRepo.get(store.db, st.lastFailure.id) : null) ??
+      st.rows.current ??
+      ended;
     const inForce = st.rows.current ? await provisionedResult(store.db, st.rows.current) : null;
     const serving = st.state === 'provisioned' || st.state === 'updating';
     const steps = focusRow ? (await stepsRepo.listForWorkflow(store.db, focusRow.id)).map(toStep) : [];
     const wf = focusRow ? toWorkflow(focusRow) : null;
     const failure = st.lastFailure && !failedState ? st.lastFailure : null;
     return {
-      service_slug: serviceSlug, tenant_id: tenantId,
-      status: st.state === 'not_provisioned' || wf === null ? 'not_provisioned' as const : wf.status,
+      service_slug: serviceSlug,
+      tenant_id: tenantId,
+      status: st.state === 'not_provisioned' || wf === null ? ('not_provisioned' as const) : wf.status,
       state: st.state,
-      workflow_id: wf?.id ?? null, kind: wf?.kind ?? null,
+      workflow_id: wf?.id ?? null,
+      kind: wf?.kind ?? null,
       // A failed workflow shows no endpoint; an update under way still serves what is in force.
-      endpoint: serving ? inForce?.endpoint ?? null : null,
+      endpoint: serving ? (inForce?.endpoint ?? null) : null,
       has_credentials: serving && (inForce?.credentials.length ?? 0) > 0,
-      parameters: st.state === 'not_provisioned' || st.state === 'provisioning' || st.state === 'provision_failed' ? null : inForce?.parameters ?? null,
-      update: st.active?.kind === 'update' ? { workflow_id: st.active.id, status: st.active.status, parameters: st.active.parameters } : null,
-      last_failure: failure ? { workflow_id: failure.id, kind: failure.kind, status: failure.status, error: failure.error, completed_at: iso(failure.completedAt) } : null,
-      steps_total: wf?.stepsTotal ?? 0, steps_completed: wf?.stepsCompleted ?? 0, waiting_on: waitingOnOf(steps, undefined, wf?.status),
-      error: st.state === 'provisioned' || st.state === 'not_provisioned' ? null : wf?.error ?? null,
-      started_at: iso(wf?.startedAt ?? null), updated_at: iso(wf?.updatedAt ?? null), completed_at: iso(wf?.completedAt ?? null),
+      parameters:
+        st.state === 'not_provisioned' || st.state === 'provisioning' || st.state === 'provision_failed'
+          ? null
+          : (inForce?.parameters ?? null),
+      update:
+        st.active?.kind === 'update' ? { workflow_id: st.active.id, status: st.active.status, parameters: st.active.parameters } : null,
+      last_failure: failure
+        ? {
+            workflow_id: failure.id,
+            kind: failure.kind,
+            status: failure.status,
+            error: failure.error,
+            completed_at: iso(failure.completedAt),
+          }
+        : null,
+      steps_total: wf?.stepsTotal ?? 0,
+      steps_completed: wf?.stepsCompleted ?? 0,
+      waiting_on: waitingOnOf(steps, undefined, wf?.status),
+      error: st.state === 'provisioned' || st.state === 'not_provisioned' ? null : (wf?.error ?? null),
+      started_at: iso(wf?.startedAt ?? null),
+      updated_at: iso(wf?.updatedAt ?? null),
+      completed_at: iso(wf?.completedAt ?? null),
     };
   }
 
@@ -98,8 +123,14 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
     const more = rows.length > limit;
     const page = (more ? rows.slice(0, limit) : rows).map(toEvent);
     const items: EventView[] = page.map((e) => ({
-      id: e.id, type: e.type, step_name: e.stepName, attempt: e.attempt, actor: e.actor, reason: e.reason,
-      data: tenantId === null ? e.data : withoutOperatorDetail(e.data), created_at: new Date(e.createdAt).toISOString(),
+      id: e.id,
+      type: e.type,
+      step_name: e.stepName,
+      attempt: e.attempt,
+      actor: e.actor,
+      reason: e.reason,
+      data: tenantId === null ? e.data : withoutOperatorDetail(e.data),
+      created_at: new Date(e.createdAt).toISOString(),
     }));
     return { items, nextCursor: more ? page[page.length - 1].id : null };
   }
@@ -116,10 +147,20 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
     if (!inForce || !credentials) throw new NotFound(`the provisioning of ${serviceSlug} (${st.rows.current.id}) reported no credentials`);
     const current = st.rows.current;
     const t = now();
-    await eventsRepo.insertMany(store.db, [{
-      id: newEventId(), workflow_id: current.id, tenant_id: tenantId, type: 'credentials.revealed', step_name: null, attempt: null,
-      actor, reason: null, data: toJsonColumn({ keys: Object.keys(credentials) }), created_at: t,
-    }]);
+    await eventsRepo.insertMany(store.db, [
+      {
+        id: newEventId(),
+        workflow_id: current.id,
+        tenant_id: tenantId,
+        type: 'credentials.revealed',
+        step_name: null,
+        attempt: null,
+        actor,
+        reason: null,
+        data: toJsonColumn({ keys: Object.keys(credentials) }),
+        created_at: t,
+      },
+    ]);
     return { service_slug: serviceSlug, workflow_id: current.id, credentials, endpoint: inForce.endpoint };
   }
 
@@ -136,18 +177,20 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
   async function stuck(q: { olderThanS: number; limit: number }): Promise<StuckWorkflow[]> {
     const t = now();
     const rows = await workflowsRepo.listStale(store.db, t - q.olderThanS * 1000, q.limit);
-    return Promise.all(rows.map(async (row) => {
-      const steps = (await stepsRepo.listForWorkflow(store.db, row.id)).map(toStep);
-      const wf = toWorkflow(row);
-      const waitingOn = waitingOnOf(steps, t, wf.status);
-      return {
-        ...workflowView(wf),
-        last_progress_at: new Date(wf.lastProgressAt).toISOString(),
-        stuck_for_s: Math.floor((t - wf.lastProgressAt) / 1000),
-        reason: stuckReason(wf.status, wf.error, waitingOn),
-        waiting_on: waitingOn,
-      };
-    }));
+    return Promise.all(
+      rows.map(async (row) => {
+        const steps = (await stepsRepo.listForWorkflow(store.db, row.id)).map(toStep);
+        const wf = toWorkflow(row);
+        const waitingOn = waitingOnOf(steps, t, wf.status);
+        return {
+          ...workflowView(wf),
+          last_progress_at: new Date(wf.lastProgressAt).toISOString(),
+          stuck_for_s: Math.floor((t - wf.lastProgressAt) / 1000),
+          reason: stuckReason(wf.status, wf.error, waitingOn),
+          waiting_on: waitingOn,
+        };
+      }),
+    );
   }
 
   /** A workflow's version for an open page's live update: it changes with every committed transition. */
@@ -160,9 +203,15 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
 }
 
 /** Changes with every committed transition (each one moves updated_at); one format for the row and the view. */
-export const workflowVersion = (updatedAtMs: number, status: string, stepsCompleted: number) => `${updatedAtMs}-${status}-${stepsCompleted}`;
+export const workflowVersion = (updatedAtMs: number, status: string, stepsCompleted: number) =>
+  `${updatedAtMs}-${status}-${stepsCompleted}`;
 
-export interface WaitingOnView { step: string; status: string; reason: string; next_action_at: string | null }
+export interface WaitingOnView {
+  step: string;
+  status: string;
+  reason: string;
+  next_action_at: string | null;
+}
 
 export interface StuckWorkflow extends WorkflowResponse {
   last_progress_at: string;
@@ -174,24 +223,33 @@ export interface StuckWorkflow extends WorkflowResponse {
 /** The steps a workflow waits on, each with why and when it acts next; `now` flags what is overdue. */
 function waitingOnOf(steps: Step[], now?: number, workflowStatus?: string): WaitingOnView[] {
   // A failure held for an operator (on_failure: hold) waits on a person, and says so.
-  const held = workflowStatus === 'failed' && !steps.some((s) => s.status === 'compensated' || s.status === 'compensating' || s.state.compensation_failed === true)
-    ? steps.filter((s) => s.status === 'failed').map((s) => ({
-      step: s.name, status: s.status, next_action_at: null,
-      reason: `held for an operator after this step failed (${s.error ?? 'unknown error'}): retry-step, force-complete or cancel`,
-    }))
-    : [];
-  return [...held, ...steps
-    .filter((s) => isMoving(s.status) || (s.status === 'pending' && s.nextRunAt !== null))
-    .map((s) => {
-      const at = s.nextRunAt ?? s.deadlineAt;
-      let reason = waitingReason(s, steps) ?? s.status;
-      if (now !== undefined && s.leaseExpiresAt !== null && s.leaseOwner !== null && s.leaseExpiresAt < now) {
-        reason += `; its worker's lease expired at ${iso(s.leaseExpiresAt)} and another worker will take it over`;
-      } else if (now !== undefined && s.leaseOwner === null && at !== null && at < now) {
-        reason += `; overdue since ${iso(at)}: no worker has claimed it (is a worker running?)`;
-      }
-      return { step: s.name, status: s.status, reason, next_action_at: iso(at) };
-    })];
+  const held =
+    workflowStatus === 'failed' &&
+    !steps.some((s) => s.status === 'compensated' || s.status === 'compensating' || s.state.compensation_failed === true)
+      ? steps
+          .filter((s) => s.status === 'failed')
+          .map((s) => ({
+            step: s.name,
+            status: s.status,
+            next_action_at: null,
+            reason: `held for an operator after this step failed (${s.error ?? 'unknown error'}): retry-step, force-complete or cancel`,
+          }))
+      : [];
+  return [
+    ...held,
+    ...steps
+      .filter((s) => isMoving(s.status) || (s.status === 'pending' && s.nextRunAt !== null))
+      .map((s) => {
+        const at = s.nextRunAt ?? s.deadlineAt;
+        let reason = waitingReason(s, steps) ?? s.status;
+        if (now !== undefined && s.leaseExpiresAt !== null && s.leaseOwner !== null && s.leaseExpiresAt < now) {
+          reason += `; its worker's lease expired at ${iso(s.leaseExpiresAt)} and another worker will take it over`;
+        } else if (now !== undefined && s.leaseOwner === null && at !== null && at < now) {
+          reason += `; overdue since ${iso(at)}: no worker has claimed it (is a worker running?)`;
+        }
+        return { step: s.name, status: s.status, reason, next_action_at: iso(at) };
+      }),
+  ];
 }
 
 function stuckReason(status: string, error: string | null, waitingOn: WaitingOnView[]): string {

@@ -1,7 +1,5 @@
 import Fastify, { LogController } from 'fastify';
-import type {
-  FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifyServerOptions,
-} from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import AjvCompiler from '@fastify/ajv-compiler';
 import swagger, { type SwaggerTransform, type SwaggerTransformObject } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -80,13 +78,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   registerProbes(app, deps.ready);
 
   for (const plugin of deps.root ?? []) await app.register(plugin);
-  await app.register(async (scope) => {
-    for (const plugin of deps.publicApi ?? []) await scope.register(plugin);
-  }, { prefix: API_PREFIX });
-  await app.register(async (scope) => {
-    await scope.register(authenticate(deps.verifier));
-    for (const plugin of deps.api ?? []) await scope.register(plugin);
-  }, { prefix: API_PREFIX });
+  await app.register(
+    async (scope) => {
+      for (const plugin of deps.publicApi ?? []) await scope.register(plugin);
+    },
+    { prefix: API_PREFIX },
+  );
+  await app.register(
+    async (scope) => {
+      await scope.register(authenticate(deps.verifier));
+      for (const plugin of deps.api ?? []) await scope.register(plugin);
+    },
+    { prefix: API_PREFIX },
+  );
   return app;
 }
 
@@ -100,7 +104,12 @@ function limitJsonDepth(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (jsonDepth(body as string) > MAX_JSON_DEPTH) {
-      done(new ValidationFailed([{ loc: ['body'], msg: `JSON is nested deeper than ${MAX_JSON_DEPTH} levels; send a flatter document`, type: 'value_error.depth' }]), undefined);
+      done(
+        new ValidationFailed([
+          { loc: ['body'], msg: `JSON is nested deeper than ${MAX_JSON_DEPTH} levels; send a flatter document`, type: 'value_error.depth' },
+        ]),
+        undefined,
+      );
       return;
     }
     parseJson(req, body as string, done);
@@ -113,7 +122,9 @@ function limitJsonDepth(app: FastifyInstance): void {
  */
 function shedDuringShutdown(app: FastifyInstance): void {
   let closing = false;
-  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async () => {
     if (closing) throw new Unavailable('this server is shutting down; retry the request');
   });
@@ -138,8 +149,10 @@ function noBodyCoercion(): AjvCompiler.BuildCompilerFromPool {
   const pool = AjvCompiler();
   return (externalSchemas, options) => {
     const forText = pool(externalSchemas, options);
-    const forBody = options?.mode === 'JTD' ? forText
-      : pool(externalSchemas, { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } });
+    const forBody =
+      options?.mode === 'JTD'
+        ? forText
+        : pool(externalSchemas, { ...options, customOptions: { ...options?.customOptions, coerceTypes: false } });
     return (route) => (route.httpPart === 'body' ? forBody : forText)(route);
   };
 }
@@ -149,7 +162,13 @@ async function registerDocs(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Provisioner API', version: '1.0.0', description: 'Multi-tenant service-provisioning workflows.', license: { name: 'MIT', identifier: 'MIT' }, contact: { name: 'Provisioner maintainers' } },
+      info: {
+        title: 'Provisioner API',
+        version: '1.0.0',
+        description: 'Multi-tenant service-provisioning workflows.',
+        license: { name: 'MIT', identifier: 'MIT' },
+        contact: { name: 'Provisioner maintainers' },
+      },
       components: { securitySchemes: { [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
       servers: [{ url: '/', description: 'This Provisioner (paths include /api/v1)' }],
     },
@@ -168,9 +187,24 @@ function registerProbes(app: FastifyInstance, ready: AppDeps['ready']): void {
   const Health = Type.Object({ status: Type.Literal('ok') }, { description: 'The process is up' });
   const readiness = (description: string) =>
     Type.Object({ status: Type.String(), checks: Type.Record(Type.String(), Type.String()) }, { description });
-  app.get('/healthz', { schema: { tags: ['Health'], operationId: 'healthz', summary: 'Liveness: the process is up', security: [], response: { 200: Health } } },
-    async () => ({ status: 'ok' as const }));
-  app.get('/readyz', { schema: { tags: ['Health'], operationId: 'readyz', summary: 'Readiness: the database answers', security: [], response: { 200: readiness('Ready to serve'), 503: readiness('Not ready; see checks') } } },
+  app.get(
+    '/healthz',
+    {
+      schema: { tags: ['Health'], operationId: 'healthz', summary: 'Liveness: the process is up', security: [], response: { 200: Health } },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['Health'],
+        operationId: 'readyz',
+        summary: 'Readiness: the database answers',
+        security: [],
+        response: { 200: readiness('Ready to serve'), 503: readiness('Not ready; see checks') },
+      },
+    },
     async (req, reply) => {
       let result: Awaited<ReturnType<AppDeps['ready']>>;
       try {
@@ -181,7 +215,8 @@ function registerProbes(app: FastifyInstance, ready: AppDeps['ready']): void {
         result = { ok: false, checks: { readiness: 'check failed; see the server log' } };
       }
       return reply.code(result.ok ? 200 : 503).send({ status: result.ok ? 'ok' : 'unavailable', checks: result.checks });
-    });
+    },
+  );
 }
 
 type Json = Record<string, unknown>;
@@ -215,8 +250,10 @@ function hoistNamedSchemas() {
     const out: Json = {};
     for (const [key, value] of Object.entries(node)) {
       if (key === '$id') continue;
-      out[key] = key === '$ref' && typeof value === 'string' && !value.startsWith('#')
-        ? COMPONENTS + value.replace(/#$/, '') : toComponent(value, false);
+      out[key] =
+        key === '$ref' && typeof value === 'string' && !value.startsWith('#')
+          ? COMPONENTS + value.replace(/#$/, '')
+          : toComponent(value, false);
     }
     return out;
   };
@@ -231,15 +268,19 @@ function hoistNamedSchemas() {
     out.operationId ??= fallbackOperationId(route.method, url);
     if (out.description === undefined && typeof out.summary === 'string') out.description = out.summary;
     if (isObject(schema.response)) {
-      out.response = Object.fromEntries(Object.entries(schema.response)
-        .map(([status, r]) => [status, hoist(r, status.startsWith('2') ? 'Successful Response' : undefined)]));
+      out.response = Object.fromEntries(
+        Object.entries(schema.response).map(([status, r]) => [
+          status,
+          hoist(r, status.startsWith('2') ? 'Successful Response' : undefined),
+        ]),
+      );
     }
     return { schema: out, url };
   };
   const transformObject: SwaggerTransformObject = (doc) => {
     if (!('openapiObject' in doc)) return doc.swaggerObject;
-    const components = doc.openapiObject.components ??= {};
-    const schemas: Record<string, unknown> = components.schemas ??= {};
+    const components = (doc.openapiObject.components ??= {});
+    const schemas: Record<string, unknown> = (components.schemas ??= {});
     for (const [id, schema] of named) {
       if (!(id in schemas)) schemas[id] = toComponent(schema, true);
     }
@@ -273,13 +314,19 @@ function tagsUsed(paths: Record<string, unknown>): { name: string; description?:
 
 /** For a route that names none: `post /api/v1/a/{b}/c` → `postApiV1ABC`, stable as long as the route is. */
 function fallbackOperationId(method: string | string[], url: string): string {
-  const words = url.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1));
+  const words = url
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((w) => w[0].toUpperCase() + w.slice(1));
   return `${String([method].flat()[0]).toLowerCase()}${words.join('')}`;
 }
 
 /** `anyOf: [{}, {type: null}]` (TypeBox's Unknown-or-null) accepts any value; linters flag the empty branch, so it goes. */
 function dropAnyValueUnions(node: unknown): void {
-  if (Array.isArray(node)) { node.forEach(dropAnyValueUnions); return; }
+  if (Array.isArray(node)) {
+    node.forEach(dropAnyValueUnions);
+    return;
+  }
   if (!isObject(node)) return;
   if (Array.isArray(node.anyOf) && node.anyOf.some((v) => isObject(v) && Object.keys(v).length === 0)) delete node.anyOf;
   for (const v of Object.values(node)) dropAnyValueUnions(v);

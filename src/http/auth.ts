@@ -50,8 +50,10 @@ export function requireCaller(allowed: (c: Caller) => boolean, message: string) 
 }
 
 /** Tenant read endpoints need a token that names the tenant (DESIGN §3). */
-export const requireTenant = requireCaller((c) => c.tenantId !== null,
-  'this endpoint needs a token with a tenant_id claim; request a token issued for your tenant');
+export const requireTenant = requireCaller(
+  (c) => c.tenantId !== null,
+  'this endpoint needs a token with a tenant_id claim; request a token issued for your tenant',
+);
 
 function callerOf(req: FastifyRequest): Caller {
   // A permission check outside an authenticated scope is a wiring bug: fail closed and loudly.

@@ -1,6 +1,8 @@
 import { RateLimited } from '../domain/errors.js';
 
-export interface RateLimiter { take(key: string): void }
+export interface RateLimiter {
+  take(key: string): void;
+}
 
 /**
  * Token bucket per source, in memory (the callback route spends one per failed token lookup): each replica limits what reaches it. Buckets idle for a
@@ -23,7 +25,10 @@ export function createRateLimiter(perMinute: number, clock: () => number = Date.
       buckets.set(key, b);
       if (b.tokens < 1) {
         const retryAfterS = Math.max(1, Math.ceil((1 - b.tokens) / refillPerMs / 1000));
-        throw new RateLimited(`too many unknown callback tokens from ${key}; retry after ${retryAfterS} s with the callback_token sent with the request`, retryAfterS);
+        throw new RateLimited(
+          `too many unknown callback tokens from ${key}; retry after ${retryAfterS} s with the callback_token sent with the request`,
+          retryAfterS,
+        );
       }
       b.tokens -= 1;
     },

@@ -28,18 +28,20 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
   const serveApi = config.role !== 'worker';
   const api: RoutePlugin[] = serveApi
     ? [
-      provisioningRoutes({ starter: runtime.starter, queries: runtime.queries }),
-      adminRoutes({ queries: runtime.queries, starter: runtime.starter, admin: runtime.admin, stuckAfterS: config.stuckAfterS }),
-      registryRoutes({ registry: runtime.registry }), catalogRoutes({ registry: runtime.registry }),
-      webhookRoutes({ store: runtime.store, cipher: runtime.cipher, config: { outbound: config.outbound } }),
-      adminEventsRoutes({ intake: runtime.intake }),
-    ]
+        provisioningRoutes({ starter: runtime.starter, queries: runtime.queries }),
+        adminRoutes({ queries: runtime.queries, starter: runtime.starter, admin: runtime.admin, stuckAfterS: config.stuckAfterS }),
+        registryRoutes({ registry: runtime.registry }),
+        catalogRoutes({ registry: runtime.registry }),
+        webhookRoutes({ store: runtime.store, cipher: runtime.cipher, config: { outbound: config.outbound } }),
+        adminEventsRoutes({ intake: runtime.intake }),
+      ]
     : [];
   const publicApi: RoutePlugin[] = serveApi
     ? [
-      callbackRoutes({ callbacks: runtime.callbacks, limiter: createRateLimiter(config.callbackRateLimitPerMinute) }),
-      eventsIntakeRoutes({ intake: runtime.intake }), manifestSchemaRoute({ publicUrl: config.publicUrl }),
-    ]
+        callbackRoutes({ callbacks: runtime.callbacks, limiter: createRateLimiter(config.callbackRateLimitPerMinute) }),
+        eventsIntakeRoutes({ intake: runtime.intake }),
+        manifestSchemaRoute({ publicUrl: config.publicUrl }),
+      ]
     : [];
   return buildApp({
     verifier,
@@ -62,8 +64,10 @@ export async function buildServer(runtime: Runtime): Promise<FastifyInstance> {
     root: [
       // Probes and scrapes are left untraced: every few seconds each, they would bury the requests worth reading.
       ...(runtime.tracer.enabled ? [httpTracing(runtime.tracer, { skipRoutes: ['/healthz', '/readyz', '/metrics'] })] : []),
-      metricsRoute(runtime.metrics), ...(serveApi ? [uiPlugin({ runtime, verifier })] : []),
+      metricsRoute(runtime.metrics),
+      ...(serveApi ? [uiPlugin({ runtime, verifier })] : []),
     ],
-    onResponse: (req, reply) => runtime.metrics.observeHttp(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000),
+    onResponse: (req, reply) =>
+      runtime.metrics.observeHttp(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000),
   });
 }

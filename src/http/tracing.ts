@@ -22,19 +22,23 @@ export function httpTracing(tracer: Tracer, opts: HttpTracingOptions = {}): Fast
     app.addHook('onRequest', (req, _reply, done) => {
       const route = req.routeOptions.url;
       if (route === undefined || !skip.has(route)) {
-        spans.set(req, tracer.startSpan(route === undefined ? req.method : `${req.method} ${route}`, {
-          kind: 'server',
-          parent: parseTraceparent(req.headers.traceparent),
-          // The raw URL is left out on purpose: a query may carry a token (/ui/login?token=…).
-          attributes: { 'http.request.method': req.method, 'http.route': route, 'provisioner.request_id': req.id },
-        }));
+        spans.set(
+          req,
+          tracer.startSpan(route === undefined ? req.method : `${req.method} ${route}`, {
+            kind: 'server',
+            parent: parseTraceparent(req.headers.traceparent),
+            // The raw URL is left out on purpose: a query may carry a token (/ui/login?token=…).
+            attributes: { 'http.request.method': req.method, 'http.route': route, 'provisioner.request_id': req.id },
+          }),
+        );
       }
       done();
     });
     // Callback-style, so the rest of the request (route preHandlers and the handler) runs inside run().
     app.addHook('preHandler', (req, _reply, done) => {
       const context = spans.get(req)?.context;
-      if (context) runInSpan(context, done); else done();
+      if (context) runInSpan(context, done);
+      else done();
     });
     app.addHook('onResponse', (req, reply, done) => {
       const span = spans.get(req);

@@ -14,7 +14,16 @@ export function acceptYamlBodies(app: FastifyInstance): void {
       // Aliases are capped (yaml's default 100) so a "billion laughs" document cannot expand without bound.
       done(null, parseYaml(String(body), { maxAliasCount: 100 }) as unknown);
     } catch (e) {
-      done(new ValidationFailed([{ loc: ['body'], msg: `YAML decode error: ${(e as Error).message.split('\n')[0]}; send a valid YAML or JSON document`, type: 'yaml_invalid' }]), undefined);
+      done(
+        new ValidationFailed([
+          {
+            loc: ['body'],
+            msg: `YAML decode error: ${(e as Error).message.split('\n')[0]}; send a valid YAML or JSON document`,
+            type: 'yaml_invalid',
+          },
+        ]),
+        undefined,
+      );
     }
   });
 }

@@ -8,7 +8,21 @@ import { createPostgresHotPath } from './hot-path-postgres.js';
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 const MIGRATION_LOCK_ID = 7_305_214_001;
-const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004']);
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  '57P01',
+  '57P02',
+  '57P03',
+  '08000',
+  '08003',
+  '08006',
+  '08001',
+  '08004',
+]);
 
 export function createPostgresDialect(url: string, poolSize: number, log?: (msg: string, err?: unknown) => void): StoreDialect {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000 });
@@ -17,7 +31,9 @@ export function createPostgresDialect(url: string, poolSize: number, log?: (msg:
   // pg-pool listens for errors only while a client is idle; one checked out between two queries (inside
   // a transaction, say) that loses its server would emit 'error' unheard and crash the process. The
   // query in progress or the next one fails instead, and the callers' retries take it from there.
-  pool.on('connect', (client) => { client.on('error', (err) => log?.('database connection lost', err)); });
+  pool.on('connect', (client) => {
+    client.on('error', (err) => log?.('database connection lost', err));
+  });
   const db = new Kysely<Db>({ dialect: new PostgresDialect({ pool }) });
   let wakeups: PgWakeups | null = null;
   return {
@@ -29,16 +45,32 @@ export function createPostgresDialect(url: string, poolSize: number, log?: (msg:
       const client = await pool.connect();
       try {
         await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_ID]);
-        try { return await fn(); } finally { await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]); }
-      } finally { client.release(); }
+        try {
+          return await fn();
+        } finally {
+          await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
+        }
+      } finally {
+        client.release();
+      }
     },
-    wakeups() { return (wakeups ??= new PgWakeups(url, pool, log)); },
-    async ping() { await sql`select 1`.execute(db); },
-    async close() { await wakeups?.close(); await db.destroy(); },
+    wakeups() {
+      return (wakeups ??= new PgWakeups(url, pool, log));
+    },
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await wakeups?.close();
+      await db.destroy();
+    },
     isConnectionError(e) {
       const code = e && typeof e === 'object' && 'code' in e ? String((e as { code: unknown }).code) : '';
       const msg = e instanceof Error ? e.message : '';
-      return CONNECTION_ERROR_CODES.has(code) || /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(msg);
+      return (
+        CONNECTION_ERROR_CODES.has(code) ||
+        /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(msg)
+      );
     },
     isUniqueViolation: (e) => !!e && typeof e === 'object' && 'code' in e && (e as { code: unknown }).code === '23505',
   };
@@ -54,23 +86,33 @@ class PgWakeups implements WakeupChannel {
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
 
-  constructor(private url: string, private pool: pg.Pool, private log?: (msg: string, err?: unknown) => void) {
+  constructor(
+    private url: string,
+    private pool: pg.Pool,
+    private log?: (msg: string, err?: unknown) => void,
+  ) {
     void this.connect(0);
   }
 
   private async connect(delayMs: number) {
     if (this.closed) return;
     if (delayMs > 0) {
-      await new Promise<void>((r) => { this.retryTimer = setTimeout(r, delayMs); this.retryTimer.unref(); });
+      await new Promise<void>((r) => {
+        this.retryTimer = setTimeout(r, delayMs);
+        this.retryTimer.unref();
+      });
       if (this.closed) return;
     }
     const client = new pg.Client({ connectionString: this.url });
-    client.on('error', () => { /* handled by 'end' below */ });
+    client.on('error', () => {
+      /* handled by 'end' below */
+    });
     client.on('end', () => {
       if (this.client === client) this.client = null;
       if (!this.closed) {
         // Work may have been announced while we were deaf: wake everyone once, then reconnect.
-        this.local.notify('steps'); this.local.notify('webhooks');
+        this.local.notify('steps');
+        this.local.notify('webhooks');
         void this.connect(Math.min(5000, Math.max(250, delayMs * 2)));
       }
     });
@@ -82,7 +124,10 @@ class PgWakeups implements WakeupChannel {
       await client.connect();
       await client.query('listen provisioner_steps');
       await client.query('listen provisioner_webhooks');
-      if (this.closed) { await client.end(); return; }
+      if (this.closed) {
+        await client.end();
+        return;
+      }
       this.client = client;
     } catch (err) {
       this.log?.('LISTEN connection failed; retrying', err);
@@ -98,13 +143,19 @@ class PgWakeups implements WakeupChannel {
     this.pool.query(`select pg_notify('provisioner_${topic}', '')`).catch(() => undefined);
   }
 
-  subscribe(topic: WakeTopic, listener: () => void) { return this.local.subscribe(topic, listener); }
+  subscribe(topic: WakeTopic, listener: () => void) {
+    return this.local.subscribe(topic, listener);
+  }
 
   async close() {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    const c = this.client; this.client = null;
-    if (c) { c.removeAllListeners('end'); await c.end().catch(() => undefined); }
+    const c = this.client;
+    this.client = null;
+    if (c) {
+      c.removeAllListeners('end');
+      await c.end().catch(() => undefined);
+    }
     await this.local.close();
   }
 }

@@ -25,8 +25,13 @@ export function createSqliteDialect(path: string): StoreDialect {
     // One process migrates at a time anyway: SQLite takes a write lock for the migration transaction.
     withMigrationLock: (fn) => fn(),
     wakeups: () => wakeups,
-    async ping() { await sql`select 1`.execute(db); },
-    async close() { await wakeups.close(); await db.destroy(); },
+    async ping() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await wakeups.close();
+      await db.destroy();
+    },
     isConnectionError: () => false,
     isUniqueViolation: (e) => e instanceof Error && 'code' in e && String((e as { code: unknown }).code).startsWith('SQLITE_CONSTRAINT'),
   };

@@ -44,7 +44,11 @@ export class LocalWakeups implements WakeupChannel {
     let set = this.listeners.get(topic);
     if (!set) this.listeners.set(topic, (set = new Set()));
     set.add(listener);
-    return () => { set.delete(listener); };
+    return () => {
+      set.delete(listener);
+    };
   }
-  async close() { this.listeners.clear(); }
+  async close() {
+    this.listeners.clear();
+  }
 }

@@ -9,8 +9,16 @@ export type EventRow = Selectable<EventsTable>;
 
 export function toEvent(r: EventRow): WorkflowEvent {
   return {
-    id: r.id, workflowId: r.workflow_id, tenantId: r.tenant_id, type: r.type, stepName: r.step_name,
-    attempt: r.attempt, actor: r.actor, reason: r.reason, data: fromJsonColumn<JsonObject>(r.data) ?? {}, createdAt: r.created_at,
+    id: r.id,
+    workflowId: r.workflow_id,
+    tenantId: r.tenant_id,
+    type: r.type,
+    stepName: r.step_name,
+    attempt: r.attempt,
+    actor: r.actor,
+    reason: r.reason,
+    data: fromJsonColumn<JsonObject>(r.data) ?? {},
+    createdAt: r.created_at,
   };
 }
 

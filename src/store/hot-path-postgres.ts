@@ -5,8 +5,17 @@ import { DUE, EVENT_COLUMNS, OUTBOX_COLUMNS, rowsAsJson, type HotPath, type Load
 /** Column types, for reading set-based writes out of a JSON parameter. */
 const INTEGER = new Set(['attempt', 'compensation_attempt', 'retry_count', 'max_attempts', 'poll_count', 'steps_completed']);
 const BIGINT = new Set([
-  'next_run_at', 'deadline_at', 'lease_expires_at', 'first_poll_at', 'started_at', 'completed_at', 'updated_at', 'created_at',
-  'last_progress_at', 'cancel_requested_at', 'dispatched_at',
+  'next_run_at',
+  'deadline_at',
+  'lease_expires_at',
+  'first_poll_at',
+  'started_at',
+  'completed_at',
+  'updated_at',
+  'created_at',
+  'last_progress_at',
+  'cancel_requested_at',
+  'dispatched_at',
 ]);
 const typed = (c: string, i: number) => `(v ->> ${i})${INTEGER.has(c) ? '::integer' : BIGINT.has(c) ? '::bigint' : ''}`;
 const setFrom = (cols: readonly string[]) => cols.map((c, i) => `${c} = ${typed(c, i + 1)}`).join(', ');
@@ -54,12 +63,24 @@ const Q = {
   claim: { name: 'pv_claim', text: CLAIM },
   nextDue: { name: 'pv_next_due', text: 'select min(next_run_at) as at from steps where next_run_at > $1::bigint' },
   contextWorkflows: { name: 'pv_ctx_wf', text: 'select * from workflows where id = any($1::text[])' },
-  contextOutputs: { name: 'pv_ctx_out', text: 'select workflow_id, name, output, response from steps where workflow_id = any($1::text[]) and (output is not null or response is not null)' },
+  contextOutputs: {
+    name: 'pv_ctx_out',
+    text: 'select workflow_id, name, output, response from steps where workflow_id = any($1::text[]) and (output is not null or response is not null)',
+  },
   // Workflows first, in id order, then their steps: two batches never wait on each other in a cycle.
   loadWorkflows: { name: 'pv_load_wf', text: 'select * from workflows where id = any($1::text[]) order by id for update' },
-  loadSteps: { name: 'pv_load_steps', text: 'select * from steps where workflow_id = any($1::text[]) order by workflow_id, position for update' },
-  writeSteps: { name: 'pv_write_steps', text: `update steps s set ${setFrom(MUTABLE_STEP_COLUMNS)} from jsonb_array_elements($1::jsonb) v where s.id = v ->> 0` },
-  writeWorkflows: { name: 'pv_write_wf', text: `update workflows w set ${setFrom(MUTABLE_WORKFLOW_COLUMNS)} from jsonb_array_elements($1::jsonb) v where w.id = v ->> 0` },
+  loadSteps: {
+    name: 'pv_load_steps',
+    text: 'select * from steps where workflow_id = any($1::text[]) order by workflow_id, position for update',
+  },
+  writeSteps: {
+    name: 'pv_write_steps',
+    text: `update steps s set ${setFrom(MUTABLE_STEP_COLUMNS)} from jsonb_array_elements($1::jsonb) v where s.id = v ->> 0`,
+  },
+  writeWorkflows: {
+    name: 'pv_write_wf',
+    text: `update workflows w set ${setFrom(MUTABLE_WORKFLOW_COLUMNS)} from jsonb_array_elements($1::jsonb) v where w.id = v ->> 0`,
+  },
   insertEvents: { name: 'pv_ins_events', text: insertFrom('events', EVENT_COLUMNS) },
   insertOutbox: { name: 'pv_ins_outbox', text: insertFrom('outbox', OUTBOX_COLUMNS) },
 };
@@ -71,7 +92,14 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
   async function withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
-    try { return await fn(client); } catch (e) { broken = e as Error; throw e; } finally { client.release(broken && isConnectionLoss(broken) ? broken : undefined); }
+    try {
+      return await fn(client);
+    } catch (e) {
+      broken = e as Error;
+      throw e;
+    } finally {
+      client.release(broken && isConnectionLoss(broken) ? broken : undefined);
+    }
   }
 
   return {
@@ -79,29 +107,32 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
 
     nextDueAt: async (now) => (await run<{ at: number | null }>(pool, Q.nextDue, [now]))[0]?.at ?? null,
 
-    runContext: (ids) => withClient(async (c) => ({
-      workflows: await run<WorkflowRecord>(c, Q.contextWorkflows, [ids]),
-      outputs: await run<RunContextRows['outputs'][number]>(c, Q.contextOutputs, [ids]),
-    })),
+    runContext: (ids) =>
+      withClient(async (c) => ({
+        workflows: await run<WorkflowRecord>(c, Q.contextWorkflows, [ids]),
+        outputs: await run<RunContextRows['outputs'][number]>(c, Q.contextOutputs, [ids]),
+      })),
 
-    applyBatch: (ids, decide) => withClient(async (c) => {
-      await c.query('begin');
-      try {
-        const loaded = new Map<string, LoadedWorkflow>();
-        for (const wf of await run<WorkflowRecord>(c, Q.loadWorkflows, [ids])) loaded.set(wf.id, { wf, steps: [] });
-        for (const step of await run<StepRecord>(c, Q.loadSteps, [ids])) loaded.get(step.workflow_id)?.steps.push(step);
-        const { writes, result } = decide(loaded);
-        if (writes.steps.length > 0) await run(c, Q.writeSteps, [rowsAsJson(writes.steps, ['id', ...MUTABLE_STEP_COLUMNS])]);
-        if (writes.workflows.length > 0) await run(c, Q.writeWorkflows, [rowsAsJson(writes.workflows, ['id', ...MUTABLE_WORKFLOW_COLUMNS])]);
-        if (writes.events.length > 0) await run(c, Q.insertEvents, [rowsAsJson(writes.events, EVENT_COLUMNS)]);
-        if (writes.outbox.length > 0) await run(c, Q.insertOutbox, [rowsAsJson(writes.outbox, OUTBOX_COLUMNS)]);
-        await c.query('commit');
-        return result;
-      } catch (e) {
-        await c.query('rollback').catch(() => undefined);
-        throw e;
-      }
-    }),
+    applyBatch: (ids, decide) =>
+      withClient(async (c) => {
+        await c.query('begin');
+        try {
+          const loaded = new Map<string, LoadedWorkflow>();
+          for (const wf of await run<WorkflowRecord>(c, Q.loadWorkflows, [ids])) loaded.set(wf.id, { wf, steps: [] });
+          for (const step of await run<StepRecord>(c, Q.loadSteps, [ids])) loaded.get(step.workflow_id)?.steps.push(step);
+          const { writes, result } = decide(loaded);
+          if (writes.steps.length > 0) await run(c, Q.writeSteps, [rowsAsJson(writes.steps, ['id', ...MUTABLE_STEP_COLUMNS])]);
+          if (writes.workflows.length > 0)
+            await run(c, Q.writeWorkflows, [rowsAsJson(writes.workflows, ['id', ...MUTABLE_WORKFLOW_COLUMNS])]);
+          if (writes.events.length > 0) await run(c, Q.insertEvents, [rowsAsJson(writes.events, EVENT_COLUMNS)]);
+          if (writes.outbox.length > 0) await run(c, Q.insertOutbox, [rowsAsJson(writes.outbox, OUTBOX_COLUMNS)]);
+          await c.query('commit');
+          return result;
+        } catch (e) {
+          await c.query('rollback').catch(() => undefined);
+          throw e;
+        }
+      }),
   };
 }
 

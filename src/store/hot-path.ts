@@ -34,7 +34,10 @@ export interface RunContextRows {
   outputs: { workflow_id: string; name: string; output: string | null; response: string | null }[];
 }
 
-export interface LoadedWorkflow { wf: WorkflowRecord; steps: StepRecord[] }
+export interface LoadedWorkflow {
+  wf: WorkflowRecord;
+  steps: StepRecord[];
+}
 
 export interface BatchWrites {
   steps: StepRecord[];
@@ -43,9 +46,23 @@ export interface BatchWrites {
   outbox: OutboxRecord[];
 }
 
-export interface DecidedBatch<T> { writes: BatchWrites; result: T }
+export interface DecidedBatch<T> {
+  writes: BatchWrites;
+  result: T;
+}
 
-export const EVENT_COLUMNS = ['id', 'workflow_id', 'tenant_id', 'type', 'step_name', 'attempt', 'actor', 'reason', 'data', 'created_at'] as const satisfies readonly (keyof EventRecord)[];
+export const EVENT_COLUMNS = [
+  'id',
+  'workflow_id',
+  'tenant_id',
+  'type',
+  'step_name',
+  'attempt',
+  'actor',
+  'reason',
+  'data',
+  'created_at',
+] as const satisfies readonly (keyof EventRecord)[];
 export const OUTBOX_COLUMNS = ['id', 'topic', 'payload', 'created_at', 'dispatched_at'] as const satisfies readonly (keyof OutboxRecord)[];
 
 /** Rows as JSON arrays of the listed columns, the parameter of a set-based write. */

@@ -11,11 +11,23 @@ export const outboxRepo = {
   },
 
   async listUndispatched(db: Queryable, limit: number): Promise<OutboxRow[]> {
-    return db.selectFrom('outbox').selectAll().where('dispatched_at', 'is', null).orderBy('created_at').orderBy('id').limit(limit).execute();
+    return db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('dispatched_at', 'is', null)
+      .orderBy('created_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
   },
 
   async markDispatched(db: Queryable, id: string, at: number): Promise<boolean> {
-    const r = await db.updateTable('outbox').set({ dispatched_at: at }).where('id', '=', id).where('dispatched_at', 'is', null).executeTakeFirst();
+    const r = await db
+      .updateTable('outbox')
+      .set({ dispatched_at: at })
+      .where('id', '=', id)
+      .where('dispatched_at', 'is', null)
+      .executeTakeFirst();
     return r.numUpdatedRows === 1n;
   },
 };

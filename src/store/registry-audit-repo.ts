@@ -11,6 +11,13 @@ export const registryAuditRepo = {
   },
 
   async listForService(db: Queryable, slug: string, limit = 500): Promise<RegistryAuditRow[]> {
-    return db.selectFrom('registry_audit').selectAll().where('slug', '=', slug).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
+    return db
+      .selectFrom('registry_audit')
+      .selectAll()
+      .where('slug', '=', slug)
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
   },
 };

@@ -8,7 +8,10 @@ import type { Queryable } from './queryable.js';
  */
 const KID = (column: string) => sql<string>`substr(${sql.ref(column)}, 15, 12)`;
 
-export interface UnknownKey { kid: string; where: string }
+export interface UnknownKey {
+  kid: string;
+  where: string;
+}
 
 export const sealedKeysRepo = {
   /** The first stored value in each place sealed by none of `kids`, or an empty list. */
@@ -20,10 +23,13 @@ export const sealedKeysRepo = {
       { table: 'services', column: 'signing_secret', where: 'service signing secrets' },
     ] as const;
     for (const p of places) {
-      const row = await db.selectFrom(p.table).select(KID(p.column).as('kid'))
+      const row = await db
+        .selectFrom(p.table)
+        .select(KID(p.column).as('kid'))
         .where(p.column, 'is not', null)
         .where(KID(p.column), 'not in', [...kids])
-        .limit(1).executeTakeFirst();
+        .limit(1)
+        .executeTakeFirst();
       if (row) found.push({ kid: row.kid, where: p.where });
     }
     return found;

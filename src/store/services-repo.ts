@@ -26,12 +26,24 @@ export const servicesRepo = {
     return r.numDeletedRows === 1n;
   },
 
-  async insertVersion(db: Queryable, row: { id: string; slug: string; version: string; manifest: string; created_at: number; actor?: string | null; reason?: string | null }) {
-    await db.insertInto('service_versions').values({ actor: null, reason: null, ...row }).execute();
+  async insertVersion(
+    db: Queryable,
+    row: { id: string; slug: string; version: string; manifest: string; created_at: number; actor?: string | null; reason?: string | null },
+  ) {
+    await db
+      .insertInto('service_versions')
+      .values({ actor: null, reason: null, ...row })
+      .execute();
   },
 
   async listVersions(db: Queryable, slug: string) {
-    return db.selectFrom('service_versions').select(['id', 'version', 'created_at', 'actor', 'reason']).where('slug', '=', slug).orderBy('created_at').orderBy('id').execute();
+    return db
+      .selectFrom('service_versions')
+      .select(['id', 'version', 'created_at', 'actor', 'reason'])
+      .where('slug', '=', slug)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
   },
 
   /** The sealed signing secret (credential cipher envelope), or null when none was issued. */
@@ -47,7 +59,12 @@ export const servicesRepo = {
 
   /** Replaces a sealed secret only if it is still `from` (rotation while serving). */
   async replaceSigningSecret(db: Queryable, slug: string, from: string, to: string): Promise<boolean> {
-    const r = await db.updateTable('services').set({ signing_secret: to }).where('slug', '=', slug).where('signing_secret', '=', from).executeTakeFirst();
+    const r = await db
+      .updateTable('services')
+      .set({ signing_secret: to })
+      .where('slug', '=', slug)
+      .where('signing_secret', '=', from)
+      .executeTakeFirst();
     return r.numUpdatedRows === 1n;
   },
 

@@ -25,7 +25,9 @@ export const stepsRepo = {
   },
 
   async getByName(db: Queryable, workflowId: string, name: string): Promise<StepRow | null> {
-    return (await db.selectFrom('steps').selectAll().where('workflow_id', '=', workflowId).where('name', '=', name).executeTakeFirst()) ?? null;
+    return (
+      (await db.selectFrom('steps').selectAll().where('workflow_id', '=', workflowId).where('name', '=', name).executeTakeFirst()) ?? null
+    );
   },
 
   async findByTokenHash(db: Queryable, hash: string): Promise<StepRow | null> {
@@ -50,15 +52,22 @@ export const stepsRepo = {
 
   /** Steps of any workflow whose lease expired: for metrics and the stuck report. */
   async countExpiredLeases(db: Queryable, now: number): Promise<number> {
-    const r = await db.selectFrom('steps').select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('lease_expires_at', '<', now).where('lease_owner', 'is not', null).executeTakeFirst();
+    const r = await db
+      .selectFrom('steps')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('lease_expires_at', '<', now)
+      .where('lease_owner', 'is not', null)
+      .executeTakeFirst();
     return Number(r?.n ?? 0);
   },
 
   async dueSummary(db: Queryable, now: number): Promise<{ due: number; oldestDueAt: number | null }> {
-    const r = await db.selectFrom('steps')
+    const r = await db
+      .selectFrom('steps')
       .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min<number>('next_run_at').as('oldest')])
-      .where('next_run_at', '<=', now).where('lease_owner', 'is', null).executeTakeFirst();
+      .where('next_run_at', '<=', now)
+      .where('lease_owner', 'is', null)
+      .executeTakeFirst();
     return { due: Number(r?.n ?? 0), oldestDueAt: r?.oldest == null ? null : Number(r.oldest) };
   },
 };

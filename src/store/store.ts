@@ -33,8 +33,10 @@ async function migrateToLatest(db: Kysely<Db>): Promise<string[]> {
   const unknown = applied.filter((m) => m.executedAt && !known.has(m.name));
   if (unknown.length > 0) {
     // graphile-worker's rule: never run against a schema newer than this code understands.
-    throw new Error(`the database has migrations this version does not know (${unknown.map((m) => m.name).join(', ')}); ` +
-      'run a newer Provisioner, or restore a backup taken before the upgrade');
+    throw new Error(
+      `the database has migrations this version does not know (${unknown.map((m) => m.name).join(', ')}); ` +
+        'run a newer Provisioner, or restore a backup taken before the upgrade',
+    );
   }
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;

@@ -19,8 +19,10 @@ export const subscriptionEventsRepo = {
   /** A repeat is found by either key: ScaiControl may resend with the same event_id or the same idempotency_key. */
   async findRepeat(db: Queryable, eventId: string, idempotencyKey: string | null): Promise<SubscriptionEventRow | null> {
     let q = db.selectFrom('subscription_events').selectAll();
-    q = idempotencyKey === null ? q.where('event_id', '=', eventId)
-      : q.where((eb) => eb.or([eb('event_id', '=', eventId), eb('idempotency_key', '=', idempotencyKey)]));
+    q =
+      idempotencyKey === null
+        ? q.where('event_id', '=', eventId)
+        : q.where((eb) => eb.or([eb('event_id', '=', eventId), eb('idempotency_key', '=', idempotencyKey)]));
     return (await q.orderBy('id', 'asc').limit(1).executeTakeFirst()) ?? null;
   },
 
@@ -31,8 +33,10 @@ export const subscriptionEventsRepo = {
   /** Stores an event; a rejected earlier copy (same event_id or key) is replaced, so a resend is evaluated again. */
   async record(db: Queryable, row: SubscriptionEventRow): Promise<void> {
     let del = db.deleteFrom('subscription_events').where('status', '=', 'rejected');
-    del = row.idempotency_key === null ? del.where('event_id', '=', row.event_id)
-      : del.where((eb) => eb.or([eb('event_id', '=', row.event_id), eb('idempotency_key', '=', row.idempotency_key)]));
+    del =
+      row.idempotency_key === null
+        ? del.where('event_id', '=', row.event_id)
+        : del.where((eb) => eb.or([eb('event_id', '=', row.event_id), eb('idempotency_key', '=', row.idempotency_key)]));
     await del.execute();
     await db.insertInto('subscription_events').values(row).execute();
   },
@@ -52,16 +56,32 @@ export const subscriptionEventsRepo = {
 
   /** The first queued event of a tenant × service: what the queue applies next. */
   async queueHead(db: Queryable, tenantId: string, serviceSlug: string): Promise<SubscriptionEventRow | null> {
-    return (await db.selectFrom('subscription_events').selectAll().where('status', '=', 'queued')
-      .where('tenant_id', '=', tenantId).where('service_slug', '=', serviceSlug)
-      .orderBy('occurred_at', 'asc').orderBy('id', 'asc').limit(1).executeTakeFirst()) ?? null;
+    return (
+      (await db
+        .selectFrom('subscription_events')
+        .selectAll()
+        .where('status', '=', 'queued')
+        .where('tenant_id', '=', tenantId)
+        .where('service_slug', '=', serviceSlug)
+        .orderBy('occurred_at', 'asc')
+        .orderBy('id', 'asc')
+        .limit(1)
+        .executeTakeFirst()) ?? null
+    );
   },
 
   /** Tenant × service pairs with queued events. */
   async queuedPairs(db: Queryable, limit: number): Promise<{ tenant_id: string; service_slug: string }[]> {
-    const rows = await db.selectFrom('subscription_events').select(['tenant_id', 'service_slug']).distinct()
-      .where('status', '=', 'queued').limit(limit).execute();
-    return rows.flatMap((r) => (r.tenant_id !== null && r.service_slug !== null ? [{ tenant_id: r.tenant_id, service_slug: r.service_slug }] : []));
+    const rows = await db
+      .selectFrom('subscription_events')
+      .select(['tenant_id', 'service_slug'])
+      .distinct()
+      .where('status', '=', 'queued')
+      .limit(limit)
+      .execute();
+    return rows.flatMap((r) =>
+      r.tenant_id !== null && r.service_slug !== null ? [{ tenant_id: r.tenant_id, service_slug: r.service_slug }] : [],
+    );
   },
 
   async list(db: Queryable, f: SubscriptionEventFilter): Promise<SubscriptionEventRow[]> {

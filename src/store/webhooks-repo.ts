@@ -13,7 +13,10 @@ export type DeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type DeliveryStatus = (typeof WebhookDeliveryStatuses)[number];
 
 /** One claim of one delivery: a result is recorded only while this claim still holds the lease. */
-export interface DeliveryFence { id: string; owner: string }
+export interface DeliveryFence {
+  id: string;
+  owner: string;
+}
 
 /** What one attempt needs: the stored event body (sent byte for byte) and where and how to sign it. */
 export interface DeliveryJob {
@@ -68,7 +71,12 @@ export const webhooksRepo = {
 
   /** Replaces a sealed secret only if it is still the one that was read. */
   async replaceSecret(db: Queryable, id: string, from: string, to: string): Promise<boolean> {
-    const r = await db.updateTable('webhook_subscriptions').set({ secret: to }).where('id', '=', id).where('secret', '=', from).executeTakeFirst();
+    const r = await db
+      .updateTable('webhook_subscriptions')
+      .set({ secret: to })
+      .where('id', '=', id)
+      .where('secret', '=', from)
+      .executeTakeFirst();
     return r.numUpdatedRows === 1n;
   },
 
@@ -101,16 +109,30 @@ export const webhooksRepo = {
       for (const s of subs) {
         if (!matchesAny(fromJsonColumn<string[]>(s.topics) ?? [], e.topic)) continue;
         rows.push({
-          id: newDeliveryId(), subscription_id: s.id, event_id: e.id, event_type: e.topic, status: 'pending', attempts: 0,
-          next_attempt_at: o.now, lease_expires_at: null, lease_owner: null, last_attempt_at: null, last_error: null,
-          last_status_code: null, created_at: o.now, delivered_at: null,
+          id: newDeliveryId(),
+          subscription_id: s.id,
+          event_id: e.id,
+          event_type: e.topic,
+          status: 'pending',
+          attempts: 0,
+          next_attempt_at: o.now,
+          lease_expires_at: null,
+          lease_owner: null,
+          last_attempt_at: null,
+          last_error: null,
+          last_status_code: null,
+          created_at: o.now,
+          delivered_at: null,
         });
       }
     }
     // Chunked: SQLite allows a bounded number of bound parameters per statement.
     for (let i = 0; i < rows.length; i += 50) {
-      await db.insertInto('webhook_deliveries').values(rows.slice(i, i + 50))
-        .onConflict((oc) => oc.columns(['subscription_id', 'event_id']).doNothing()).execute();
+      await db
+        .insertInto('webhook_deliveries')
+        .values(rows.slice(i, i + 50))
+        .onConflict((oc) => oc.columns(['subscription_id', 'event_id']).doNothing())
+        .execute();
     }
     return { events, deliveries: rows.length };
   },
@@ -135,11 +157,17 @@ export const webhooksRepo = {
   /** The event bodies and targets of claimed deliveries (a delivery whose subscription vanished is absent). */
   async jobsFor(db: Queryable, deliveries: DeliveryRow[]): Promise<DeliveryJob[]> {
     if (deliveries.length === 0) return [];
-    const rows = await db.selectFrom('webhook_deliveries as d')
+    const rows = await db
+      .selectFrom('webhook_deliveries as d')
       .innerJoin('outbox as o', 'o.id', 'd.event_id')
       .innerJoin('webhook_subscriptions as s', 's.id', 'd.subscription_id')
       .select(['d.id as id', 'o.payload as payload', 's.target_url as target_url', 's.secret as secret'])
-      .where('d.id', 'in', deliveries.map((d) => d.id)).execute();
+      .where(
+        'd.id',
+        'in',
+        deliveries.map((d) => d.id),
+      )
+      .execute();
     const byId = new Map(rows.map((r) => [r.id, r]));
     return deliveries.flatMap((d) => {
       const r = byId.get(d.id);
@@ -149,7 +177,8 @@ export const webhooksRepo = {
 
   /** Records one attempt; applies only while `f` still holds the lease. */
   async recordAttemptFenced(db: Queryable, f: DeliveryFence, r: AttemptResult, now: number): Promise<boolean> {
-    const res = await db.updateTable('webhook_deliveries')
+    const res = await db
+      .updateTable('webhook_deliveries')
       .set((eb) => ({
         attempts: eb('attempts', '+', 1),
         status: r.status,
@@ -161,14 +190,20 @@ export const webhooksRepo = {
         last_error: r.status === 'delivered' ? null : r.error,
         delivered_at: r.status === 'delivered' ? now : null,
       }))
-      .where('id', '=', f.id).where('lease_owner', '=', f.owner).executeTakeFirst();
+      .where('id', '=', f.id)
+      .where('lease_owner', '=', f.owner)
+      .executeTakeFirst();
     return res.numUpdatedRows === 1n;
   },
 
   /** Hands a claimed delivery back untouched (the dispatcher is stopping): due again at once elsewhere. */
   async releaseFenced(db: Queryable, f: DeliveryFence): Promise<boolean> {
-    const res = await db.updateTable('webhook_deliveries').set({ lease_owner: null, lease_expires_at: null })
-      .where('id', '=', f.id).where('lease_owner', '=', f.owner).executeTakeFirst();
+    const res = await db
+      .updateTable('webhook_deliveries')
+      .set({ lease_owner: null, lease_expires_at: null })
+      .where('id', '=', f.id)
+      .where('lease_owner', '=', f.owner)
+      .executeTakeFirst();
     return res.numUpdatedRows === 1n;
   },
 
@@ -190,25 +225,42 @@ export const webhooksRepo = {
    * schedule. Returns null when the delivery is not in one of those states.
    */
   async redeliver(db: Queryable, id: string, now: number): Promise<DeliveryRow | null> {
-    return (await db.updateTable('webhook_deliveries')
-      .set({ status: 'pending', attempts: 0, next_attempt_at: now, lease_owner: null, lease_expires_at: null, delivered_at: null })
-      .where('id', '=', id).where('status', 'in', ['dead', 'delivered'])
-      .returningAll().executeTakeFirst()) ?? null;
+    return (
+      (await db
+        .updateTable('webhook_deliveries')
+        .set({ status: 'pending', attempts: 0, next_attempt_at: now, lease_owner: null, lease_expires_at: null, delivered_at: null })
+        .where('id', '=', id)
+        .where('status', 'in', ['dead', 'delivered'])
+        .returningAll()
+        .executeTakeFirst()) ?? null
+    );
   },
 
   /** The earliest future moment a delivery becomes due, so an idle dispatcher sleeps exactly that long. */
   async nextDueAfter(db: Queryable, now: number): Promise<number | null> {
-    const r = await db.selectFrom('webhook_deliveries').select((eb) => eb.fn.min<number>('next_attempt_at').as('at'))
-      .where('next_attempt_at', '>', now).executeTakeFirst();
+    const r = await db
+      .selectFrom('webhook_deliveries')
+      .select((eb) => eb.fn.min<number>('next_attempt_at').as('at'))
+      .where('next_attempt_at', '>', now)
+      .executeTakeFirst();
     return r?.at == null ? null : Number(r.at);
   },
 
   /** For the gauges on /metrics: deliveries by status and events not yet fanned out. */
   async summary(db: Queryable): Promise<{ byStatus: Record<DeliveryStatus, number>; outboxBacklog: number }> {
-    const rows = await db.selectFrom('webhook_deliveries').select((eb) => ['status', eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
+    const rows = await db
+      .selectFrom('webhook_deliveries')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute();
     const byStatus: Record<DeliveryStatus, number> = { pending: 0, delivered: 0, dead: 0 };
-    for (const r of rows) if ((WebhookDeliveryStatuses as readonly string[]).includes(r.status)) byStatus[r.status as DeliveryStatus] = Number(r.n);
-    const backlog = await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('dispatched_at', 'is', null).executeTakeFirst();
+    for (const r of rows)
+      if ((WebhookDeliveryStatuses as readonly string[]).includes(r.status)) byStatus[r.status as DeliveryStatus] = Number(r.n);
+    const backlog = await db
+      .selectFrom('outbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('dispatched_at', 'is', null)
+      .executeTakeFirst();
     return { byStatus, outboxBacklog: Number(backlog?.n ?? 0) };
   },
 };

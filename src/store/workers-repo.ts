@@ -3,8 +3,11 @@ import type { Queryable } from './queryable.js';
 /** Liveness of executor processes, and the takeover of a dead one's leases. */
 export const workersRepo = {
   async register(db: Queryable, id: string, now: number) {
-    await db.insertInto('workers').values({ id, started_at: now, heartbeat_at: now })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ heartbeat_at: now })).execute();
+    await db
+      .insertInto('workers')
+      .values({ id, started_at: now, heartbeat_at: now })
+      .onConflict((oc) => oc.column('id').doUpdateSet({ heartbeat_at: now }))
+      .execute();
   },
 
   async remove(db: Queryable, id: string) {
@@ -23,8 +26,12 @@ export const workersRepo = {
     let released = 0;
     for (const w of dead) {
       // Owners are `<worker id>:<claim>`; ';' is the character after ':', so this is the owner's prefix.
-      const r = await db.updateTable('steps').set({ lease_expires_at: now - 1 })
-        .where('lease_expires_at', '>', now).where('lease_owner', '>=', `${w}:`).where('lease_owner', '<', `${w};`)
+      const r = await db
+        .updateTable('steps')
+        .set({ lease_expires_at: now - 1 })
+        .where('lease_expires_at', '>', now)
+        .where('lease_owner', '>=', `${w}:`)
+        .where('lease_owner', '<', `${w};`)
         .executeTakeFirst();
       released += Number(r.numUpdatedRows);
       await db.deleteFrom('workers').where('id', '=', w).execute();

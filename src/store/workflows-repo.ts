@@ -56,7 +56,10 @@ export const workflowsRepo = {
   },
 
   async countByStatus(db: Queryable, f: Omit<WorkflowFilter, 'limit' | 'beforeId' | 'status'>): Promise<Record<string, number>> {
-    let q = db.selectFrom('workflows').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status');
+    let q = db
+      .selectFrom('workflows')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('status');
     if (f.tenantId !== undefined) q = q.where('tenant_id', '=', f.tenantId);
     if (f.serviceSlug !== undefined) q = q.where('service_slug', '=', f.serviceSlug);
     if (f.kind !== undefined) q = q.where('kind', '=', f.kind);
@@ -65,36 +68,74 @@ export const workflowsRepo = {
   },
 
   async latestForService(db: Queryable, tenantId: string, serviceSlug: string): Promise<WorkflowRow | null> {
-    return (await db.selectFrom('workflows').selectAll()
-      .where('tenant_id', '=', tenantId).where('service_slug', '=', serviceSlug)
-      .orderBy('id', 'desc').limit(1).executeTakeFirst()) ?? null;
+    return (
+      (await db
+        .selectFrom('workflows')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('service_slug', '=', serviceSlug)
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst()) ?? null
+    );
   },
 
   async latestCompletedProvision(db: Queryable, tenantId: string, serviceSlug: string): Promise<WorkflowRow | null> {
-    return (await db.selectFrom('workflows').selectAll()
-      .where('tenant_id', '=', tenantId).where('service_slug', '=', serviceSlug)
-      .where('kind', '=', 'provision').where('status', '=', 'completed')
-      .orderBy('id', 'desc').limit(1).executeTakeFirst()) ?? null;
+    return (
+      (await db
+        .selectFrom('workflows')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('service_slug', '=', serviceSlug)
+        .where('kind', '=', 'provision')
+        .where('status', '=', 'completed')
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst()) ?? null
+    );
   },
 
   async findByIdempotencyKey(db: Queryable, tenantId: string, key: string): Promise<WorkflowRow | null> {
-    return (await db.selectFrom('workflows').selectAll()
-      .where('tenant_id', '=', tenantId).where('idempotency_key', '=', key).executeTakeFirst()) ?? null;
+    return (
+      (await db
+        .selectFrom('workflows')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('idempotency_key', '=', key)
+        .executeTakeFirst()) ?? null
+    );
   },
 
   async findActive(db: Queryable, tenantId: string, serviceSlug: string): Promise<WorkflowRow | null> {
-    return (await db.selectFrom('workflows').selectAll()
-      .where('tenant_id', '=', tenantId).where('service_slug', '=', serviceSlug)
-      .where('status', 'in', [...ActiveWorkflowStatuses]).executeTakeFirst()) ?? null;
+    return (
+      (await db
+        .selectFrom('workflows')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('service_slug', '=', serviceSlug)
+        .where('status', 'in', [...ActiveWorkflowStatuses])
+        .executeTakeFirst()) ?? null
+    );
   },
 
   /** Does any tenant hold this service: an active workflow, or a latest provision that completed? */
   async anyHolding(db: Queryable, serviceSlug: string): Promise<WorkflowRow | null> {
-    const active = await db.selectFrom('workflows').selectAll().where('service_slug', '=', serviceSlug)
-      .where('status', 'in', [...ActiveWorkflowStatuses]).limit(1).executeTakeFirst();
+    const active = await db
+      .selectFrom('workflows')
+      .selectAll()
+      .where('service_slug', '=', serviceSlug)
+      .where('status', 'in', [...ActiveWorkflowStatuses])
+      .limit(1)
+      .executeTakeFirst();
     if (active) return active;
-    const tenants = await db.selectFrom('workflows').select('tenant_id').distinct()
-      .where('service_slug', '=', serviceSlug).where('kind', '=', 'provision').where('status', '=', 'completed').execute();
+    const tenants = await db
+      .selectFrom('workflows')
+      .select('tenant_id')
+      .distinct()
+      .where('service_slug', '=', serviceSlug)
+      .where('kind', '=', 'provision')
+      .where('status', '=', 'completed')
+      .execute();
     for (const { tenant_id } of tenants) {
       const latest = await workflowsRepo.latestForService(db, tenant_id, serviceSlug);
       if (latest && latest.kind === 'provision' && (latest.status === 'completed' || latest.status === 'failed')) return latest;
@@ -104,22 +145,37 @@ export const workflowsRepo = {
 
   /** Keyset-paged walk over stored credentials (key rotation). */
   async listCredentials(db: Queryable, afterId: string, limit: number): Promise<{ id: string; credentials: string }[]> {
-    const rows = await db.selectFrom('workflows').select(['id', 'credentials']).where('credentials', 'is not', null)
-      .where('id', '>', afterId).orderBy('id').limit(limit).execute();
+    const rows = await db
+      .selectFrom('workflows')
+      .select(['id', 'credentials'])
+      .where('credentials', 'is not', null)
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
     return rows as { id: string; credentials: string }[];
   },
 
   /** Replaces a ciphertext only if it is still the one that was read (a concurrent merge wins). */
   async replaceCredentials(db: Queryable, id: string, from: string, to: string): Promise<boolean> {
-    const r = await db.updateTable('workflows').set({ credentials: to }).where('id', '=', id).where('credentials', '=', from).executeTakeFirst();
+    const r = await db
+      .updateTable('workflows')
+      .set({ credentials: to })
+      .where('id', '=', id)
+      .where('credentials', '=', from)
+      .executeTakeFirst();
     return r.numUpdatedRows === 1n;
   },
 
   /** Non-terminal workflows whose last progress is older than `before`. */
   async listStale(db: Queryable, before: number, limit: number): Promise<WorkflowRow[]> {
-    return db.selectFrom('workflows').selectAll()
+    return db
+      .selectFrom('workflows')
+      .selectAll()
       .where('status', 'in', [...OpenWorkflowStatuses])
       .where('last_progress_at', '<', before)
-      .orderBy('last_progress_at', 'asc').limit(limit).execute();
+      .orderBy('last_progress_at', 'asc')
+      .limit(limit)
+      .execute();
   },
 };

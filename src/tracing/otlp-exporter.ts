@@ -56,17 +56,26 @@ export function createOtlpExporter(o: OtlpExporterOptions): SpanSink {
     const at = Date.now();
     if (at - lastWarningAt < warnEveryMs) return;
     lastWarningAt = at;
-    o.log.warn({ dropped_spans: droppedSinceWarning, dropped_spans_total: dropped, collector: url, reason }, 'trace export failed; spans dropped (the engine is not affected)');
+    o.log.warn(
+      { dropped_spans: droppedSinceWarning, dropped_spans_total: dropped, collector: url, reason },
+      'trace export failed; spans dropped (the engine is not affected)',
+    );
     droppedSinceWarning = 0;
   }
 
   async function post(batch: FinishedSpan[]): Promise<boolean> {
     try {
       const res = await fetch(url, {
-        method: 'POST', headers, body: JSON.stringify(toOtlpJson(batch, o.serviceName)), signal: AbortSignal.timeout(timeoutMs),
+        method: 'POST',
+        headers,
+        body: JSON.stringify(toOtlpJson(batch, o.serviceName)),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       await res.body?.cancel().catch(() => undefined);
-      if (res.ok) { exported += batch.length; return true; }
+      if (res.ok) {
+        exported += batch.length;
+        return true;
+      }
       drop(batch.length, `collector answered ${res.status}`);
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
@@ -83,28 +92,40 @@ export function createOtlpExporter(o: OtlpExporterOptions): SpanSink {
   }
 
   function send() {
-    if (timer) { clearTimeout(timer); timer = null; }
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
     if (inFlight || queue.length === 0) return;
     const batch = queue.splice(0, maxBatch);
     inFlight = post(batch).then(() => {
       inFlight = null;
       if (closed) return; // shutdown() takes over what is left
-      if (queue.length >= maxBatch) send(); else schedule();
+      if (queue.length >= maxBatch) send();
+      else schedule();
     });
   }
 
   return {
     export(span) {
-      if (closed) { dropped++; return; }
+      if (closed) {
+        dropped++;
+        return;
+      }
       queue.push(span);
-      if (queue.length > maxQueue) drop(queue.splice(0, queue.length - maxQueue).length, `more than ${maxQueue} spans waiting for the collector`);
-      if (queue.length >= maxBatch) send(); else schedule();
+      if (queue.length > maxQueue)
+        drop(queue.splice(0, queue.length - maxQueue).length, `more than ${maxQueue} spans waiting for the collector`);
+      if (queue.length >= maxBatch) send();
+      else schedule();
     },
     stats: () => ({ exported, dropped }),
     async shutdown() {
       if (closed) return;
       closed = true;
-      if (timer) { clearTimeout(timer); timer = null; }
+      if (timer) {
+        clearTimeout(timer);
+        timer = null;
+      }
       await inFlight;
       // One failed batch ends the flush: a collector that is down would otherwise cost a timeout per batch.
       while (queue.length > 0) {
@@ -121,23 +142,27 @@ export function createOtlpExporter(o: OtlpExporterOptions): SpanSink {
 /** The OTLP JSON body: resourceSpans → scopeSpans → spans, ids in hex, times as decimal strings. */
 export function toOtlpJson(spans: readonly FinishedSpan[], serviceName: string) {
   return {
-    resourceSpans: [{
-      resource: { attributes: [attribute('service.name', serviceName)] },
-      scopeSpans: [{
-        scope: { name: 'provisioner' },
-        spans: spans.map((s) => ({
-          traceId: s.traceId,
-          spanId: s.spanId,
-          ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
-          name: s.name,
-          kind: KIND[s.kind],
-          startTimeUnixNano: s.startNs.toString(),
-          endTimeUnixNano: s.endNs.toString(),
-          attributes: Object.entries(s.attributes).map(([k, v]) => attribute(k, v)),
-          status: s.status.code === 'error' ? { code: 2, message: s.status.message ?? '' } : { code: 0 },
-        })),
-      }],
-    }],
+    resourceSpans: [
+      {
+        resource: { attributes: [attribute('service.name', serviceName)] },
+        scopeSpans: [
+          {
+            scope: { name: 'provisioner' },
+            spans: spans.map((s) => ({
+              traceId: s.traceId,
+              spanId: s.spanId,
+              ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
+              name: s.name,
+              kind: KIND[s.kind],
+              startTimeUnixNano: s.startNs.toString(),
+              endTimeUnixNano: s.endNs.toString(),
+              attributes: Object.entries(s.attributes).map(([k, v]) => attribute(k, v)),
+              status: s.status.code === 'error' ? { code: 2, message: s.status.message ?? '' } : { code: 0 },
+            })),
+          },
+        ],
+      },
+    ],
   };
 }
 

@@ -85,14 +85,25 @@ export function createTracer(sink: SpanSink): Tracer {
     let ended = false;
     return {
       context,
-      setAttributes(a) { if (!ended) setAttributes(a); },
-      setError(message) { if (!ended) status = { code: 'error', message }; },
+      setAttributes(a) {
+        if (!ended) setAttributes(a);
+      },
+      setError(message) {
+        if (!ended) status = { code: 'error', message };
+      },
       end() {
         if (ended) return;
         ended = true;
         sink.export({
-          traceId: context.traceId, spanId: context.spanId, parentSpanId: parentContext?.spanId ?? null, name,
-          kind: options.kind ?? 'internal', startNs, endNs: now(), attributes, status,
+          traceId: context.traceId,
+          spanId: context.spanId,
+          parentSpanId: parentContext?.spanId ?? null,
+          name,
+          kind: options.kind ?? 'internal',
+          startNs,
+          endNs: now(),
+          attributes,
+          status,
         });
       },
     };

@@ -4,7 +4,10 @@ import type { StepResponse } from '../domain/views.js';
 import { TerminalWorkflowStatuses } from '../domain/model.js';
 import type { Actor } from '../engine/admin-actions.js';
 
-export interface ActionInput { step: string | null; compensate: boolean }
+export interface ActionInput {
+  step: string | null;
+  compensate: boolean;
+}
 
 export interface UiAction {
   /** Button and page title, e.g. "Retry step". */
@@ -32,7 +35,8 @@ export type UiActionName = (typeof UI_ACTION_NAMES)[number];
 export const UI_ACTIONS: Readonly<Record<UiActionName, UiAction>> = {
   'retry-step': {
     title: 'Retry step',
-    explain: (_wf, step) => `Step ${step?.name ?? '?'} goes back to pending with retry_count + 1 and runs again; the workflow returns to running.`,
+    explain: (_wf, step) =>
+      `Step ${step?.name ?? '?'} goes back to pending with retry_count + 1 and runs again; the workflow returns to running.`,
     perStep: true,
     offersCompensate: false,
     danger: false,
@@ -42,7 +46,8 @@ export const UI_ACTIONS: Readonly<Record<UiActionName, UiAction>> = {
   },
   'force-complete': {
     title: 'Force-complete',
-    explain: () => 'Every pending, running or waiting step becomes skipped and the workflow is marked completed. No further requests are sent.',
+    explain: () =>
+      'Every pending, running or waiting step becomes skipped and the workflow is marked completed. No further requests are sent.',
     perStep: false,
     offersCompensate: false,
     danger: true,

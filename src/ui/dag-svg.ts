@@ -87,7 +87,7 @@ function nodeWidth(s: DagStep): number {
 }
 
 function fit(text: string, maxChars: number): string {
-  const n = Math.floor(maxChars + 0.5);   // nodeWidth rounds to whole units; do not lose a character to it
+  const n = Math.floor(maxChars + 0.5); // nodeWidth rounds to whole units; do not lose a character to it
   return text.length <= n ? text : `${text.slice(0, Math.max(1, n - 1))}…`;
 }
 

@@ -16,7 +16,9 @@ export interface PageOptions {
 /** The document shell: skip link, top bar (who is signed in, sign out), main content. */
 export function page(opts: PageOptions, content: HtmlValue): SafeHtml {
   const s = opts.session;
-  const who = s && html`<div class="who">
+  const who =
+    s &&
+    html`<div class="who">
       <span>${s.caller.sub ?? 'signed in'} · ${s.admin ? 'operator (all tenants)' : `tenant ${s.caller.tenantId}`}</span>
       <form method="post" action="/ui/logout"><input type="hidden" name="csrf" value="${s.csrf}"><button type="submit" class="small">Sign out</button></form>
     </div>`;

@@ -12,11 +12,15 @@ import { messagePage } from './pages/message-page.js';
 import { workflowRoutes } from './workflow-routes.js';
 import { subscriptionEventRoutes } from './subscription-event-routes.js';
 
-export interface UiDeps { runtime: Runtime; verifier: TokenVerifier }
+export interface UiDeps {
+  runtime: Runtime;
+  verifier: TokenVerifier;
+}
 
 // Only our own stylesheet and script run; inline script or style (an injection that slipped past the
 // escaping) does not. No framing (clickjacking of the action buttons), forms post only to us.
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const ASSETS = {
@@ -27,7 +31,11 @@ const assetVersion = (body: string) => createHash('sha256').update(body).digest(
 
 /** Page titles by status; the status of a domain error comes from the API's one table. */
 const TITLES: Record<number, string> = {
-  401: 'Sign in required', 403: 'Not allowed', 404: 'Not found', 409: 'Not possible right now', 503: 'Temporarily unavailable',
+  401: 'Sign in required',
+  403: 'Not allowed',
+  404: 'Not found',
+  409: 'Not possible right now',
+  503: 'Temporarily unavailable',
 };
 
 /**
@@ -51,7 +59,9 @@ export function uiPlugin(deps: UiDeps): FastifyPluginAsync {
         js: `/ui/assets/live.js?v=${assetVersion(LIVE_JS)}`,
       },
       sessionOf: (req) => bySession.get(req) ?? null,
-      setSession: (req, s) => { bySession.set(req, s); },
+      setSession: (req, s) => {
+        bySession.set(req, s);
+      },
     };
 
     if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) {
@@ -65,7 +75,11 @@ export function uiPlugin(deps: UiDeps): FastifyPluginAsync {
       // the CSRF token is even looked at (SameSite=Strict already keeps the cookie off it).
       const site = req.headers['sec-fetch-site'];
       if (req.method === 'POST' && site !== undefined && site !== 'same-origin' && site !== 'none') {
-        return sendPage(reply, 403, messagePage({ assets: ctx.assets, session: null, title: 'Not allowed', message: 'This form was sent from another site.' }));
+        return sendPage(
+          reply,
+          403,
+          messagePage({ assets: ctx.assets, session: null, title: 'Not allowed', message: 'This form was sent from another site.' }),
+        );
       }
     });
     app.addHook('onSend', async (_req, reply, payload) => {
@@ -79,17 +93,38 @@ export function uiPlugin(deps: UiDeps): FastifyPluginAsync {
 
     app.setErrorHandler(async (err, req, reply) => {
       const session = ctx.sessionOf(req);
-      if (err instanceof ProvisionerError && STATUS_BY_CODE[err.code] < 500 || err instanceof Unavailable) {
+      if ((err instanceof ProvisionerError && STATUS_BY_CODE[err.code] < 500) || err instanceof Unavailable) {
         const status = STATUS_BY_CODE[err.code];
-        return sendPage(reply, status, messagePage({ assets: ctx.assets, session, title: TITLES[status] ?? 'Not possible', message: err.message }));
+        return sendPage(
+          reply,
+          status,
+          messagePage({ assets: ctx.assets, session, title: TITLES[status] ?? 'Not possible', message: err.message }),
+        );
       }
       const status = typeof (err as { statusCode?: unknown }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500;
       if (status >= 400 && status < 500) {
-        return sendPage(reply, status, messagePage({ assets: ctx.assets, session, title: 'Bad request', message: 'The request was not understood; go back and try again.' }));
+        return sendPage(
+          reply,
+          status,
+          messagePage({
+            assets: ctx.assets,
+            session,
+            title: 'Bad request',
+            message: 'The request was not understood; go back and try again.',
+          }),
+        );
       }
       req.log.error({ err }, 'ui page failed');
-      return sendPage(reply, 500, messagePage({ assets: ctx.assets, session, title: 'Something went wrong',
-        message: `The page could not be built (request ${req.id}). Try again; if it persists, the server log has the details.` }));
+      return sendPage(
+        reply,
+        500,
+        messagePage({
+          assets: ctx.assets,
+          session,
+          title: 'Something went wrong',
+          message: `The page could not be built (request ${req.id}). Try again; if it persists, the server log has the details.`,
+        }),
+      );
     });
 
     for (const [name, asset] of Object.entries(ASSETS)) {
@@ -139,13 +174,20 @@ function loginRoutes(app: FastifyInstance, ctx: UiContext): void {
   // logLevel warn keeps an old-style ?token= link out of the request log.
   app.get<{ Querystring: { token?: string; next?: string } }>('/ui/login', { logLevel: 'warn' }, async (req, reply) => {
     reply.header('referrer-policy', 'no-referrer');
-    const problem = req.query.token !== undefined ? 'Tokens are not accepted in the URL any more; paste it below instead (and treat the one in that link as exposed).' : null;
+    const problem =
+      req.query.token !== undefined
+        ? 'Tokens are not accepted in the URL any more; paste it below instead (and treat the one in that link as exposed).'
+        : null;
     return sendPage(reply, problem ? 400 : 200, loginPage({ assets: ctx.assets, next: safeNext(req.query.next), problem }));
   });
   app.post<{ Body: Record<string, string> | undefined }>('/ui/login', async (req, reply) => {
     // A form on another site cannot sign a visitor in: browsers say where a POST came from.
     if (crossSite(req)) {
-      return sendPage(reply, 403, loginPage({ assets: ctx.assets, next: null, problem: 'Sign-in requests must come from this site\'s own sign-in page.' }));
+      return sendPage(
+        reply,
+        403,
+        loginPage({ assets: ctx.assets, next: null, problem: "Sign-in requests must come from this site's own sign-in page." }),
+      );
     }
     return signIn(reply, req.body?.token, req.body?.next);
   });
@@ -157,7 +199,11 @@ function loginRoutes(app: FastifyInstance, ctx: UiContext): void {
   app.post<{ Body: Record<string, string> | undefined }>('/ui/logout', async (req, reply) => {
     const session = await ctx.sessions.resolve(req.headers.cookie);
     if (session && !ctx.sessions.csrfValid(session, req.body?.csrf)) {
-      return sendPage(reply, 403, messagePage({ assets: ctx.assets, session, title: 'Form expired', message: 'Reload the page and sign out again.' }));
+      return sendPage(
+        reply,
+        403,
+        messagePage({ assets: ctx.assets, session, title: 'Form expired', message: 'Reload the page and sign out again.' }),
+      );
     }
     return signedOut(reply);
   });

@@ -28,7 +28,12 @@ export interface UiSession {
   csrf: string;
 }
 
-interface Sealed { v: 1; jwt: string; sid: string; exp: number }
+interface Sealed {
+  v: 1;
+  jwt: string;
+  sid: string;
+  exp: number;
+}
 
 export interface SessionManager {
   /** Verifies the token and returns the Set-Cookie value that starts a session. */
@@ -85,7 +90,9 @@ export function createSessionManager(deps: {
     const caller = await deps.verifier.verify(`Bearer ${jwt}`);
     const admin = isAdmin(caller);
     if (!admin && caller.tenantId === null) {
-      throw new Unauthorized('this token has neither a tenant_id claim nor the admin:provisioning permission; request a tenant or operator token');
+      throw new Unauthorized(
+        'this token has neither a tenant_id claim nor the admin:provisioning permission; request a tenant or operator token',
+      );
     }
     return { caller, admin, tenantScope: admin ? null : caller.tenantId, sid, csrf: csrfFor(sid) };
   }
@@ -94,7 +101,7 @@ export function createSessionManager(deps: {
     async login(token) {
       const jwt = token.trim();
       const session = await sessionOf(jwt, randomBytes(16).toString('base64url'));
-      const tokenExp = decodeJwt(jwt).exp ?? 0;   // verified above: exp is required
+      const tokenExp = decodeJwt(jwt).exp ?? 0; // verified above: exp is required
       const exp = Math.min(tokenExp * 1000, now() + MAX_SESSION_S * 1000);
       const maxAge = Math.max(1, Math.floor((exp - now()) / 1000));
       return { session, cookie: `${SESSION_COOKIE}=${seal({ v: 1, jwt, sid: session.sid, exp })}; Max-Age=${maxAge}; ${attrs}` };
@@ -109,7 +116,7 @@ export function createSessionManager(deps: {
         return await sessionOf(sealed.jwt, sealed.sid);
       } catch (e) {
         if (e instanceof Unauthorized) return null;
-        throw e;   // e.g. the identity provider's keys are unreachable: a 503, not a logout
+        throw e; // e.g. the identity provider's keys are unreachable: a 503, not a logout
       }
     },
 

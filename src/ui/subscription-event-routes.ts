@@ -20,16 +20,36 @@ export const subscriptionEventRoutes: FastifyPluginAsync<UiContext> = async (app
     if (!session) return sendPage(reply, 401, loginPage({ assets: ctx.assets, next: safeNext(req.url), problem: null }));
     ctx.setSession(req, session);
     if (!session.admin) {
-      return sendPage(reply, 403, messagePage({ assets: ctx.assets, session, title: 'Not allowed', message: 'Subscription events are for operators (permission admin:provisioning).' }));
+      return sendPage(
+        reply,
+        403,
+        messagePage({
+          assets: ctx.assets,
+          session,
+          title: 'Not allowed',
+          message: 'Subscription events are for operators (permission admin:provisioning).',
+        }),
+      );
     }
     const status = text(req.query, 'status', 20);
     const cursor = text(req.query, 'cursor', 40);
     const f: EventFilters = {
       status: status && (SubscriptionEventStatuses as readonly string[]).includes(status) ? status : undefined,
-      service: text(req.query, 'service', 63), tenant: text(req.query, 'tenant', 200),
+      service: text(req.query, 'service', 63),
+      tenant: text(req.query, 'tenant', 200),
       cursor: cursor && /^sev_[0-9A-Z]{26}$/.test(cursor) ? cursor : undefined,
     };
-    const r = await ctx.runtime.intake.list({ tenantId: f.tenant, serviceSlug: f.service, status: f.status, limit: PAGE_SIZE, cursor: f.cursor });
-    return sendPage(reply, 200, subscriptionEventsPage({ session, assets: ctx.assets, filters: f, items: r.items, nextCursor: r.nextCursor }));
+    const r = await ctx.runtime.intake.list({
+      tenantId: f.tenant,
+      serviceSlug: f.service,
+      status: f.status,
+      limit: PAGE_SIZE,
+      cursor: f.cursor,
+    });
+    return sendPage(
+      reply,
+      200,
+      subscriptionEventsPage({ session, assets: ctx.assets, filters: f, items: r.items, nextCursor: r.nextCursor }),
+    );
   });
 };

@@ -21,5 +21,6 @@ export function sendPage(reply: FastifyReply, status: number, body: SafeHtml): F
 /** A /ui/ path to return to after signing in; anything else (another host, `//evil`, `\`) is dropped. */
 export function safeNext(value: unknown): string | null {
   return typeof value === 'string' && /^\/ui\/[\x21-\x7e]*$/.test(value) && !value.includes('\\') && !value.startsWith('/ui/log')
-    ? value : null;
+    ? value
+    : null;
 }

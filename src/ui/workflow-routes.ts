@@ -66,10 +66,19 @@ export const workflowRoutes: FastifyPluginAsync<UiContext> = async (app, ctx) =>
       runtime.queries.counts({ tenantId, serviceSlug: f.service }),
       runtime.registry.list(),
     ]);
-    return sendPage(reply, 200, workflowsPage({
-      session: s, assets: ctx.assets, filters: f, items: page.items, counts, nextCursor: page.nextCursor,
-      services: services.map((x) => x.slug),
-    }));
+    return sendPage(
+      reply,
+      200,
+      workflowsPage({
+        session: s,
+        assets: ctx.assets,
+        filters: f,
+        items: page.items,
+        counts,
+        nextCursor: page.nextCursor,
+        services: services.map((x) => x.slug),
+      }),
+    );
   });
 
   async function liveData(req: FastifyRequest<{ Params: IdParams }>) {
@@ -92,7 +101,7 @@ export const workflowRoutes: FastifyPluginAsync<UiContext> = async (app, ctx) =>
   app.get<{ Params: IdParams; Querystring: Query }>('/ui/workflows/:id', async (req, reply) => {
     const data = await liveData(req);
     const done = field(req.query, 'done');
-    return sendPage(reply, 200, workflowPage({ ...data, assets: ctx.assets, done: done ? uiAction(done)?.name ?? null : null }));
+    return sendPage(reply, 200, workflowPage({ ...data, assets: ctx.assets, done: done ? (uiAction(done)?.name ?? null) : null }));
   });
 
   // An open page polls this every second: an unchanged workflow costs one row read, never its history.
@@ -111,7 +120,7 @@ export const workflowRoutes: FastifyPluginAsync<UiContext> = async (app, ctx) =>
     const found = uiAction(req.params.action);
     if (!found) return { problem: 'not_found' as const, s };
     if (!s.admin) return { problem: 'forbidden' as const, s };
-    const step = found.action.perStep ? wf.steps.find((x) => x.name === stepName) ?? null : null;
+    const step = found.action.perStep ? (wf.steps.find((x) => x.name === stepName) ?? null) : null;
     if (found.action.perStep && !step) return { problem: 'no_step' as const, s };
     return { problem: null, s, wf, name: found.name, action: found.action, step };
   }
@@ -135,15 +144,27 @@ export const workflowRoutes: FastifyPluginAsync<UiContext> = async (app, ctx) =>
   app.post<{ Params: ActionParams; Body: Record<string, string> | undefined }>('/ui/workflows/:id/actions/:action', async (req, reply) => {
     const s = session(req);
     if (!ctx.sessions.csrfValid(s, req.body?.csrf)) {
-      return sendPage(reply, 403, messagePage({ assets: ctx.assets, session: s, title: 'Form expired',
-        message: 'This form is not from your current session (or it expired). Go back, reload the workflow and try again.' }));
+      return sendPage(
+        reply,
+        403,
+        messagePage({
+          assets: ctx.assets,
+          session: s,
+          title: 'Form expired',
+          message: 'This form is not from your current session (or it expired). Go back, reload the workflow and try again.',
+        }),
+      );
     }
     const t = await actionTarget(req, field(req.body, 'step'));
     if (t.problem !== null) return refuse(reply, t.s, t.problem);
     const reason = field(req.body, 'reason');
     const compensate = field(req.body, 'compensate') === '1';
     const again = (status: number, problem: string) =>
-      sendPage(reply, status, confirmPage({ session: s, assets: ctx.assets, wf: t.wf, name: t.name, step: t.step, reason: reason ?? '', compensate, problem }));
+      sendPage(
+        reply,
+        status,
+        confirmPage({ session: s, assets: ctx.assets, wf: t.wf, name: t.name, step: t.step, reason: reason ?? '', compensate, problem }),
+      );
     if (!reason) return again(422, 'Give a reason: it is recorded in the audit history.');
     if (reason.length > REASON_MAX) return again(422, `Keep the reason under ${REASON_MAX} characters.`);
     try {
@@ -159,7 +180,12 @@ export const workflowRoutes: FastifyPluginAsync<UiContext> = async (app, ctx) =>
 
   // Any other /ui/ address: a page, not Fastify's JSON 404 (and, like every page here, only with a session).
   app.get('/ui/*', async (req, reply) =>
-    sendPage(reply, 404, messagePage({ assets: ctx.assets, session: session(req), title: 'Not found', message: 'There is no page at this address.' })));
+    sendPage(
+      reply,
+      404,
+      messagePage({ assets: ctx.assets, session: session(req), title: 'Not found', message: 'There is no page at this address.' }),
+    ),
+  );
 };
 
 function listFilters(query: Query, s: UiSession): ListFilters {

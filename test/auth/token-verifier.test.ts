@@ -31,18 +31,38 @@ describe('HS256 tokens', () => {
   const verifier = createTokenVerifier({ ...BASE, hs256Secret: SECRET });
 
   it('maps the claims of a valid token to a Caller', async () => {
-    const token = await signToken(SECRET, {
-      sub: 'user-1', tenant_id: 't-1', partner_id: 'p-1', roles: ['tenant_admin'], permissions: ['provisioning:write'], service_slug: 'files',
-    }, '1h');
+    const token = await signToken(
+      SECRET,
+      {
+        sub: 'user-1',
+        tenant_id: 't-1',
+        partner_id: 'p-1',
+        roles: ['tenant_admin'],
+        permissions: ['provisioning:write'],
+        service_slug: 'files',
+      },
+      '1h',
+    );
     assert.deepEqual(await verifier.verify(`Bearer ${token}`), {
-      sub: 'user-1', tenantId: 't-1', partnerId: 'p-1', roles: ['tenant_admin'], permissions: ['provisioning:write'], serviceSlug: 'files',
+      sub: 'user-1',
+      tenantId: 't-1',
+      partnerId: 'p-1',
+      roles: ['tenant_admin'],
+      permissions: ['provisioning:write'],
+      serviceSlug: 'files',
     });
   });
 
   it('accepts the scheme in any case and gives absent claims as null or empty lists', async () => {
     const token = await hs256({ exp: nowS() + 60 });
-    assert.deepEqual(await verifier.verify(`bEaReR ${token}`),
-      { sub: null, tenantId: null, partnerId: null, roles: [], permissions: [], serviceSlug: null });
+    assert.deepEqual(await verifier.verify(`bEaReR ${token}`), {
+      sub: null,
+      tenantId: null,
+      partnerId: null,
+      roles: [],
+      permissions: [],
+      serviceSlug: null,
+    });
   });
 
   it('refuses a request without an Authorization header and says how to send one', async () => {
@@ -98,15 +118,18 @@ describe('HS256 tokens', () => {
   it('refuses a token whose exp is not a number', async () => {
     // SignJWT types exp as a number, so the payload is signed as raw bytes.
     const token = await new CompactSign(new TextEncoder().encode(JSON.stringify({ exp: 'tomorrow' })))
-      .setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
     await rejectsUnauthorized(verifier.verify(`Bearer ${token}`), /exp must be a NumericDate/);
   });
 
   it('refuses an expired token, naming when it expired', async () => {
     const exp = nowS() - 3600;
     const expected = new Date(exp * 1000).toISOString().replace(/[.]/g, '\\.');
-    await rejectsUnauthorized(verifier.verify(`Bearer ${await hs256({ exp })}`),
-      new RegExp(`token expired at ${expected}; request a new one`));
+    await rejectsUnauthorized(
+      verifier.verify(`Bearer ${await hs256({ exp })}`),
+      new RegExp(`token expired at ${expected}; request a new one`),
+    );
   });
 
   it('accepts a token that expired 30 s ago (within the 60 s clock tolerance)', async () => {
@@ -120,8 +143,10 @@ describe('HS256 tokens', () => {
 
   it('accepts nbf within the tolerance and refuses nbf beyond it', async () => {
     await verifier.verify(`Bearer ${await hs256({ exp: nowS() + 600, nbf: nowS() + 30 })}`);
-    await rejectsUnauthorized(verifier.verify(`Bearer ${await hs256({ exp: nowS() + 600, nbf: nowS() + 90 })}`),
-      /not valid before .*wait until then/);
+    await rejectsUnauthorized(
+      verifier.verify(`Bearer ${await hs256({ exp: nowS() + 600, nbf: nowS() + 90 })}`),
+      /not valid before .*wait until then/,
+    );
   });
 
   describe('claim types', () => {
@@ -165,7 +190,11 @@ describe('issuer and audience', () => {
 });
 
 describe('JWKS tokens', () => {
-  interface SigningKey { kid: string; privateKey: CryptoKey; jwk: JWK }
+  interface SigningKey {
+    kid: string;
+    privateKey: CryptoKey;
+    jwk: JWK;
+  }
   const served: JWK[] = [];
   let fetches = 0;
   let server: Server;
@@ -236,8 +265,10 @@ describe('JWKS tokens', () => {
   });
 
   it('refuses an HS256 token when only the JWKS is configured', async () => {
-    await rejectsUnauthorized(verifierFor().verify(`Bearer ${await hs256({ exp: nowS() + 60 })}`),
-      /HS256 tokens are not accepted.*identity provider/);
+    await rejectsUnauthorized(
+      verifierFor().verify(`Bearer ${await hs256({ exp: nowS() + 60 })}`),
+      /HS256 tokens are not accepted.*identity provider/,
+    );
   });
 
   it('refuses an expired JWKS token', async () => {
@@ -276,7 +307,9 @@ describe('verifier configuration', () => {
 describe('token signing', () => {
   it('signs an HS256 token whose exp is iat plus the TTL', async () => {
     const token = await signToken(SECRET, { tenant_id: 't-1' }, '30m');
-    const [header, payload] = token.split('.').slice(0, 2)
+    const [header, payload] = token
+      .split('.')
+      .slice(0, 2)
       .map((part) => JSON.parse(new TextDecoder().decode(base64url.decode(part))) as JWTPayload);
     assert.equal(header.alg, 'HS256');
     assert.equal(Number(payload.exp) - Number(payload.iat), 1800);

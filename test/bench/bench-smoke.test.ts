@@ -31,9 +31,13 @@ describe('the benchmark harness', () => {
     const sqlite = report.results.sqlite;
 
     assert.ok(finite(sqlite.ceiling.commitsPerS), 'ceiling: commits/s');
-    for (const k of ['workflowsPerS', 'stepsPerS', 'drainS', 'statementsPerStep', 'engineCpuPercent']) assert.ok(finite(sqlite.throughput[k]), `throughput: ${k}`);
+    for (const k of ['workflowsPerS', 'stepsPerS', 'drainS', 'statementsPerStep', 'engineCpuPercent'])
+      assert.ok(finite(sqlite.throughput[k]), `throughput: ${k}`);
     assert.equal(sqlite.throughput.ended.completed, sqlite.throughput.workflows, 'every throughput workflow completed');
-    assert.ok(sqlite.throughput.steady.steps > 0 && sqlite.throughput.steady.toS > sqlite.throughput.steady.fromS, 'throughput: a steady-state window');
+    assert.ok(
+      sqlite.throughput.steady.steps > 0 && sqlite.throughput.steady.toS > sqlite.throughput.steady.fromS,
+      'throughput: a steady-state window',
+    );
     assert.ok(finite(sqlite.throughput.callbacks.callbacks429), 'throughput: 429s from the callback rate limit are counted');
     for (const k of ['peakRssMb', 'maxRssMb']) assert.ok(finite(sqlite.memory[k]), `memory: ${k}`);
     for (const k of ['callbackToNextStep', 'idleWorkflow']) {

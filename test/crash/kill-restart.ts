@@ -45,7 +45,10 @@ async function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Child { proc: ChildProcess; exited: Promise<unknown> }
+interface Child {
+  proc: ChildProcess;
+  exited: Promise<unknown>;
+}
 
 export function crashSuite(dialect: TestDialect) {
   describe(`SIGKILL at random points of a running workload (${dialect})`, () => {
@@ -70,7 +73,10 @@ export function crashSuite(dialect: TestDialect) {
       let stopped = false;
       t.after(async () => {
         stopped = true;
-        if (child && child.proc.exitCode === null && child.proc.signalCode === null) { child.proc.kill('SIGKILL'); await child.exited; }
+        if (child && child.proc.exitCode === null && child.proc.signalCode === null) {
+          child.proc.kill('SIGKILL');
+          await child.exited;
+        }
         await Promise.allSettled(callbacks);
         await sim.close();
         await db.drop();
@@ -90,11 +96,16 @@ export function crashSuite(dialect: TestDialect) {
         return { status: 202, json: { accepted: true }, delayMs: between(80, 500) };
       });
       const polls = new Map<string, number>();
-      sim.route('POST', '/indexes', (req) => ({ status: 202, json: { poll_url: `/indexes/${encodeURIComponent(req.headers['x-provisioner-workflow'])}` }, delayMs: between(80, 500) }));
+      sim.route('POST', '/indexes', (req) => ({
+        status: 202,
+        json: { poll_url: `/indexes/${encodeURIComponent(req.headers['x-provisioner-workflow'])}` },
+        delayMs: between(80, 500),
+      }));
       sim.route('GET', '/indexes/:id', (_req, _nth, p) => {
         const n = (polls.get(p.id) ?? 0) + 1;
         polls.set(p.id, n);
-        return n < 3 ? { json: { status: 'in_progress', metadata: { pct: n * 30 } } }
+        return n < 3
+          ? { json: { status: 'in_progress', metadata: { pct: n * 30 } } }
           : { json: { status: 'completed', endpoint: `https://index.example/${p.id}`, credentials: { index_key: secret } } };
       });
       sim.route('POST', '/finish', () => ({ json: { ok: true }, delayMs: between(80, 500) }));
@@ -104,21 +115,34 @@ export function crashSuite(dialect: TestDialect) {
         while (!stopped) {
           try {
             const res = await fetch(`${base}/api/v1/provisioning/callback`, {
-              method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000),
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              signal: AbortSignal.timeout(5000),
               body: JSON.stringify({ callback_token: token, status: 'completed', metadata: { bucket: 'ok' } }),
             });
             await res.body?.cancel();
             if ([200, 409, 410].includes(res.status)) return;
-          } catch { /* Provisioner is down (killed): call again shortly, as a service would */ }
+          } catch {
+            /* Provisioner is down (killed): call again shortly, as a service would */
+          }
           await sleep(100);
         }
       }
 
       async function startChild(): Promise<Child> {
         const env: Record<string, string | undefined> = {
-          ...process.env, DATABASE_URL: db.url, HOST: '127.0.0.1', PORT: String(port), PUBLIC_URL: base,
-          PROVISIONER_JWT_SECRET: TEST_JWT_SECRET, PROVISIONER_SECRET_KEY: TEST_SECRET_KEY, PROVISIONER_DATA_DIR: dataDir,
-          PROVISIONER_LEASE_GRACE_MS: '300', PROVISIONER_POLL_INTERVAL_MS: '50', PROVISIONER_WORKER_CONCURRENCY: '8', LOG_LEVEL: 'debug',
+          ...process.env,
+          DATABASE_URL: db.url,
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          PUBLIC_URL: base,
+          PROVISIONER_JWT_SECRET: TEST_JWT_SECRET,
+          PROVISIONER_SECRET_KEY: TEST_SECRET_KEY,
+          PROVISIONER_DATA_DIR: dataDir,
+          PROVISIONER_LEASE_GRACE_MS: '300',
+          PROVISIONER_POLL_INTERVAL_MS: '50',
+          PROVISIONER_WORKER_CONCURRENCY: '8',
+          LOG_LEVEL: 'debug',
         };
         delete env.PROVISIONER_SERVICES_DIR;
         delete env.PROVISIONER_OLD_SECRET_KEYS;
@@ -132,8 +156,13 @@ export function crashSuite(dialect: TestDialect) {
           if (proc.exitCode !== null) throw new Error(`provisioner serve exited with ${proc.exitCode}: ${stdout.join('').slice(-2000)}`);
           try {
             const r = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(1000) });
-            if (r.status === 200) { startups.push(Date.now() - started); return { proc, exited }; }
-          } catch { /* not listening yet */ }
+            if (r.status === 200) {
+              startups.push(Date.now() - started);
+              return { proc, exited };
+            }
+          } catch {
+            /* not listening yet */
+          }
           if (Date.now() > until) throw new Error(`provisioner serve did not become ready: ${stdout.join('').slice(-2000)}`);
           await sleep(100);
         }
@@ -141,20 +170,38 @@ export function crashSuite(dialect: TestDialect) {
 
       async function api(method: string, path: string, auth: string, body?: unknown) {
         const res = await fetch(`${base}${path}`, {
-          method, headers: { authorization: auth, ...(body ? { 'content-type': 'application/json' } : {}) },
-          body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(10_000),
+          method,
+          headers: { authorization: auth, ...(body ? { 'content-type': 'application/json' } : {}) },
+          body: body ? JSON.stringify(body) : undefined,
+          signal: AbortSignal.timeout(10_000),
         });
         return { status: res.status, json: (await res.json()) as any /* the API's envelope */ };
       }
 
       child = await startChild();
       const manifest = {
-        slug: 'crashy', name: 'Crashy', version: '1.0.0', base_url: sim.url,
+        slug: 'crashy',
+        name: 'Crashy',
+        version: '1.0.0',
+        base_url: sim.url,
         provision: [
           { name: 'create_account', type: 'http', request: { path: '/accounts' }, timeout_s: 2 },
-          { name: 'create_bucket', type: 'callback', depends_on: ['create_account'], timeout_s: 2, wait: { timeout_s: 60 },
-            request: { path: '/buckets', body: { callback_token: '{{callback.token}}', account: '{{steps.create_account.output.id}}' } } },
-          { name: 'build_index', type: 'poll', depends_on: ['create_account'], timeout_s: 2, request: { path: '/indexes' }, poll: { interval_s: 0.1, timeout_s: 60 } },
+          {
+            name: 'create_bucket',
+            type: 'callback',
+            depends_on: ['create_account'],
+            timeout_s: 2,
+            wait: { timeout_s: 60 },
+            request: { path: '/buckets', body: { callback_token: '{{callback.token}}', account: '{{steps.create_account.output.id}}' } },
+          },
+          {
+            name: 'build_index',
+            type: 'poll',
+            depends_on: ['create_account'],
+            timeout_s: 2,
+            request: { path: '/indexes' },
+            poll: { interval_s: 0.1, timeout_s: 60 },
+          },
           { name: 'settle', type: 'delay', depends_on: ['create_bucket', 'build_index'], delay: { seconds: 0.5 } },
           { name: 'finish', type: 'http', depends_on: ['settle'], timeout_s: 2, request: { path: '/finish' } },
         ],
@@ -163,7 +210,10 @@ export function crashSuite(dialect: TestDialect) {
       const ids: string[] = [];
       const wave = async () => {
         for (let i = 0; i < WAVE; i++) {
-          const r = await api('POST', '/api/v1/admin/provisioning/workflows', admin, { tenant_id: `tenant-${ids.length}`, service_slug: 'crashy' });
+          const r = await api('POST', '/api/v1/admin/provisioning/workflows', admin, {
+            tenant_id: `tenant-${ids.length}`,
+            service_slug: 'crashy',
+          });
           assert.equal(r.status, 201, JSON.stringify(r.json));
           ids.push(r.json.data.id);
         }
@@ -194,7 +244,9 @@ export function crashSuite(dialect: TestDialect) {
         if (finals.size < ids.length && Date.now() > until) {
           const open = ids.filter((x) => !finals.has(x));
           const stuck = (await api('GET', '/api/v1/admin/provisioning/stuck?older_than_s=0', admin)).json.data;
-          assert.fail(`${open.length} workflows did not finish after the kills: ${JSON.stringify(stuck.map((s: { id: string; reason: string }) => [s.id, s.reason]))}`);
+          assert.fail(
+            `${open.length} workflows did not finish after the kills: ${JSON.stringify(stuck.map((s: { id: string; reason: string }) => [s.id, s.reason]))}`,
+          );
         }
         await sleep(200);
       }
@@ -208,7 +260,9 @@ export function crashSuite(dialect: TestDialect) {
         for (const step of d.steps as { name: string; status: string; attempt: number }[]) {
           assert.equal(step.status, 'completed', `${id} ${step.name}`);
           if (step.name === 'settle') continue;
-          const sent = sim.requests.filter((r) => r.headers['x-provisioner-workflow'] === id && r.headers['idempotency-key']?.split(':')[1] === step.name);
+          const sent = sim.requests.filter(
+            (r) => r.headers['x-provisioner-workflow'] === id && r.headers['idempotency-key']?.split(':')[1] === step.name,
+          );
           assert.ok(sent.length >= 1, `${id} ${step.name} was never sent`);
           const keys = new Set(sent.map((r) => r.headers['idempotency-key']));
           // The service never failed, so the first attempt succeeded: every re-send after a crash carries its key.

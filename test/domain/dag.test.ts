@@ -50,7 +50,12 @@ describe('topologicalOrder', () => {
 
 describe('reverseDependencyOrder', () => {
   it('puts children before parents, for rollback', () => {
-    const order = reverseDependencyOrder([step('account'), step('bucket', 'account'), step('index', 'account'), step('keys', 'bucket', 'index')]);
+    const order = reverseDependencyOrder([
+      step('account'),
+      step('bucket', 'account'),
+      step('index', 'account'),
+      step('keys', 'bucket', 'index'),
+    ]);
     assert.deepEqual(order, ['keys', 'index', 'bucket', 'account']);
   });
 });

@@ -40,8 +40,13 @@ describe('checkManifest: normalizing', () => {
         compensate: { method: 'DELETE', path: '/accounts/{{steps.create_account.output.id}}' },
       }),
       {
-        name: 'create_bucket', type: 'callback', depends_on: ['create_account'],
-        request: { path: '/buckets', body: { account: '{{steps.create_account.output.id}}', url: '{{callback.url}}', token: '{{callback.token}}' } },
+        name: 'create_bucket',
+        type: 'callback',
+        depends_on: ['create_account'],
+        request: {
+          path: '/buckets',
+          body: { account: '{{steps.create_account.output.id}}', url: '{{callback.url}}', token: '{{callback.token}}' },
+        },
         wait: { timeout_s: 600 },
       },
       { name: 'build_index', type: 'poll', depends_on: ['create_account'], request: { path: '/indexes' } },
@@ -79,17 +84,28 @@ describe('checkManifest: normalizing', () => {
 
 describe('checkManifest: manifest fields', () => {
   it('refuses something that is not an object', () => {
-    assert.deepEqual(issuesOf('slug: files').map((i) => i.type), ['model_type']);
+    assert.deepEqual(
+      issuesOf('slug: files').map((i) => i.type),
+      ['model_type'],
+    );
   });
 
   it('lists every issue at once', () => {
     const issues = issuesOf({ slug: 'Files!', base_url: 'ftp://x', provision: [http('a', { depends_on: ['nope'] })] });
-    assert.deepEqual(issues.map((i) => i.loc.join('.')), ['slug', 'name', 'version', 'base_url', 'provision.0.depends_on.0']);
+    assert.deepEqual(
+      issues.map((i) => i.loc.join('.')),
+      ['slug', 'name', 'version', 'base_url', 'provision.0.depends_on.0'],
+    );
   });
 
   it('lets one step per section declare the service endpoint, and refuses a second', () => {
     assert.doesNotThrow(() => checkManifest(manifest([http('a', { endpoint: true }), http('b')])));
-    theIssue(manifest([http('a', { endpoint: true }), http('b', { endpoint: true })]), 'duplicate_endpoint', ['provision', 1, 'endpoint'], 'already does');
+    theIssue(
+      manifest([http('a', { endpoint: true }), http('b', { endpoint: true })]),
+      'duplicate_endpoint',
+      ['provision', 1, 'endpoint'],
+      'already does',
+    );
   });
 
   it('refuses an unknown top-level field, listing the known ones', () => {
@@ -146,7 +162,13 @@ describe('checkManifest: step fields', () => {
   });
 
   it('refuses a typo inside the request', () => {
-    theIssue(manifest([http('a', { request: { path: '/a', methd: 'GET' } })]), 'extra_forbidden', ['provision', 0, 'request', 'methd'], 'step "a"', 'in request');
+    theIssue(
+      manifest([http('a', { request: { path: '/a', methd: 'GET' } })]),
+      'extra_forbidden',
+      ['provision', 0, 'request', 'methd'],
+      'step "a"',
+      'in request',
+    );
   });
 
   it('requires a request for http and poll steps', () => {
@@ -156,52 +178,109 @@ describe('checkManifest: step fields', () => {
 
   it('requires delay.seconds between 0 and 30 days', () => {
     theIssue(manifest([{ name: 'd', type: 'delay', delay: {} }]), 'missing', ['provision', 0, 'delay', 'seconds'], 'step "d"');
-    theIssue(manifest([{ name: 'd', type: 'delay', delay: { seconds: 31 * 86400 } }]), 'less_than_equal', ['provision', 0, 'delay', 'seconds'], 'step "d"', 'at most 2592000');
+    theIssue(
+      manifest([{ name: 'd', type: 'delay', delay: { seconds: 31 * 86400 } }]),
+      'less_than_equal',
+      ['provision', 0, 'delay', 'seconds'],
+      'step "d"',
+      'at most 2592000',
+    );
   });
 
   it('refuses a step name that is not lowercase snake case', () => {
-    theIssue(manifest([http('a', { name: 'Create-Account' })]), 'string_pattern_mismatch', ['provision', 0, 'name'], 'step "Create-Account"', 'lowercase letters');
+    theIssue(
+      manifest([http('a', { name: 'Create-Account' })]),
+      'string_pattern_mismatch',
+      ['provision', 0, 'name'],
+      'step "Create-Account"',
+      'lowercase letters',
+    );
   });
 
   it('refuses a path that does not start with a single slash', () => {
-    theIssue(manifest([http('a', { request: { path: 'accounts' } })]), 'string_pattern_mismatch', ['provision', 0, 'request', 'path'], 'step "a"', 'request.path');
-    theIssue(manifest([http('a', { request: { path: '//evil.example/x' } })]), 'string_pattern_mismatch', ['provision', 0, 'request', 'path'], 'single "/"');
+    theIssue(
+      manifest([http('a', { request: { path: 'accounts' } })]),
+      'string_pattern_mismatch',
+      ['provision', 0, 'request', 'path'],
+      'step "a"',
+      'request.path',
+    );
+    theIssue(
+      manifest([http('a', { request: { path: '//evil.example/x' } })]),
+      'string_pattern_mismatch',
+      ['provision', 0, 'request', 'path'],
+      'single "/"',
+    );
   });
 
   it('refuses an unknown method, a non-string query value and out-of-range numbers', () => {
-    const step = http('a', { request: { method: 'FETCH', path: '/a', query: { n: 1 } }, timeout_s: 601, retry: { max_attempts: 0, backoff: 0.5 } });
+    const step = http('a', {
+      request: { method: 'FETCH', path: '/a', query: { n: 1 } },
+      timeout_s: 601,
+      retry: { max_attempts: 0, backoff: 0.5 },
+    });
     const issues = issuesOf(manifest([step]));
-    assert.deepEqual(issues.map((i) => [i.loc.join('.'), i.type]), [
-      ['provision.0.retry.max_attempts', 'greater_than_equal'],
-      ['provision.0.retry.backoff', 'greater_than_equal'],
-      ['provision.0.timeout_s', 'less_than_equal'],
-      ['provision.0.request.method', 'enum'],
-      ['provision.0.request.query.n', 'string_type'],
-    ]);
+    assert.deepEqual(
+      issues.map((i) => [i.loc.join('.'), i.type]),
+      [
+        ['provision.0.retry.max_attempts', 'greater_than_equal'],
+        ['provision.0.retry.backoff', 'greater_than_equal'],
+        ['provision.0.timeout_s', 'less_than_equal'],
+        ['provision.0.request.method', 'enum'],
+        ['provision.0.request.query.n', 'string_type'],
+      ],
+    );
     assert.ok(issues.every((i) => i.msg.startsWith('step "a": ')));
   });
 
   it('refuses a body that JSON cannot carry', () => {
-    theIssue(manifest([http('a', { request: { path: '/a', body: { at: new Date(0) } } })]), 'json_invalid', ['provision', 0, 'request', 'body', 'at'], 'step "a"', 'a Date');
+    theIssue(
+      manifest([http('a', { request: { path: '/a', body: { at: new Date(0) } } })]),
+      'json_invalid',
+      ['provision', 0, 'request', 'body', 'at'],
+      'step "a"',
+      'a Date',
+    );
   });
 });
 
 describe('checkManifest: dependencies', () => {
   it('refuses a duplicate step name, naming the step and its first place', () => {
-    theIssue(manifest([http('a'), http('b'), http('a')]), 'duplicate_step', ['provision', 2, 'name'], 'step "a" is defined twice', 'provision[0]');
+    theIssue(
+      manifest([http('a'), http('b'), http('a')]),
+      'duplicate_step',
+      ['provision', 2, 'name'],
+      'step "a" is defined twice',
+      'provision[0]',
+    );
   });
 
   it('refuses a dependency on an unknown step', () => {
-    const i = theIssue(manifest([http('create_bucket', { depends_on: ['nope'] })]), 'unknown_dependency', ['provision', 0, 'depends_on', 0]);
+    const i = theIssue(manifest([http('create_bucket', { depends_on: ['nope'] })]), 'unknown_dependency', [
+      'provision',
+      0,
+      'depends_on',
+      0,
+    ]);
     assert.equal(i.msg, 'step "create_bucket" depends on unknown step "nope"');
   });
 
   it('refuses a self-dependency', () => {
-    theIssue(manifest([http('a'), http('b', { depends_on: ['a', 'b'] })]), 'self_dependency', ['provision', 1, 'depends_on', 1], 'step "b" depends on itself');
+    theIssue(
+      manifest([http('a'), http('b', { depends_on: ['a', 'b'] })]),
+      'self_dependency',
+      ['provision', 1, 'depends_on', 1],
+      'step "b" depends on itself',
+    );
   });
 
   it('refuses a dependency listed twice', () => {
-    theIssue(manifest([http('a'), http('b', { depends_on: ['a', 'a'] })]), 'duplicate_dependency', ['provision', 1, 'depends_on', 1], 'step "b"');
+    theIssue(
+      manifest([http('a'), http('b', { depends_on: ['a', 'a'] })]),
+      'duplicate_dependency',
+      ['provision', 1, 'depends_on', 1],
+      'step "b"',
+    );
   });
 
   it('refuses a cycle, naming its steps in order', () => {
@@ -210,7 +289,12 @@ describe('checkManifest: dependencies', () => {
   });
 
   it('reports each independent cycle', () => {
-    const steps = [http('a', { depends_on: ['b'] }), http('b', { depends_on: ['a'] }), http('c', { depends_on: ['d'] }), http('d', { depends_on: ['c'] })];
+    const steps = [
+      http('a', { depends_on: ['b'] }),
+      http('b', { depends_on: ['a'] }),
+      http('c', { depends_on: ['d'] }),
+      http('d', { depends_on: ['c'] }),
+    ];
     assert.equal(issuesOf(manifest(steps)).filter((i) => i.type === 'dependency_cycle').length, 2);
   });
 });
@@ -220,54 +304,131 @@ describe('checkManifest: templates', () => {
 
   it('refuses a template that references a step that is not an ancestor, naming the step', () => {
     const steps = [http('a'), http('b', body('{{steps.a.output.id}}'))];
-    const i = theIssue(manifest(steps), 'template_not_ancestor', ['provision', 1, 'request', 'body', 'v'], 'step "b"', '"a" is not among its dependencies');
+    const i = theIssue(
+      manifest(steps),
+      'template_not_ancestor',
+      ['provision', 1, 'request', 'body', 'v'],
+      'step "b"',
+      '"a" is not among its dependencies',
+    );
     assert.match(i.msg, /add "a" to depends_on/);
   });
 
   it('accepts a reference to a transitive ancestor', () => {
-    checkManifest(manifest([http('a'), http('b', { depends_on: ['a'] }), http('c', { depends_on: ['b'], ...body('{{steps.a.output.id}}') })]));
+    checkManifest(
+      manifest([http('a'), http('b', { depends_on: ['a'] }), http('c', { depends_on: ['b'], ...body('{{steps.a.output.id}}') })]),
+    );
   });
 
-  it('lets a compensation, but not the request, use the step\'s own output', () => {
+  it("lets a compensation, but not the request, use the step's own output", () => {
     checkManifest(manifest([http('a', { compensate: { method: 'DELETE', path: '/a/{{steps.a.output.id}}' } })]));
-    theIssue(manifest([http('a', body('{{steps.a.output.id}}'))]), 'template_not_ancestor', ['provision', 0, 'request', 'body', 'v'], 'step "a"', 'only in its compensate');
+    theIssue(
+      manifest([http('a', body('{{steps.a.output.id}}'))]),
+      'template_not_ancestor',
+      ['provision', 0, 'request', 'body', 'v'],
+      'step "a"',
+      'only in its compensate',
+    );
   });
 
   it('refuses a reference to a step that does not exist', () => {
-    theIssue(manifest([http('a', body('{{steps.nope.output.id}}'))]), 'template_unknown_step', ['provision', 0, 'request', 'body', 'v'], 'step "a"', 'no step "nope"');
+    theIssue(
+      manifest([http('a', body('{{steps.nope.output.id}}'))]),
+      'template_unknown_step',
+      ['provision', 0, 'request', 'body', 'v'],
+      'step "a"',
+      'no step "nope"',
+    );
   });
 
   it('refuses a step reference without .output', () => {
-    theIssue(manifest([http('a'), http('b', { depends_on: ['a'], ...body('{{steps.a.id}}') })]), 'template_path', ['provision', 1, 'request', 'body', 'v'], 'step "b"', 'steps.<name>.output');
+    theIssue(
+      manifest([http('a'), http('b', { depends_on: ['a'], ...body('{{steps.a.id}}') })]),
+      'template_path',
+      ['provision', 1, 'request', 'body', 'v'],
+      'step "b"',
+      'steps.<name>.output',
+    );
   });
 
   it('refuses an unknown template root, listing the known ones', () => {
-    theIssue(manifest([http('a', body('{{secrets.key}}'))]), 'unknown_template_root', ['provision', 0, 'request', 'body', 'v'], 'step "a"', 'unknown template root "secrets"', 'tenant, workflow');
+    theIssue(
+      manifest([http('a', body('{{secrets.key}}'))]),
+      'unknown_template_root',
+      ['provision', 0, 'request', 'body', 'v'],
+      'step "a"',
+      'unknown template root "secrets"',
+      'tenant, workflow',
+    );
   });
 
   it('refuses an unknown field of a fixed scope root', () => {
-    theIssue(manifest([http('a', body('{{tenant.name}}'))]), 'template_unknown_field', ['provision', 0, 'request', 'body', 'v'], 'step "a"', 'tenant has only id');
+    theIssue(
+      manifest([http('a', body('{{tenant.name}}'))]),
+      'template_unknown_field',
+      ['provision', 0, 'request', 'body', 'v'],
+      'step "a"',
+      'tenant has only id',
+    );
   });
 
-  it('refuses callback.* outside a callback step, and in a callback step\'s compensation', () => {
-    theIssue(manifest([http('a', { request: { path: '/x', headers: { 'x-cb': '{{callback.url}}' } } })]), 'callback_outside_callback_step',
-      ['provision', 0, 'request', 'headers', 'x-cb'], 'step "a"', 'only a callback step');
-    theIssue(manifest([{ name: 'cb', type: 'callback', compensate: { path: '/t/{{callback.token}}' } }]), 'callback_outside_callback_step',
-      ['provision', 0, 'compensate', 'path'], 'step "cb"', 'not its compensate');
+  it("refuses callback.* outside a callback step, and in a callback step's compensation", () => {
+    theIssue(
+      manifest([http('a', { request: { path: '/x', headers: { 'x-cb': '{{callback.url}}' } } })]),
+      'callback_outside_callback_step',
+      ['provision', 0, 'request', 'headers', 'x-cb'],
+      'step "a"',
+      'only a callback step',
+    );
+    theIssue(
+      manifest([{ name: 'cb', type: 'callback', compensate: { path: '/t/{{callback.token}}' } }]),
+      'callback_outside_callback_step',
+      ['provision', 0, 'compensate', 'path'],
+      'step "cb"',
+      'not its compensate',
+    );
   });
 
   it('checks templates in query values and the poll path too', () => {
-    theIssue(manifest([http('a', { request: { path: '/x', query: { q: '{{steps.z.output}}' } } })]), 'template_unknown_step', ['provision', 0, 'request', 'query', 'q'], 'step "a"');
-    theIssue(manifest([{ name: 'p', type: 'poll', request: { path: '/x' }, poll: { path: '/ops/{{nope.id}}' } }]), 'unknown_template_root', ['provision', 0, 'poll', 'path'], 'step "p"');
+    theIssue(
+      manifest([http('a', { request: { path: '/x', query: { q: '{{steps.z.output}}' } } })]),
+      'template_unknown_step',
+      ['provision', 0, 'request', 'query', 'q'],
+      'step "a"',
+    );
+    theIssue(
+      manifest([{ name: 'p', type: 'poll', request: { path: '/x' }, poll: { path: '/ops/{{nope.id}}' } }]),
+      'unknown_template_root',
+      ['provision', 0, 'poll', 'path'],
+      'step "p"',
+    );
   });
 
   it('refuses a malformed template', () => {
-    theIssue(manifest([http('a', body('{{tenant.id'))]), 'template_syntax', ['provision', 0, 'request', 'body', 'v'], 'step "a"', 'not closed');
-    theIssue(manifest([http('a', body('{{ tenant..id }}'))]), 'template_syntax', ['provision', 0, 'request', 'body', 'v'], 'step "a"', 'dotted path');
+    theIssue(
+      manifest([http('a', body('{{tenant.id'))]),
+      'template_syntax',
+      ['provision', 0, 'request', 'body', 'v'],
+      'step "a"',
+      'not closed',
+    );
+    theIssue(
+      manifest([http('a', body('{{ tenant..id }}'))]),
+      'template_syntax',
+      ['provision', 0, 'request', 'body', 'v'],
+      'step "a"',
+      'dotted path',
+    );
   });
 
   it('refuses provision.* in a provision step', () => {
-    theIssue(manifest([http('a', body('{{provision.steps.a.output}}'))]), 'unknown_template_root', ['provision', 0, 'request', 'body', 'v'], 'step "a"', 'only available in deprovision steps');
+    theIssue(
+      manifest([http('a', body('{{provision.steps.a.output}}'))]),
+      'unknown_template_root',
+      ['provision', 0, 'request', 'body', 'v'],
+      'step "a"',
+      'only available in deprovision steps',
+    );
   });
 });
 
@@ -280,22 +441,42 @@ describe('checkManifest: deprovision', () => {
       http('close', { depends_on: ['drain'], request: { path: '/x', body: { ticket: '{{steps.drain.output.ticket}}' } } }),
     ];
     const m = checkManifest(manifest(provision, { deprovision }));
-    assert.deepEqual(m.deprovision?.map((s) => s.depends_on), [[], ['drain']]);
+    assert.deepEqual(
+      m.deprovision?.map((s) => s.depends_on),
+      [[], ['drain']],
+    );
   });
 
   it('refuses a provision.steps reference to an unknown provision step', () => {
     const deprovision = [http('drop', { request: { path: '/a/{{provision.steps.nope.output.id}}' } })];
-    theIssue(manifest(provision, { deprovision }), 'template_unknown_step', ['deprovision', 0, 'request', 'path'], 'step "drop"', 'no provision step "nope"');
+    theIssue(
+      manifest(provision, { deprovision }),
+      'template_unknown_step',
+      ['deprovision', 0, 'request', 'path'],
+      'step "drop"',
+      'no provision step "nope"',
+    );
   });
 
   it('points a steps.* reference to a provision step at provision.steps', () => {
     const deprovision = [http('drop', { request: { path: '/a/{{steps.create_account.output.id}}' } })];
-    theIssue(manifest(provision, { deprovision }), 'template_unknown_step', ['deprovision', 0, 'request', 'path'], 'step "drop"', 'provision.steps.create_account.output');
+    theIssue(
+      manifest(provision, { deprovision }),
+      'template_unknown_step',
+      ['deprovision', 0, 'request', 'path'],
+      'step "drop"',
+      'provision.steps.create_account.output',
+    );
   });
 
   it('resolves depends_on within the deprovision list only', () => {
     const deprovision = [http('drop', { depends_on: ['create_account'] })];
-    theIssue(manifest(provision, { deprovision }), 'unknown_dependency', ['deprovision', 0, 'depends_on', 0], 'step "drop" depends on unknown step "create_account"');
+    theIssue(
+      manifest(provision, { deprovision }),
+      'unknown_dependency',
+      ['deprovision', 0, 'depends_on', 0],
+      'step "drop" depends on unknown step "create_account"',
+    );
   });
 
   it('refuses a template to a deprovision step that is not an ancestor', () => {

@@ -1,7 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  parseTemplate, renderRequestPath, renderTemplate, TemplateError, templateRefs, type TemplateScope,
+  parseTemplate,
+  renderRequestPath,
+  renderTemplate,
+  TemplateError,
+  templateRefs,
+  type TemplateScope,
 } from '../../src/domain/template.js';
 import type { Json } from '../../src/domain/json.js';
 
@@ -43,12 +48,15 @@ describe('renderTemplate', () => {
 
   it('throws a TemplateError naming the missing key and where it was looked for', () => {
     const scopeWithout = { ...scope, steps: { create_account: { output: { name: 'x' } } } };
-    assert.throws(() => renderTemplate({ a: '{{steps.create_account.output.id}}' }, scopeWithout), (e: unknown) => {
-      assert.ok(e instanceof TemplateError);
-      assert.equal(e.message, 'template {{steps.create_account.output.id}}: "id" is missing in steps.create_account.output');
-      assert.equal(e.path, 'steps.create_account.output.id');
-      return true;
-    });
+    assert.throws(
+      () => renderTemplate({ a: '{{steps.create_account.output.id}}' }, scopeWithout),
+      (e: unknown) => {
+        assert.ok(e instanceof TemplateError);
+        assert.equal(e.message, 'template {{steps.create_account.output.id}}: "id" is missing in steps.create_account.output');
+        assert.equal(e.path, 'steps.create_account.output.id');
+        return true;
+      },
+    );
   });
 
   it('does not resolve inherited properties such as constructor', () => {

@@ -4,16 +4,33 @@ import { Conflict, Gone, NotFound } from '../../src/domain/errors.js';
 import { stepsRepo } from '../../src/store/steps-repo.js';
 import { testDialects } from '../support/runtime.js';
 import {
-  eventsOf, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, tokenOf, untilStep, untilWorkflow,
+  eventsOf,
+  manifestFor,
+  registerAndStart,
+  sharedRuntime,
+  simFor,
+  stepOf,
+  tokenOf,
+  untilStep,
+  untilWorkflow,
 } from '../support/engine.js';
 import type { ServiceSim } from '../support/service-sim.js';
 
 /** One callback step that asks the service to call back. */
 function callbackManifest(sim: ServiceSim, wait: Record<string, number>, extra: Record<string, unknown> = {}) {
   sim.route('POST', '/buckets', { status: 202 });
-  return manifestFor(sim, [{
-    name: 'create_bucket', type: 'callback', request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } }, wait,
-  }], extra);
+  return manifestFor(
+    sim,
+    [
+      {
+        name: 'create_bucket',
+        type: 'callback',
+        request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } },
+        wait,
+      },
+    ],
+    extra,
+  );
 }
 
 const isCode = (cls: typeof Conflict | typeof Gone | typeof NotFound, msg?: RegExp) => (e: unknown) => {
@@ -88,7 +105,11 @@ for (const dialect of testDialects()) {
       const done = await untilWorkflow(rt, workflowId, 'completed');
       const eventsBefore = await eventsOf(rt, workflowId);
       // Same report, keys in another order.
-      const again = await rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { b: 2, a: 1 }, endpoint: 'https://b.example' });
+      const again = await rt.callbacks.receive(tokenOf(req), {
+        status: 'completed',
+        metadata: { b: 2, a: 1 },
+        endpoint: 'https://b.example',
+      });
       assert.deepEqual(again, { workflow_id: workflowId, step_name: 'create_bucket', step_status: 'completed', duplicate: true });
       const after = await rt.queries.detail(workflowId, null);
       assert.deepEqual(after, done, 'not even updated_at moves');
@@ -115,10 +136,20 @@ for (const dialect of testDialects()) {
       let storedDuringRequest = '';
       let duplicateDuringRequest: boolean | null = null;
       const m = manifestFor(sim, [
-        { name: 'create_bucket', type: 'callback', request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 5 } },
+        {
+          name: 'create_bucket',
+          type: 'callback',
+          request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 5 },
+        },
       ]);
       sim.route('POST', '/buckets', async (req) => {
-        const report = { status: 'completed' as const, endpoint: 'https://early.example', credentials: { key: 'early-secret-3f9a' }, metadata: { bucket: 'early' } };
+        const report = {
+          status: 'completed' as const,
+          endpoint: 'https://early.example',
+          credentials: { key: 'early-secret-3f9a' },
+          metadata: { bucket: 'early' },
+        };
         const first = await rt.callbacks.receive(tokenOf(req), report);
         assert.equal(first.step_status, 'running');
         duplicateDuringRequest = (await rt.callbacks.receive(tokenOf(req), report)).duplicate;
@@ -162,7 +193,13 @@ for (const dialect of testDialects()) {
       sim.route('DELETE', '/buckets', { status: 204 });
       sim.route('POST', '/fail', { status: 400 });
       const m = manifestFor(sim, [
-        { name: 'create_bucket', type: 'callback', request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 5 }, compensate: { method: 'DELETE', path: '/buckets' } },
+        {
+          name: 'create_bucket',
+          type: 'callback',
+          request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 5 },
+          compensate: { method: 'DELETE', path: '/buckets' },
+        },
         { name: 'then_fail', type: 'http', depends_on: ['create_bucket'], request: { path: '/fail' } },
       ]);
       const { workflowId } = await registerAndStart(rt, m);
@@ -176,7 +213,7 @@ for (const dialect of testDialects()) {
       assert.equal(again.step_status, 'compensated');
     });
 
-    it('keeps the same callback token across a step\'s retries, so a callback to a re-sent request is accepted', async (t) => {
+    it("keeps the same callback token across a step's retries, so a callback to a re-sent request is accepted", async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
       const tokens: string[] = [];
@@ -186,15 +223,23 @@ for (const dialect of testDialects()) {
         if (nth === 2) await rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { try: 2 } });
         return { status: 202 };
       });
-      const m = manifestFor(sim, [{
-        name: 'create_bucket', type: 'callback', retry: { max_attempts: 2, initial_s: 0.05, on_wait_timeout: true },
-        request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 0.2 },
-      }]);
+      const m = manifestFor(sim, [
+        {
+          name: 'create_bucket',
+          type: 'callback',
+          retry: { max_attempts: 2, initial_s: 0.05, on_wait_timeout: true },
+          request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 0.2 },
+        },
+      ]);
       const { workflowId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'completed');
       assert.deepEqual(stepOf(d, 'create_bucket').output, { try: 2 });
-      assert.deepEqual(sim.calls('POST', '/buckets').map((r) => r.headers['idempotency-key']), [`${workflowId}:create_bucket:1`, `${workflowId}:create_bucket:2`]);
+      assert.deepEqual(
+        sim.calls('POST', '/buckets').map((r) => r.headers['idempotency-key']),
+        [`${workflowId}:create_bucket:1`, `${workflowId}:create_bucket:2`],
+      );
       assert.equal(tokens.length, 2);
       assert.equal(tokens[1], tokens[0]);
     });
@@ -227,7 +272,9 @@ for (const dialect of testDialects()) {
       const req = await sim.waitFor((r) => r.path === '/buckets');
       await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
 
-      const results = await Promise.all(Array.from({ length: 5 }, () => rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { n: 1 } })));
+      const results = await Promise.all(
+        Array.from({ length: 5 }, () => rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { n: 1 } })),
+      );
       assert.deepEqual(results.map((r) => r.duplicate).sort(), [false, true, true, true, true]);
       await untilWorkflow(rt, workflowId, 'completed');
       assert.equal((await eventsOf(rt, workflowId)).filter((e) => e.type === 'step.completed').length, 1);

@@ -12,8 +12,14 @@ for (const dialect of testDialects()) {
       const sim = await simFor(t);
       sim.route('POST', '/root', { json: { id: 'r1' } });
       // Each branch answers only once the other has started: run one after the other, they would time out.
-      sim.route('POST', '/left', async () => { await sim.waitFor((r) => r.path === '/right', 3000); return { json: { side: 'left' } }; });
-      sim.route('POST', '/right', async () => { await sim.waitFor((r) => r.path === '/left', 3000); return { json: { side: 'right' } }; });
+      sim.route('POST', '/left', async () => {
+        await sim.waitFor((r) => r.path === '/right', 3000);
+        return { json: { side: 'left' } };
+      });
+      sim.route('POST', '/right', async () => {
+        await sim.waitFor((r) => r.path === '/left', 3000);
+        return { json: { side: 'right' } };
+      });
       sim.route('POST', '/join', { json: { joined: true } });
       const m = manifestFor(sim, [
         { name: 'root', type: 'http', request: { path: '/root' } },
@@ -30,7 +36,10 @@ for (const dialect of testDialects()) {
         const done = Date.parse(stepOf(d, parent).completed_at as string);
         assert.ok(join.at >= done, `join started before ${parent} completed`);
       }
-      assert.deepEqual(sim.requests.map((r) => r.path).filter((p) => p === '/join'), ['/join']);
+      assert.deepEqual(
+        sim.requests.map((r) => r.path).filter((p) => p === '/join'),
+        ['/join'],
+      );
     });
 
     it('starts a step with two parents only after both have completed', async (t) => {
@@ -41,14 +50,23 @@ for (const dialect of testDialects()) {
       sim.route('POST', '/join', { json: { joined: true } });
       const m = manifestFor(sim, [
         { name: 'fast', type: 'http', request: { path: '/fast' } },
-        { name: 'slow', type: 'callback', request: { path: '/slow', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 10 } },
+        {
+          name: 'slow',
+          type: 'callback',
+          request: { path: '/slow', body: { callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 10 },
+        },
         { name: 'join', type: 'http', depends_on: ['fast', 'slow'], request: { path: '/join' } },
       ]);
       const { workflowId } = await registerAndStart(rt, m);
 
       // The parent's completion and its children's readiness commit together, so this state is final until the callback.
-      const half = await untilDetail(rt, workflowId, 'fast done while slow waits',
-        (d) => stepOf(d, 'fast').status === 'completed' && stepOf(d, 'slow').status === 'waiting_callback');
+      const half = await untilDetail(
+        rt,
+        workflowId,
+        'fast done while slow waits',
+        (d) => stepOf(d, 'fast').status === 'completed' && stepOf(d, 'slow').status === 'waiting_callback',
+      );
       const join = stepOf(half, 'join');
       assert.equal(join.status, 'pending');
       assert.equal(join.next_run_at, null);

@@ -15,11 +15,13 @@ const BACKLOG = 200;
 const CONCURRENCY = 4;
 const SERVICE_DELAY_MS = 100;
 
-const elapsedMs = (d: { created_at: string; completed_at: string | null }) => Date.parse(d.completed_at as string) - Date.parse(d.created_at);
+const elapsedMs = (d: { created_at: string; completed_at: string | null }) =>
+  Date.parse(d.completed_at as string) - Date.parse(d.created_at);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function startOne(rt: TestRuntime, tenantId: string, slug: string) {
-  return (await rt.starter.start({ tenantId, serviceSlug: slug, kind: 'provision', parameters: {}, idempotencyKey: null, actor: 'test' })).workflowId;
+  return (await rt.starter.start({ tenantId, serviceSlug: slug, kind: 'provision', parameters: {}, idempotencyKey: null, actor: 'test' }))
+    .workflowId;
 }
 
 for (const dialect of testDialects()) {
@@ -59,7 +61,11 @@ for (const dialect of testDialects()) {
       t.after(() => busy.stop(200));
       busy.start();
       await sim.waitFor((r) => r.headers['x-provisioner-tenant'] === 'big', 10_000);
-      await eventually('every worker slot to be busy with the backlog', async () => sim.requests.filter((r) => r.headers['x-provisioner-tenant'] === 'big').length > CONCURRENCY, 10_000);
+      await eventually(
+        'every worker slot to be busy with the backlog',
+        async () => sim.requests.filter((r) => r.headers['x-provisioner-tenant'] === 'big').length > CONCURRENCY,
+        10_000,
+      );
       const loadedRuns: number[] = [];
       for (let i = 0; i < 3; i++) {
         const small = await startOne(rt, `small-loaded-${i}`, 'fair-0');
@@ -68,7 +74,10 @@ for (const dialect of testDialects()) {
       const loaded = median(loadedRuns);
 
       const stillQueued = (await rt.queries.list({ tenantId: 'big', limit: BACKLOG })).items.filter((w) => w.status !== 'completed').length;
-      assert.ok(stillQueued > BACKLOG / 2, `the backlog was still there when the small workflows finished (${stillQueued} of ${BACKLOG} unfinished)`);
+      assert.ok(
+        stillQueued > BACKLOG / 2,
+        `the backlog was still there when the small workflows finished (${stillQueued} of ${BACKLOG} unfinished)`,
+      );
       const ratio = loaded / median(idle);
       t.diagnostic(`idle ${idle.join(', ')} ms; loaded ${loadedRuns.join(', ')} ms; ratio of medians ${ratio.toFixed(2)}`);
       assert.ok(ratio <= 2, `loaded ${loadedRuns.join(', ')} ms vs idle ${idle.join(', ')} ms: ratio of medians ${ratio.toFixed(2)} > 2`);

@@ -8,7 +8,7 @@ for (const dialect of testDialects()) {
     // Two worker slots; the executor starts only once both backlogs are queued.
     const env = sharedRuntime(dialect, { PROVISIONER_WORKER_CONCURRENCY: '2' }, { executor: false });
 
-    it('finishes a small tenant\'s workflow before a large tenant\'s older backlog is done', async (t) => {
+    it("finishes a small tenant's workflow before a large tenant's older backlog is done", async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/work', { json: { ok: true }, delayMs: 60 });
@@ -19,10 +19,14 @@ for (const dialect of testDialects()) {
         const m = manifestFor(sim, [{ name: 'work', type: 'http', request: { path: '/work' } }]);
         backlog.push((await registerAndStart(rt, m, { tenantId: tenantA })).workflowId);
       }
-      const small = await registerAndStart(rt, manifestFor(sim, [
-        { name: 'first', type: 'http', request: { path: '/work' } },
-        { name: 'second', type: 'http', depends_on: ['first'], request: { path: '/work' } },
-      ]), { tenantId: unique('tenant-b') });
+      const small = await registerAndStart(
+        rt,
+        manifestFor(sim, [
+          { name: 'first', type: 'http', request: { path: '/work' } },
+          { name: 'second', type: 'http', depends_on: ['first'], request: { path: '/work' } },
+        ]),
+        { tenantId: unique('tenant-b') },
+      );
 
       const executor = extraExecutor(rt);
       t.after(() => executor.stop(200));

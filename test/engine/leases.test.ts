@@ -19,7 +19,7 @@ for (const dialect of testDialects()) {
       return e;
     }
 
-    it('re-runs a step whose worker died with the same Idempotency-Key once its lease expires, and ignores the dead worker\'s writes', async (t) => {
+    it("re-runs a step whose worker died with the same Idempotency-Key once its lease expires, and ignores the dead worker's writes", async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
       const m = manifestFor(sim, [{ name: 'create', type: 'http', timeout_s: 0.3, request: { path: '/accounts' } }]);
@@ -33,7 +33,11 @@ for (const dialect of testDialects()) {
       let zombieWrite: boolean | null = null;
       sim.route('POST', '/accounts', async () => {
         // While the real worker runs the step, the dead one wakes up and tries to fail it.
-        zombieWrite = await stepsRepo.updateFenced(rt.store.db, { stepId: claimed.id, owner: 'dead-worker:1' }, { status: 'failed', error: 'zombie', lease_owner: null });
+        zombieWrite = await stepsRepo.updateFenced(
+          rt.store.db,
+          { stepId: claimed.id, owner: 'dead-worker:1' },
+          { status: 'failed', error: 'zombie', lease_owner: null },
+        );
         return { json: { id: 'acc' } };
       });
 
@@ -42,7 +46,7 @@ for (const dialect of testDialects()) {
       const calls = sim.calls('POST', '/accounts');
       assert.equal(calls.length, 1);
       assert.ok(calls[0].at >= leaseEnds, `re-run ${leaseEnds - calls[0].at} ms before the lease expired`);
-      assert.equal(calls[0].headers['idempotency-key'], `${workflowId}:create:1`, 'the key the dead worker\'s attempt had');
+      assert.equal(calls[0].headers['idempotency-key'], `${workflowId}:create:1`, "the key the dead worker's attempt had");
       assert.equal(zombieWrite, false);
       assert.equal(stepOf(d, 'create').attempt, 1);
       assert.deepEqual(stepOf(d, 'create').output, { id: 'acc' });
@@ -65,12 +69,19 @@ for (const dialect of testDialects()) {
         await sim.waitFor((r) => r.path === '/accounts' && r !== req);
         return { json: { id: 'from-stalled-worker' } };
       });
-      worker(t, { onLeaseLost: () => { lost++; } }).start();
+      worker(t, {
+        onLeaseLost: () => {
+          lost++;
+        },
+      }).start();
 
       const d = await untilWorkflow(rt, workflowId, 'completed');
       assert.deepEqual(stepOf(d, 'create').output, { id: 'from-second-worker' });
       assert.equal(lost, 1, 'the stalled worker had its outcome refused');
-      assert.deepEqual(sim.calls('POST', '/accounts').map((r) => r.headers['idempotency-key']), [`${workflowId}:create:1`, `${workflowId}:create:1`]);
+      assert.deepEqual(
+        sim.calls('POST', '/accounts').map((r) => r.headers['idempotency-key']),
+        [`${workflowId}:create:1`, `${workflowId}:create:1`],
+      );
     });
 
     it('hands an aborted step back at once when a worker stops, so another runs the same attempt', async (t) => {

@@ -9,7 +9,15 @@ import { testDialects } from '../support/runtime.js';
 import { FAST_RETRY, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, untilStep, untilWorkflow } from '../support/engine.js';
 
 const lines: { level: number; msg: string; workflow_id?: string; step?: string; tenant?: string }[] = [];
-const log = createLogger('warn', new Writable({ write(chunk: Buffer, _enc, done) { lines.push(JSON.parse(chunk.toString())); done(); } }));
+const log = createLogger(
+  'warn',
+  new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  }),
+);
 
 for (const dialect of testDialects()) {
   describe(`rollback, repair and lifecycle (${dialect})`, () => {
@@ -26,12 +34,22 @@ for (const dialect of testDialects()) {
         return { status: 400, json: { error: 'no' } };
       });
       const m = manifestFor(sim, [
-        { name: 'build', type: 'poll', request: { path: '/jobs' }, poll: { interval_s: 0.05, timeout_s: 30 }, compensate: { method: 'DELETE', path: '/jobs/{{steps.build.response.job_id}}' } },
+        {
+          name: 'build',
+          type: 'poll',
+          request: { path: '/jobs' },
+          poll: { interval_s: 0.05, timeout_s: 30 },
+          compensate: { method: 'DELETE', path: '/jobs/{{steps.build.response.job_id}}' },
+        },
         { name: 'fail', type: 'http', request: { path: '/fail' }, retry: { ...FAST_RETRY, max_attempts: 1 } },
       ]);
       const { workflowId } = await registerAndStart(rt, m);
       const d = await untilWorkflow(rt, workflowId, 'rolled_back');
-      assert.deepEqual(sim.calls('DELETE').map((r) => r.path), ['/jobs/j-41'], 'the accepted job was undone, named by its accepted answer');
+      assert.deepEqual(
+        sim.calls('DELETE').map((r) => r.path),
+        ['/jobs/j-41'],
+        'the accepted job was undone, named by its accepted answer',
+      );
       assert.equal(stepOf(d, 'build').status, 'compensated');
     });
 
@@ -42,7 +60,12 @@ for (const dialect of testDialects()) {
       sim.route('DELETE', '/accounts/gone', { status: 404, json: { error: 'no such account' } });
       sim.route('POST', '/fail', { status: 400 });
       const m = manifestFor(sim, [
-        { name: 'account', type: 'http', request: { path: '/accounts' }, compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}' } },
+        {
+          name: 'account',
+          type: 'http',
+          request: { path: '/accounts' },
+          compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}' },
+        },
         { name: 'fail', type: 'http', depends_on: ['account'], request: { path: '/fail' } },
       ]);
       const { workflowId } = await registerAndStart(rt, m);
@@ -51,7 +74,12 @@ for (const dialect of testDialects()) {
 
       // A manifest can say a 404 is not good enough.
       const strict = manifestFor(sim, [
-        { name: 'account', type: 'http', request: { path: '/accounts' }, compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}', undone_statuses: [] } },
+        {
+          name: 'account',
+          type: 'http',
+          request: { path: '/accounts' },
+          compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}', undone_statuses: [] },
+        },
         { name: 'fail', type: 'http', depends_on: ['account'], request: { path: '/fail' } },
       ]);
       const second = await registerAndStart(rt, strict);
@@ -66,7 +94,12 @@ for (const dialect of testDialects()) {
       sim.route('DELETE', '/accounts/acc', { status: 400, json: { error: 'locked' } });
       sim.route('POST', '/fail', { status: 400 });
       const m = manifestFor(sim, [
-        { name: 'account', type: 'http', request: { path: '/accounts' }, compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}' } },
+        {
+          name: 'account',
+          type: 'http',
+          request: { path: '/accounts' },
+          compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}' },
+        },
         { name: 'fail', type: 'http', depends_on: ['account'], request: { path: '/fail' } },
       ]);
       const { workflowId, tenantId } = await registerAndStart(rt, m);
@@ -81,7 +114,10 @@ for (const dialect of testDialects()) {
       const events = (await rt.queries.events(workflowId, null, undefined, 100)).items;
       assert.ok(events.some((e) => e.type === 'admin.resolve' && e.actor === 'ops' && e.reason === 'deleted account acc by hand'));
       await eventuallyLogged(workflowId, 50, /rollback incomplete/);
-      assert.ok(lines.some((l) => l.workflow_id === workflowId && l.tenant === tenantId && l.step === 'account' && l.level === 40), 'the failed compensation is a warning naming the step');
+      assert.ok(
+        lines.some((l) => l.workflow_id === workflowId && l.tenant === tenantId && l.step === 'account' && l.level === 40),
+        'the failed compensation is a warning naming the step',
+      );
     });
 
     it('takes the endpoint from the step that declares it, else from the last reporting step in DAG order, whatever finishes last', async (t) => {
@@ -97,10 +133,19 @@ for (const dialect of testDialects()) {
       ];
       const byRule = await registerAndStart(rt, manifestFor(sim, steps));
       const ruled = await untilWorkflow(rt, byRule.workflowId, 'completed');
-      assert.ok(Date.parse(stepOf(ruled, 'db').completed_at as string) > Date.parse(stepOf(ruled, 'dns').completed_at as string), 'db finished last');
+      assert.ok(
+        Date.parse(stepOf(ruled, 'db').completed_at as string) > Date.parse(stepOf(ruled, 'dns').completed_at as string),
+        'db finished last',
+      );
       assert.equal(ruled.endpoint, 'https://svc.example', 'dns is deeper in the DAG than db');
 
-      const declared = await registerAndStart(rt, manifestFor(sim, steps.map((x) => (x.name === 'db' ? { ...x, endpoint: true } : x))));
+      const declared = await registerAndStart(
+        rt,
+        manifestFor(
+          sim,
+          steps.map((x) => (x.name === 'db' ? { ...x, endpoint: true } : x)),
+        ),
+      );
       assert.equal((await untilWorkflow(rt, declared.workflowId, 'completed')).endpoint, 'postgres://db.example/1');
     });
 
@@ -111,17 +156,28 @@ for (const dialect of testDialects()) {
       sim.route('POST', '/two', async (req) => {
         // As if the first step's credentials had been sealed with a key this process no longer has.
         const foreign = createCredentialCipher(Buffer.alloc(32, 9).toString('base64')).encrypt({ user: 'u' });
-        await rt.store.db.updateTable('steps').set({ state: JSON.stringify({ sealed_credentials: foreign }) })
-          .where('workflow_id', '=', req.headers['x-provisioner-workflow']).where('name', '=', 'one').execute();
+        await rt.store.db
+          .updateTable('steps')
+          .set({ state: JSON.stringify({ sealed_credentials: foreign }) })
+          .where('workflow_id', '=', req.headers['x-provisioner-workflow'])
+          .where('name', '=', 'one')
+          .execute();
         return { json: { credentials: { password: 'p' } } };
       });
-      const m = manifestFor(sim, [
-        { name: 'one', type: 'http', request: { path: '/one' } },
-        { name: 'two', type: 'http', depends_on: ['one'], request: { path: '/two' } },
-      ], { on_failure: 'hold' });
+      const m = manifestFor(
+        sim,
+        [
+          { name: 'one', type: 'http', request: { path: '/one' } },
+          { name: 'two', type: 'http', depends_on: ['one'], request: { path: '/two' } },
+        ],
+        { on_failure: 'hold' },
+      );
       const { workflowId } = await registerAndStart(rt, m);
       const d = await untilWorkflow(rt, workflowId, 'failed');
-      assert.match(stepOf(d, 'two').error ?? '', /^the reported credentials could not be stored: credentials were encrypted with key [0-9a-f]{12}, which is not configured/);
+      assert.match(
+        stepOf(d, 'two').error ?? '',
+        /^the reported credentials could not be stored: credentials were encrypted with key [0-9a-f]{12}, which is not configured/,
+      );
       await new Promise((r) => setTimeout(r, 300));
       assert.equal(sim.calls('POST', '/two').length, 1, 'the step is not sent again');
     });
@@ -143,6 +199,10 @@ for (const dialect of testDialects()) {
 }
 
 async function eventuallyLogged(workflowId: string, level: number, msg: RegExp) {
-  for (let i = 0; i < 50 && !lines.some((l) => l.workflow_id === workflowId && l.level >= level && msg.test(l.msg)); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(lines.some((l) => l.workflow_id === workflowId && l.level >= level && msg.test(l.msg)), `logged ${msg} at level ≥ ${level}: ${JSON.stringify(lines.filter((l) => l.workflow_id === workflowId))}`);
+  for (let i = 0; i < 50 && !lines.some((l) => l.workflow_id === workflowId && l.level >= level && msg.test(l.msg)); i++)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.ok(
+    lines.some((l) => l.workflow_id === workflowId && l.level >= level && msg.test(l.msg)),
+    `logged ${msg} at level ≥ ${level}: ${JSON.stringify(lines.filter((l) => l.workflow_id === workflowId))}`,
+  );
 }

@@ -15,12 +15,22 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/accounts', (_r, nth) => (nth < 3 ? { status: 503, body: 'busy' } : { json: { id: 'acc' } }));
-      const m = manifestFor(sim, [{ name: 'create_account', type: 'http', retry: { max_attempts: 3, initial_s: 0.1, backoff: 2, max_s: 1 }, request: { path: '/accounts' } }]);
+      const m = manifestFor(sim, [
+        {
+          name: 'create_account',
+          type: 'http',
+          retry: { max_attempts: 3, initial_s: 0.1, backoff: 2, max_s: 1 },
+          request: { path: '/accounts' },
+        },
+      ]);
       const { workflowId, tenantId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'completed');
       const calls = sim.calls('POST', '/accounts');
-      assert.deepEqual(calls.map((r) => r.headers['idempotency-key']), [1, 2, 3].map((n) => `${workflowId}:create_account:${n}`));
+      assert.deepEqual(
+        calls.map((r) => r.headers['idempotency-key']),
+        [1, 2, 3].map((n) => `${workflowId}:create_account:${n}`),
+      );
       for (const r of calls) {
         assert.equal(r.headers['x-provisioner-workflow'], workflowId);
         assert.equal(r.headers['x-provisioner-tenant'], tenantId);
@@ -35,7 +45,9 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/accounts', (_r, nth) => (nth === 1 ? { status: 408 } : nth === 2 ? { status: 429 } : { json: { id: 'acc' } }));
-      const m = manifestFor(sim, [{ name: 'create_account', type: 'http', retry: { max_attempts: 3, initial_s: 0.05 }, request: { path: '/accounts' } }]);
+      const m = manifestFor(sim, [
+        { name: 'create_account', type: 'http', retry: { max_attempts: 3, initial_s: 0.05 }, request: { path: '/accounts' } },
+      ]);
       const { workflowId } = await registerAndStart(rt, m);
       await untilWorkflow(rt, workflowId, 'completed');
       assert.equal(sim.calls('POST', '/accounts').length, 3);
@@ -45,7 +57,9 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/accounts', (_r, nth) => (nth === 1 ? { reset: true } : { json: { id: 'acc' } }));
-      const m = manifestFor(sim, [{ name: 'create_account', type: 'http', retry: { max_attempts: 3, initial_s: 0.05 }, request: { path: '/accounts' } }]);
+      const m = manifestFor(sim, [
+        { name: 'create_account', type: 'http', retry: { max_attempts: 3, initial_s: 0.05 }, request: { path: '/accounts' } },
+      ]);
       const { workflowId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'completed');
@@ -58,7 +72,15 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/accounts', (_r, nth) => (nth === 1 ? { hang: true } : { json: { id: 'acc' } }));
-      const m = manifestFor(sim, [{ name: 'create_account', type: 'http', timeout_s: 0.3, retry: { max_attempts: 3, initial_s: 0.05 }, request: { path: '/accounts' } }]);
+      const m = manifestFor(sim, [
+        {
+          name: 'create_account',
+          type: 'http',
+          timeout_s: 0.3,
+          retry: { max_attempts: 3, initial_s: 0.05 },
+          request: { path: '/accounts' },
+        },
+      ]);
       const { workflowId } = await registerAndStart(rt, m);
 
       await untilWorkflow(rt, workflowId, 'completed');
@@ -74,10 +96,17 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/accounts', (_r, nth) => (nth === 1 ? { status: 503, headers: { 'retry-after': '1' } } : { json: { id: 'acc' } }));
-      const m = manifestFor(sim, [{ name: 'create_account', type: 'http', retry: { max_attempts: 3, initial_s: 0.05 }, request: { path: '/accounts' } }]);
+      const m = manifestFor(sim, [
+        { name: 'create_account', type: 'http', retry: { max_attempts: 3, initial_s: 0.05 }, request: { path: '/accounts' } },
+      ]);
       const { workflowId } = await registerAndStart(rt, m);
 
-      const waiting = await untilDetail(rt, workflowId, 'the retry to be scheduled', (d) => stepOf(d, 'create_account').status === 'pending' && stepOf(d, 'create_account').attempt === 1);
+      const waiting = await untilDetail(
+        rt,
+        workflowId,
+        'the retry to be scheduled',
+        (d) => stepOf(d, 'create_account').status === 'pending' && stepOf(d, 'create_account').attempt === 1,
+      );
       const step = stepOf(waiting, 'create_account');
       const firstAt = sim.calls('POST', '/accounts')[0].at;
       assert.ok(Date.parse(step.next_run_at as string) >= firstAt + 1000 - 5, 'next_run_at honours Retry-After');
@@ -91,7 +120,11 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/accounts', { status: 500, json: { error: 'db down' } });
-      const m = manifestFor(sim, [{ name: 'create_account', type: 'http', retry: { max_attempts: 2, initial_s: 0.05 }, request: { path: '/accounts' } }], hold);
+      const m = manifestFor(
+        sim,
+        [{ name: 'create_account', type: 'http', retry: { max_attempts: 2, initial_s: 0.05 }, request: { path: '/accounts' } }],
+        hold,
+      );
       const { workflowId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'failed');
@@ -106,7 +139,11 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/accounts', { status: 422, json: { detail: 'plan unknown' } });
-      const m = manifestFor(sim, [{ name: 'create_account', type: 'http', retry: { max_attempts: 5, initial_s: 0.05 }, request: { path: '/accounts' } }], hold);
+      const m = manifestFor(
+        sim,
+        [{ name: 'create_account', type: 'http', retry: { max_attempts: 5, initial_s: 0.05 }, request: { path: '/accounts' } }],
+        hold,
+      );
       const { workflowId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'failed');
@@ -119,8 +156,12 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/indexes', { status: 202, headers: { location: '/indexes/ix' } });
-      sim.route('GET', '/indexes/ix', (_r, nth) => (nth === 1 ? { status: 503, headers: { 'retry-after': '1' } } : { json: { status: 'completed' } }));
-      const m = manifestFor(sim, [{ name: 'build_index', type: 'poll', request: { path: '/indexes' }, poll: { interval_s: 0.05, timeout_s: 10 } }]);
+      sim.route('GET', '/indexes/ix', (_r, nth) =>
+        nth === 1 ? { status: 503, headers: { 'retry-after': '1' } } : { json: { status: 'completed' } },
+      );
+      const m = manifestFor(sim, [
+        { name: 'build_index', type: 'poll', request: { path: '/indexes' }, poll: { interval_s: 0.05, timeout_s: 10 } },
+      ]);
       const { workflowId } = await registerAndStart(rt, m);
 
       await untilWorkflow(rt, workflowId, 'completed');

@@ -2,7 +2,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Conflict } from '../../src/domain/errors.js';
 import { testDialects } from '../support/runtime.js';
-import { eventsOf, FAST_RETRY, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, tokenOf, untilStep, untilWorkflow } from '../support/engine.js';
+import {
+  eventsOf,
+  FAST_RETRY,
+  manifestFor,
+  registerAndStart,
+  sharedRuntime,
+  simFor,
+  stepOf,
+  tokenOf,
+  untilStep,
+  untilWorkflow,
+} from '../support/engine.js';
 
 for (const dialect of testDialects()) {
   describe(`rollback (${dialect})`, () => {
@@ -20,10 +31,34 @@ for (const dialect of testDialects()) {
         return { status: 400, json: { error: 'quota exceeded' } };
       });
       const m = manifestFor(sim, [
-        { name: 'account', type: 'http', request: { path: '/accounts' }, compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}' } },
-        { name: 'bucket', type: 'http', depends_on: ['account'], request: { path: '/buckets' }, compensate: { method: 'DELETE', path: '/buckets/{{steps.bucket.output.id}}' } },
-        { name: 'index', type: 'callback', depends_on: ['account'], request: { path: '/indexes', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 10 }, compensate: { method: 'DELETE', path: '/indexes' } },
-        { name: 'dns', type: 'http', depends_on: ['bucket'], request: { path: '/dns' }, compensate: { method: 'DELETE', path: '/dns/{{steps.dns.output.id}}' } },
+        {
+          name: 'account',
+          type: 'http',
+          request: { path: '/accounts' },
+          compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}' },
+        },
+        {
+          name: 'bucket',
+          type: 'http',
+          depends_on: ['account'],
+          request: { path: '/buckets' },
+          compensate: { method: 'DELETE', path: '/buckets/{{steps.bucket.output.id}}' },
+        },
+        {
+          name: 'index',
+          type: 'callback',
+          depends_on: ['account'],
+          request: { path: '/indexes', body: { callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 10 },
+          compensate: { method: 'DELETE', path: '/indexes' },
+        },
+        {
+          name: 'dns',
+          type: 'http',
+          depends_on: ['bucket'],
+          request: { path: '/dns' },
+          compensate: { method: 'DELETE', path: '/dns/{{steps.dns.output.id}}' },
+        },
         { name: 'quota', type: 'http', depends_on: ['dns'], request: { path: '/fail' } },
         { name: 'never', type: 'http', depends_on: ['quota'], request: { path: '/never' } },
       ]);
@@ -36,12 +71,21 @@ for (const dialect of testDialects()) {
       assert.ok(order('/dns/dns') < order('/buckets/buckets') && order('/buckets/buckets') < order('/accounts/accounts'), undone.join(' '));
       assert.ok(order('/indexes') < order('/accounts/accounts'), 'the accepted index request is undone before the account it depends on');
       assert.deepEqual(Object.fromEntries(d.steps.map((s) => [s.name, s.status])), {
-        account: 'compensated', bucket: 'compensated', index: 'compensated', dns: 'compensated', quota: 'failed', never: 'cancelled',
+        account: 'compensated',
+        bucket: 'compensated',
+        index: 'compensated',
+        dns: 'compensated',
+        quota: 'failed',
+        never: 'cancelled',
       });
       assert.match(d.error ?? '', /step quota failed: POST \/fail answered 400/);
       assert.equal(sim.calls('POST', '/never').length, 0);
       const [indexReq] = sim.calls('POST', '/indexes');
-      await assert.rejects(rt.callbacks.receive(tokenOf(indexReq), { status: 'completed' }), Conflict, 'a cancelled step\'s token stops working');
+      await assert.rejects(
+        rt.callbacks.receive(tokenOf(indexReq), { status: 'completed' }),
+        Conflict,
+        "a cancelled step's token stops working",
+      );
       const types = (await eventsOf(rt, workflowId)).map((e) => e.type);
       assert.ok(types.indexOf('workflow.failed') < types.indexOf('workflow.rolling_back'));
       assert.equal(types.at(-1), 'workflow.rolled_back');
@@ -100,15 +144,27 @@ for (const dialect of testDialects()) {
       sim.route('DELETE', '/accounts/:id', { status: 503, body: 'maintenance' });
       sim.route('POST', '/fail', { status: 400 });
       const m = manifestFor(sim, [
-        { name: 'account', type: 'http', retry: { ...FAST_RETRY, max_attempts: 2 }, request: { path: '/accounts' }, compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}' } },
+        {
+          name: 'account',
+          type: 'http',
+          retry: { ...FAST_RETRY, max_attempts: 2 },
+          request: { path: '/accounts' },
+          compensate: { method: 'DELETE', path: '/accounts/{{steps.account.output.id}}' },
+        },
         { name: 'setup', type: 'http', depends_on: ['account'], request: { path: '/fail' } },
       ]);
       const { workflowId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'failed');
-      assert.match(d.error ?? '', /^rollback incomplete: could not undo account: DELETE \/accounts\/\{\{steps\.account\.output\.id\}\} answered 503 \(temporary\)/);
+      assert.match(
+        d.error ?? '',
+        /^rollback incomplete: could not undo account: DELETE \/accounts\/\{\{steps\.account\.output\.id\}\} answered 503 \(temporary\)/,
+      );
       assert.equal(stepOf(d, 'account').status, 'failed');
-      assert.deepEqual(sim.calls('DELETE').map((r) => r.headers['idempotency-key']), [`${workflowId}:account:compensate-1`, `${workflowId}:account:compensate-2`]);
+      assert.deepEqual(
+        sim.calls('DELETE').map((r) => r.headers['idempotency-key']),
+        [`${workflowId}:account:compensate-1`, `${workflowId}:account:compensate-2`],
+      );
       await assert.rejects(rt.admin.retryStep(workflowId, 'setup', { actor: 'ops', reason: null }), Conflict);
       await assert.rejects(rt.admin.retryStep(workflowId, 'account', { actor: 'ops', reason: null }), Conflict);
       assert.equal((await rt.queries.detail(workflowId, null)).status, 'failed');
@@ -121,7 +177,10 @@ for (const dialect of testDialects()) {
       const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/fail' } }]);
       const { workflowId } = await registerAndStart(rt, m);
       await untilWorkflow(rt, workflowId, 'rolled_back');
-      await assert.rejects(rt.admin.retryStep(workflowId, 'only', { actor: 'ops', reason: null }), (e: unknown) => e instanceof Conflict && /rolled_back/.test(e.message));
+      await assert.rejects(
+        rt.admin.retryStep(workflowId, 'only', { actor: 'ops', reason: null }),
+        (e: unknown) => e instanceof Conflict && /rolled_back/.test(e.message),
+      );
     });
   });
 }

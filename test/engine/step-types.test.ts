@@ -2,7 +2,18 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { testDialects } from '../support/runtime.js';
 import type { TestRuntime } from '../support/runtime.js';
-import { eventsOf, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, tokenOf, untilDetail, untilStep, untilWorkflow } from '../support/engine.js';
+import {
+  eventsOf,
+  manifestFor,
+  registerAndStart,
+  sharedRuntime,
+  simFor,
+  stepOf,
+  tokenOf,
+  untilDetail,
+  untilStep,
+  untilWorkflow,
+} from '../support/engine.js';
 
 /** Every text the engine stored, so a test can prove a secret is nowhere in plaintext. */
 async function everythingStored(rt: TestRuntime): Promise<string> {
@@ -28,7 +39,10 @@ for (const dialect of testDialects()) {
     it('completes an http step with its JSON answer as output, taking endpoint and credentials out of it', async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
-      sim.route('POST', '/accounts', { status: 201, json: { id: 'acc_1', endpoint: 'https://acc-1.example', credentials: { password: 'pw-http-5d1e' } } });
+      sim.route('POST', '/accounts', {
+        status: 201,
+        json: { id: 'acc_1', endpoint: 'https://acc-1.example', credentials: { password: 'pw-http-5d1e' } },
+      });
       const m = manifestFor(sim, [{ name: 'create_account', type: 'http', request: { method: 'POST', path: '/accounts' } }]);
       const { workflowId, tenantId, slug } = await registerAndStart(rt, m);
 
@@ -51,14 +65,21 @@ for (const dialect of testDialects()) {
       const m = manifestFor(sim, [
         { name: 'create_account', type: 'http', request: { path: '/accounts' } },
         {
-          name: 'create_bucket', type: 'callback', depends_on: ['create_account'],
-          request: { path: '/buckets', body: { token: '{{callback.token}}', callback_token: '{{callback.token}}' } }, wait: { timeout_s: 5 },
+          name: 'create_bucket',
+          type: 'callback',
+          depends_on: ['create_account'],
+          request: { path: '/buckets', body: { token: '{{callback.token}}', callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 5 },
         },
       ]);
       const { workflowId, tenantId, slug } = await registerAndStart(rt, m);
       const req = await sim.waitFor((r) => r.path === '/buckets');
       await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
-      await rt.callbacks.receive(tokenOf(req), { status: 'completed', credentials: { secret: 'key-callback-77c2' }, metadata: { bucket: 'b1' } });
+      await rt.callbacks.receive(tokenOf(req), {
+        status: 'completed',
+        credentials: { secret: 'key-callback-77c2' },
+        metadata: { bucket: 'b1' },
+      });
       const d = await untilWorkflow(rt, workflowId, 'completed');
 
       assert.deepEqual(stepOf(d, 'create_account').output, { id: 'acc_2' });
@@ -70,17 +91,24 @@ for (const dialect of testDialects()) {
         assert.ok(!stored.includes(secret), `${secret} is stored in plaintext`);
       }
       assert.ok(!stored.includes(tokenOf(req)), 'the callback token is stored in plaintext');
-      assert.deepEqual((await rt.queries.revealCredentials(tenantId, slug, 'test')).credentials, { api_key: 'key-http-91ab', secret: 'key-callback-77c2' });
+      assert.deepEqual((await rt.queries.revealCredentials(tenantId, slug, 'test')).credentials, {
+        api_key: 'key-http-91ab',
+        secret: 'key-callback-77c2',
+      });
     });
 
     it('waits on a callback step until the service reports, then completes it with the reported endpoint and metadata', async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/buckets', { status: 202, json: { accepted: true } });
-      const m = manifestFor(sim, [{
-        name: 'create_bucket', type: 'callback',
-        request: { path: '/buckets', body: { callback_url: '{{callback.url}}', callback_token: '{{callback.token}}' } }, wait: { timeout_s: 5 },
-      }]);
+      const m = manifestFor(sim, [
+        {
+          name: 'create_bucket',
+          type: 'callback',
+          request: { path: '/buckets', body: { callback_url: '{{callback.url}}', callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 5 },
+        },
+      ]);
       const { workflowId } = await registerAndStart(rt, m);
       const req = await sim.waitFor((r) => r.path === '/buckets');
       assert.equal((req.body as { callback_url: string }).callback_url, `${rt.config.publicUrl}/api/v1/provisioning/callback`);
@@ -88,7 +116,11 @@ for (const dialect of testDialects()) {
       assert.match(stepOf(waiting, 'create_bucket').waiting_reason ?? '', /waiting for the callback/);
       assert.ok(stepOf(waiting, 'create_bucket').deadline_at, 'a waiting step shows its deadline');
 
-      const res = await rt.callbacks.receive(tokenOf(req), { status: 'completed', endpoint: 'https://bucket.example', metadata: { bucket: 'b7' } });
+      const res = await rt.callbacks.receive(tokenOf(req), {
+        status: 'completed',
+        endpoint: 'https://bucket.example',
+        metadata: { bucket: 'b7' },
+      });
       assert.deepEqual(res, { workflow_id: workflowId, step_name: 'create_bucket', step_status: 'completed', duplicate: false });
       const d = await untilWorkflow(rt, workflowId, 'completed');
       assert.deepEqual(stepOf(d, 'create_bucket').output, { bucket: 'b7' });
@@ -99,10 +131,14 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/indexes', { status: 202, headers: { location: '/indexes/ix1/status' } });
-      sim.route('GET', '/indexes/ix1/status', (_r, nth) => (nth < 3
-        ? { json: { status: 'in_progress', metadata: { pct: nth * 30 } } }
-        : { json: { status: 'completed', endpoint: 'https://ix1.example', metadata: { index: 'ix1' } } }));
-      const m = manifestFor(sim, [{ name: 'build_index', type: 'poll', request: { path: '/indexes' }, poll: { interval_s: 0.05, timeout_s: 5 } }]);
+      sim.route('GET', '/indexes/ix1/status', (_r, nth) =>
+        nth < 3
+          ? { json: { status: 'in_progress', metadata: { pct: nth * 30 } } }
+          : { json: { status: 'completed', endpoint: 'https://ix1.example', metadata: { index: 'ix1' } } },
+      );
+      const m = manifestFor(sim, [
+        { name: 'build_index', type: 'poll', request: { path: '/indexes' }, poll: { interval_s: 0.05, timeout_s: 5 } },
+      ]);
       const { workflowId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'completed');
@@ -121,7 +157,11 @@ for (const dialect of testDialects()) {
       const sim = await simFor(t);
       sim.route('POST', '/jobs', { status: 202, json: { poll_url: '/jobs/j1' } });
       let release = false;
-      sim.route('GET', '/jobs/j1', () => (release ? { json: { status: 'succeeded', metadata: { job: 'j1' } } } : { json: { status: 'running', metadata: { stage: 'copying' } } }));
+      sim.route('GET', '/jobs/j1', () =>
+        release
+          ? { json: { status: 'succeeded', metadata: { job: 'j1' } } }
+          : { json: { status: 'running', metadata: { stage: 'copying' } } },
+      );
       const m = manifestFor(sim, [{ name: 'run_job', type: 'poll', request: { path: '/jobs' }, poll: { interval_s: 0.05, timeout_s: 5 } }]);
       const { workflowId } = await registerAndStart(rt, m);
 
@@ -157,7 +197,11 @@ for (const dialect of testDialects()) {
       const sim = await simFor(t);
       sim.route('POST', '/indexes', { status: 202, headers: { location: '/indexes/slow' } });
       sim.route('GET', '/indexes/slow', { json: { status: 'in_progress' } });
-      const m = manifestFor(sim, [{ name: 'build_index', type: 'poll', request: { path: '/indexes' }, poll: { interval_s: 0.05, timeout_s: 0.3 } }], { on_failure: 'hold' });
+      const m = manifestFor(
+        sim,
+        [{ name: 'build_index', type: 'poll', request: { path: '/indexes' }, poll: { interval_s: 0.05, timeout_s: 0.3 } }],
+        { on_failure: 'hold' },
+      );
       const { workflowId } = await registerAndStart(rt, m);
 
       const d = await untilWorkflow(rt, workflowId, 'failed');

@@ -11,7 +11,14 @@ import { extraExecutor, stepOf, untilStep, untilWorkflow } from '../support/engi
  */
 const STUCK = '/api/v1/admin/provisioning/stuck';
 
-interface StuckItem { id: string; status: string; reason: string; stuck_for_s: number; last_progress_at: string; waiting_on: { step: string; status: string; reason: string; next_action_at: string | null }[] }
+interface StuckItem {
+  id: string;
+  status: string;
+  reason: string;
+  stuck_for_s: number;
+  last_progress_at: string;
+  waiting_on: { step: string; status: string; reason: string; next_action_at: string | null }[];
+}
 
 for (const dialect of testDialects()) {
   describe(`stuck detection (${dialect})`, () => {
@@ -28,13 +35,26 @@ for (const dialect of testDialects()) {
       // The executor is started per test where needed, so a test can let a deadline pass with no worker.
       api = await startApi(dialect, { PROVISIONER_STUCK_AFTER_S: '1' }, { executor: false });
     });
-    after(async () => { await api.close(); await sim.close(); });
+    after(async () => {
+      await api.close();
+      await sim.close();
+    });
 
     async function start(provision: unknown[], onFailure = 'hold') {
       const slug = `stuck-${++seq}`;
-      const reg = await api.call({ method: 'POST', url: '/api/v1/registry/register', as: REGISTRAR, payload: { slug, name: slug, version: '1', base_url: sim.url, on_failure: onFailure, provision } });
+      const reg = await api.call({
+        method: 'POST',
+        url: '/api/v1/registry/register',
+        as: REGISTRAR,
+        payload: { slug, name: slug, version: '1', base_url: sim.url, on_failure: onFailure, provision },
+      });
       assert.equal(reg.status, 201, JSON.stringify(reg.json));
-      const r = await api.call({ method: 'POST', url: '/api/v1/provisioning/workflows', as: tenantAdmin(`tenant-${slug}`), payload: { service_slug: slug } });
+      const r = await api.call({
+        method: 'POST',
+        url: '/api/v1/provisioning/workflows',
+        as: tenantAdmin(`tenant-${slug}`),
+        payload: { service_slug: slug },
+      });
       assert.equal(r.status, 201, JSON.stringify(r.json));
       return r.json.data.id as string;
     }
@@ -49,7 +69,9 @@ for (const dialect of testDialects()) {
       const first = extraExecutor(api.rt);
       first.start();
       const cb = await start([{ name: 'await_bucket', type: 'callback', request: { path: '/wait' }, wait: { timeout_s: 2 } }]);
-      const poll = await start([{ name: 'await_index', type: 'poll', request: { path: '/start-poll' }, timeout_s: 0.1, poll: { interval_s: 0.05, timeout_s: 2 } }]);
+      const poll = await start([
+        { name: 'await_index', type: 'poll', request: { path: '/start-poll' }, timeout_s: 0.1, poll: { interval_s: 0.05, timeout_s: 2 } },
+      ]);
       const waiting = await untilStep(api.rt, cb, 'await_bucket', 'waiting_callback');
       await untilStep(api.rt, poll, 'await_index', 'waiting_poll');
       await first.stop(200);
@@ -101,15 +123,25 @@ for (const dialect of testDialects()) {
       assert.ok(ids.indexOf(refused) < ids.indexOf(waiting), 'oldest progress first');
       const held = all.find((x) => x.id === refused) as StuckItem;
       assert.equal(held.status, 'failed');
-      assert.match(held.reason, /^failed and held: step create failed: POST \/refuse answered 400.*; retry a failed step or cancel the workflow$/);
+      assert.match(
+        held.reason,
+        /^failed and held: step create failed: POST \/refuse answered 400.*; retry a failed step or cancel the workflow$/,
+      );
       const wait = all.find((x) => x.id === waiting) as StuckItem;
-      assert.deepEqual(wait.waiting_on.map((s) => [s.step, s.status, s.next_action_at]), [['await_bucket', 'waiting_callback', stepOf(w, 'await_bucket').deadline_at]]);
+      assert.deepEqual(
+        wait.waiting_on.map((s) => [s.step, s.status, s.next_action_at]),
+        [['await_bucket', 'waiting_callback', stepOf(w, 'await_bucket').deadline_at]],
+      );
       assert.match(wait.reason, /^running, waiting on await_bucket \(waiting for the callback of POST \/wait until /);
       assert.ok(!/overdue/.test(wait.reason), 'a wait before its deadline is not overdue');
       assert.ok(wait.stuck_for_s >= 0 && Date.parse(wait.last_progress_at) <= Date.now());
       for (const k of ['tenant_id', 'service_slug', 'steps_total', 'steps_completed', 'created_at']) assert.ok(k in wait, k);
 
-      assert.equal((await stuck('?older_than_s=3600')).some((x) => x.id === waiting), false, 'recent progress is not stuck');
+      assert.equal(
+        (await stuck('?older_than_s=3600')).some((x) => x.id === waiting),
+        false,
+        'recent progress is not stuck',
+      );
       assert.equal((await stuck('?older_than_s=0&limit=1')).length, 1);
       // Without older_than_s, PROVISIONER_STUCK_AFTER_S (1 s here) applies.
       await eventually('the wait to be older than the configured time', async () => (await stuck()).some((x) => x.id === waiting));

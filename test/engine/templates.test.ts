@@ -14,18 +14,36 @@ for (const dialect of testDialects()) {
       sim.route('POST', '/accounts/:id/quota', { json: { ok: true } });
       sim.route('PUT', '/accounts/:id/buckets/:bucket', { json: { bucket: 'b1' } });
       const m = manifestFor(sim, [
-        { name: 'create_account', type: 'http', request: { path: '/accounts', body: { tenant: '{{tenant.id}}', plan: '{{parameters.plan}}' } } },
-        { name: 'set_quota', type: 'http', depends_on: ['create_account'], request: { path: '/accounts/{{steps.create_account.output.id}}/quota', body: { files: '{{steps.create_account.output.limits.files}}' } } },
         {
-          name: 'create_bucket', type: 'http', depends_on: ['set_quota'],
+          name: 'create_account',
+          type: 'http',
+          request: { path: '/accounts', body: { tenant: '{{tenant.id}}', plan: '{{parameters.plan}}' } },
+        },
+        {
+          name: 'set_quota',
+          type: 'http',
+          depends_on: ['create_account'],
+          request: {
+            path: '/accounts/{{steps.create_account.output.id}}/quota',
+            body: { files: '{{steps.create_account.output.limits.files}}' },
+          },
+        },
+        {
+          name: 'create_bucket',
+          type: 'http',
+          depends_on: ['set_quota'],
           request: {
             method: 'PUT',
             path: '/accounts/{{steps.create_account.output.id}}/buckets/{{parameters.bucket}}',
             query: { region: '{{steps.create_account.output.region}}' },
             headers: { 'x-plan': '{{parameters.plan}}' },
             body: {
-              size_gb: '{{parameters.size_gb}}', tags: '{{parameters.tags}}', label: '{{tenant.id}}/{{parameters.bucket}}',
-              workflow: '{{workflow.id}}', service: '{{service.slug}}', account: '{{steps.create_account.output}}',
+              size_gb: '{{parameters.size_gb}}',
+              tags: '{{parameters.tags}}',
+              label: '{{tenant.id}}/{{parameters.bucket}}',
+              workflow: '{{workflow.id}}',
+              service: '{{service.slug}}',
+              account: '{{steps.create_account.output}}',
             },
           },
         },
@@ -41,7 +59,11 @@ for (const dialect of testDialects()) {
       assert.deepEqual(put.query, { region: 'eu' });
       assert.equal(put.headers['x-plan'], 'pro');
       assert.deepEqual(put.body, {
-        size_gb: 50, tags: ['a', 'b'], label: `${tenantId}/photos`, workflow: workflowId, service: slug,
+        size_gb: 50,
+        tags: ['a', 'b'],
+        label: `${tenantId}/photos`,
+        workflow: workflowId,
+        service: slug,
         account: { id: 'acc-42', region: 'eu', limits: { files: 10 } },
       });
     });
@@ -53,8 +75,19 @@ for (const dialect of testDialects()) {
       sim.route('DELETE', '/accounts/:id', { status: 204 });
       sim.route('POST', '/buckets', { json: { id: 'b' } });
       const m = manifestFor(sim, [
-        { name: 'create_account', type: 'http', request: { path: '/accounts' }, compensate: { method: 'DELETE', path: '/accounts/{{steps.create_account.output.id}}' } },
-        { name: 'create_bucket', type: 'http', depends_on: ['create_account'], retry: { max_attempts: 5, initial_s: 0.05 }, request: { path: '/buckets', body: { size: '{{parameters.size_gb}}' } } },
+        {
+          name: 'create_account',
+          type: 'http',
+          request: { path: '/accounts' },
+          compensate: { method: 'DELETE', path: '/accounts/{{steps.create_account.output.id}}' },
+        },
+        {
+          name: 'create_bucket',
+          type: 'http',
+          depends_on: ['create_account'],
+          retry: { max_attempts: 5, initial_s: 0.05 },
+          request: { path: '/buckets', body: { size: '{{parameters.size_gb}}' } },
+        },
       ]);
       const { workflowId } = await registerAndStart(rt, m, { parameters: {} });
 

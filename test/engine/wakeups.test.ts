@@ -11,7 +11,12 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/step', { json: {} });
-      const chain = Array.from({ length: 25 }, (_, i) => ({ name: `s${i}`, type: 'http', request: { path: '/step' }, ...(i > 0 ? { depends_on: [`s${i - 1}`] } : {}) }));
+      const chain = Array.from({ length: 25 }, (_, i) => ({
+        name: `s${i}`,
+        type: 'http',
+        request: { path: '/step' },
+        ...(i > 0 ? { depends_on: [`s${i - 1}`] } : {}),
+      }));
       // A fallback poll far longer than the whole chain should take: one lost wake-up and the test times out.
       const executor = extraExecutor(rt, { config: { pollIntervalMs: 30_000 } });
       t.after(() => executor.stop(200));

@@ -2,7 +2,17 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Conflict, ValidationFailed, NotFound } from '../../src/domain/errors.js';
 import { testDialects } from '../support/runtime.js';
-import { manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, tokenOf, unique, untilStep, untilWorkflow } from '../support/engine.js';
+import {
+  manifestFor,
+  registerAndStart,
+  sharedRuntime,
+  simFor,
+  stepOf,
+  tokenOf,
+  unique,
+  untilStep,
+  untilWorkflow,
+} from '../support/engine.js';
 
 for (const dialect of testDialects()) {
   describe(`starting workflows (${dialect})`, () => {
@@ -14,7 +24,14 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/wait', { status: 202 });
-      const m = manifestFor(sim, [{ name: 'waits', type: 'callback', request: { path: '/wait', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 10 } }]);
+      const m = manifestFor(sim, [
+        {
+          name: 'waits',
+          type: 'callback',
+          request: { path: '/wait', body: { callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 10 },
+        },
+      ]);
       const first = await registerAndStart(rt, m);
 
       await assert.rejects(start(m.slug, first.tenantId), (e: unknown) => e instanceof Conflict && e.message.includes(first.workflowId));
@@ -27,7 +44,14 @@ for (const dialect of testDialects()) {
       const { rt } = env;
       const sim = await simFor(t);
       sim.route('POST', '/wait', { status: 202 });
-      const m = manifestFor(sim, [{ name: 'waits', type: 'callback', request: { path: '/wait', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 10 } }]);
+      const m = manifestFor(sim, [
+        {
+          name: 'waits',
+          type: 'callback',
+          request: { path: '/wait', body: { callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 10 },
+        },
+      ]);
       await rt.registry.register(m);
       const tenant = unique('tenant');
       const results = await Promise.allSettled([start(m.slug, tenant), start(m.slug, tenant), start(m.slug, tenant)]);
@@ -50,7 +74,11 @@ for (const dialect of testDialects()) {
       assert.deepEqual(again, { workflowId: first.workflowId, created: false });
       await untilWorkflow(rt, first.workflowId, 'completed');
       assert.deepEqual(await start(m.slug, tenant, 'key-1'), { workflowId: first.workflowId, created: false }, 'also after it ended');
-      await assert.rejects(start(m.slug, tenant, 'key-1', 'deprovision'), ValidationFailed, 'a key reused for a different request is refused (422), naming the first workflow');
+      await assert.rejects(
+        start(m.slug, tenant, 'key-1', 'deprovision'),
+        ValidationFailed,
+        'a key reused for a different request is refused (422), naming the first workflow',
+      );
       assert.equal(sim.calls('POST', '/ok').length, 1);
       assert.equal((await start(m.slug, unique('tenant'), 'key-1')).created, true, 'keys are per tenant');
 
@@ -72,20 +100,33 @@ for (const dialect of testDialects()) {
       sim.route('POST', '/v1/next', { json: { v: 1 } });
       simV2.route('POST', '/v2/only', { json: { v: 2 } });
       const v1 = manifestFor(sim, [
-        { name: 'waits', type: 'callback', request: { path: '/v1/wait', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 10 } },
+        {
+          name: 'waits',
+          type: 'callback',
+          request: { path: '/v1/wait', body: { callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 10 },
+        },
         { name: 'next', type: 'http', depends_on: ['waits'], request: { path: '/v1/next' } },
       ]);
       const p = await registerAndStart(rt, v1);
       const req = await sim.waitFor((r) => r.path === '/v1/wait');
       await untilStep(rt, p.workflowId, 'waits', 'waiting_callback');
 
-      const v2 = { ...v1, version: '2.0.0', base_url: simV2.url, provision: [{ name: 'only', type: 'http', request: { path: '/v2/only' } }] };
+      const v2 = {
+        ...v1,
+        version: '2.0.0',
+        base_url: simV2.url,
+        provision: [{ name: 'only', type: 'http', request: { path: '/v2/only' } }],
+      };
       const put = await rt.registry.upsert(v2);
       assert.equal(put.versionChanged, true);
       await rt.callbacks.receive(tokenOf(req), { status: 'completed' });
       const d = await untilWorkflow(rt, p.workflowId, 'completed');
       assert.equal(d.service_version, '1.0.0');
-      assert.deepEqual(d.steps.map((s) => s.name), ['waits', 'next']);
+      assert.deepEqual(
+        d.steps.map((s) => s.name),
+        ['waits', 'next'],
+      );
       assert.deepEqual(stepOf(d, 'next').output, { v: 1 });
       assert.equal(sim.calls('POST', '/v1/next').length, 1);
       assert.equal(simV2.requests.length, 0);
@@ -93,7 +134,10 @@ for (const dialect of testDialects()) {
       const later = await start(v1.slug, unique('tenant'));
       const d2 = await untilWorkflow(rt, later.workflowId, 'completed');
       assert.equal(d2.service_version, '2.0.0');
-      assert.deepEqual(d2.steps.map((s) => s.name), ['only']);
+      assert.deepEqual(
+        d2.steps.map((s) => s.name),
+        ['only'],
+      );
     });
   });
 }

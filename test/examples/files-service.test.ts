@@ -60,8 +60,11 @@ describe('simulated Files service', () => {
     const files = await startedFiles(t);
     const account = (await call('POST', `${files.url}/accounts`)).json.id;
 
-    const accepted = await call('POST', `${files.url}/buckets`,
-      { account, callback_url: `${receiver.url}/callback`, callback_token: 'tok_123' });
+    const accepted = await call('POST', `${files.url}/buckets`, {
+      account,
+      callback_url: `${receiver.url}/callback`,
+      callback_token: 'tok_123',
+    });
     const callback = await receiver.waitFor((r) => r.path === '/callback', 1_000);
 
     assert.equal(accepted.status, 202);
@@ -95,20 +98,28 @@ describe('simulated Files service', () => {
     const files = await startedFiles(t, { log: (l) => lines.push(l) });
     const account = (await call('POST', `${files.url}/accounts`)).json.id;
 
-    await call('POST', `${files.url}/buckets`,
-      { account, callback_url: `${receiver.url}/callback`, callback_token: 'tok_secret' });
+    await call('POST', `${files.url}/buckets`, { account, callback_url: `${receiver.url}/callback`, callback_token: 'tok_secret' });
     await receiver.waitFor(() => receiver.calls('POST', '/callback').length === 2, 1_000);
 
-    assert.ok(lines.some((l) => /callback .* attempt 1\/\d failed: status 503/.test(l)), lines.join('\n'));
-    assert.ok(lines.every((l) => !l.includes('tok_secret')), 'the token never reaches the log');
+    assert.ok(
+      lines.some((l) => /callback .* attempt 1\/\d failed: status 503/.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.every((l) => !l.includes('tok_secret')),
+      'the token never reaches the log',
+    );
   });
 
   it('refuses a bucket without callback fields (400) or for an unknown account (404)', async (t) => {
     const files = await startedFiles(t);
 
     const missing = await call('POST', `${files.url}/buckets`, { account: 'acc_x' });
-    const unknown = await call('POST', `${files.url}/buckets`,
-      { account: 'acc_x', callback_url: 'http://127.0.0.1:1/cb', callback_token: 't' });
+    const unknown = await call('POST', `${files.url}/buckets`, {
+      account: 'acc_x',
+      callback_url: 'http://127.0.0.1:1/cb',
+      callback_token: 't',
+    });
 
     assert.equal(missing.status, 400);
     assert.equal(unknown.status, 404);
@@ -132,7 +143,10 @@ describe('simulated Files service', () => {
     const answers = [];
     for (let i = 0; i < 4; i++) answers.push((await call('GET', files.url + poll_url)).json);
 
-    assert.deepEqual(answers.map((a) => a.status), ['in_progress', 'in_progress', 'completed', 'completed']);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      ['in_progress', 'in_progress', 'completed', 'completed'],
+    );
     assert.equal(typeof answers[2].metadata, 'object');
   });
 
@@ -169,7 +183,8 @@ describe('simulated Files service', () => {
     assert.equal(manifest.base_url, 'http://127.0.0.1:9100');
 
     const scope = {
-      tenant: { id: 't1' }, workflow: { id: 'wf_1' },
+      tenant: { id: 't1' },
+      workflow: { id: 'wf_1' },
       callback: { url: `${receiver.url}/callback`, token: 'tok_1' },
       steps: {} as Record<string, { output: unknown }>,
     };
@@ -198,7 +213,11 @@ function render(value: any, scope: object): any {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, render(v, scope)]));
   }
   if (typeof value !== 'string') return value;
-  const lookup = (path: string) => path.trim().split('.').reduce<any>((at, key) => at?.[key], scope);
+  const lookup = (path: string) =>
+    path
+      .trim()
+      .split('.')
+      .reduce<any>((at, key) => at?.[key], scope);
   const whole = /^\{\{([^}]+)\}\}$/.exec(value);
   if (whole) return lookup(whole[1]);
   return value.replace(/\{\{([^}]+)\}\}/g, (_, path: string) => String(lookup(path)));

@@ -34,22 +34,35 @@ describe('a service author builds the Files service on the client package and ru
   let files: FilesService;
   let api: ApiHarness;
   let base: string;
-  const cli = (args: string[]) => run(process.execPath, [BIN, ...args], {
-    cwd: ROOT, env: { ...process.env, PROVISIONER_JWT_SECRET: TEST_JWT_SECRET, PROVISIONER_SECRET_KEY: TEST_SECRET_KEY, PROVISIONER_URL: base }, timeout: 60_000,
-  });
+  const cli = (args: string[]) =>
+    run(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, PROVISIONER_JWT_SECRET: TEST_JWT_SECRET, PROVISIONER_SECRET_KEY: TEST_SECRET_KEY, PROVISIONER_URL: base },
+      timeout: 60_000,
+    });
   const asToken = async (token: string, method: string, url: string, payload?: unknown, headers: Record<string, string> = {}) => {
     const res = await fetch(`${base}${url}`, {
-      method, headers: { authorization: `Bearer ${token}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       body: typeof payload === 'string' ? payload : payload === undefined ? undefined : JSON.stringify(payload),
     });
-    return { status: res.status, json: await res.json() as any };
+    return { status: res.status, json: (await res.json()) as any };
   };
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'service-author-'));
     // "Builds the example service on the package": bundle it (the package included) and run the bundle.
-    await build({ entryPoints: [join(ROOT, 'examples/simulator/files-service.ts')], outfile: join(dir, 'files-service.mjs'), bundle: true, format: 'esm', platform: 'node', logLevel: 'error' });
-    const { startFilesService } = await import(pathToFileURL(join(dir, 'files-service.mjs')).href) as { startFilesService: (o: FilesServiceOptions) => Promise<FilesService> };
+    await build({
+      entryPoints: [join(ROOT, 'examples/simulator/files-service.ts')],
+      outfile: join(dir, 'files-service.mjs'),
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      logLevel: 'error',
+    });
+    const { startFilesService } = (await import(pathToFileURL(join(dir, 'files-service.mjs')).href)) as {
+      startFilesService: (o: FilesServiceOptions) => Promise<FilesService>;
+    };
     files = await startFilesService({ port: 0, callbackDelayMs: 50, pollsUntilReady: 2 });
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -69,11 +82,20 @@ describe('a service author builds the Files service on the client package and ru
     assert.match(text, /^# yaml-language-server: \$schema=.*\/api\/v1\/registry\/manifest-schema\.json$/m);
 
     // Register the YAML as written (base_url pointed at this run's Files), as a registry admin.
-    const admin = (await cli(['token', '--permission', 'admin:registry', '--permission', 'admin:provisioning', '--sub', 'ops'])).stdout.trim();
+    const admin = (
+      await cli(['token', '--permission', 'admin:registry', '--permission', 'admin:provisioning', '--sub', 'ops'])
+    ).stdout.trim();
     const manifest = { ...parseYaml(text), base_url: files.url };
     const registered = await asToken(admin, 'PUT', '/api/v1/registry/register', toYaml(manifest), { 'content-type': 'application/yaml' });
     assert.equal(registered.status, 201, JSON.stringify(registered.json));
-    const broken = { ...manifest, slug: 'files-broken', provision: [...manifest.provision, { name: 'fail', type: 'http', depends_on: ['issue_keys'], request: { path: '/no-such-route' }, retry: { max_attempts: 1 } }] };
+    const broken = {
+      ...manifest,
+      slug: 'files-broken',
+      provision: [
+        ...manifest.provision,
+        { name: 'fail', type: 'http', depends_on: ['issue_keys'], request: { path: '/no-such-route' }, retry: { max_attempts: 1 } },
+      ],
+    };
     assert.equal((await asToken(admin, 'PUT', '/api/v1/registry/register', broken)).status, 201);
     const listed = (await cli(['services', 'list', '--token', admin])).stdout;
     assert.match(listed, /^files-broken /m);
@@ -89,10 +111,14 @@ describe('a service author builds the Files service on the client package and ru
     const started = await asToken(tenant, 'POST', '/api/v1/provisioning/workflows', { service_slug: 'files' });
     assert.equal(started.status, 201, JSON.stringify(started.json));
     const wf = started.json.data.id;
-    const done = await eventually('files provisioned', async () => {
-      const d = (await asToken(tenant, 'GET', `/api/v1/provisioning/workflows/${wf}`)).json.data;
-      return d.status === 'completed' ? d : null;
-    }, 20_000);
+    const done = await eventually(
+      'files provisioned',
+      async () => {
+        const d = (await asToken(tenant, 'GET', `/api/v1/provisioning/workflows/${wf}`)).json.data;
+        return d.status === 'completed' ? d : null;
+      },
+      20_000,
+    );
     assert.match(done.endpoint, /^https:\/\/files\.example\//);
     const events = (await asToken(tenant, 'GET', `/api/v1/provisioning/workflows/${wf}/events`)).json.data;
     assert.equal(events.find((e: { type: string }) => e.type === 'workflow.created').actor, 'alice@acme');
@@ -103,15 +129,35 @@ describe('a service author builds the Files service on the client package and ru
     // The broken variant fails at its last step and rolls back every compensation.
     const rb = await asToken(tenant, 'POST', '/api/v1/provisioning/workflows', { service_slug: 'files-broken' });
     assert.equal(rb.status, 201);
-    await eventually('files-broken rolled back', async () => (await asToken(tenant, 'GET', `/api/v1/provisioning/workflows/${rb.json.data.id}`)).json.data.status === 'rolled_back', 20_000);
-    assert.deepEqual({ accounts: files.stats().accounts, keys: files.stats().keys, buckets: files.stats().buckets }, { accounts: 1, keys: 1, buckets: 1 });
+    await eventually(
+      'files-broken rolled back',
+      async () => (await asToken(tenant, 'GET', `/api/v1/provisioning/workflows/${rb.json.data.id}`)).json.data.status === 'rolled_back',
+      20_000,
+    );
+    assert.deepEqual(
+      { accounts: files.stats().accounts, keys: files.stats().keys, buckets: files.stats().buckets },
+      { accounts: 1, keys: 1, buckets: 1 },
+    );
 
     // Deprovision: the compensations in reverse order; then the service can be removed through the CLI.
     const dep = await asToken(tenant, 'POST', '/api/v1/provisioning/workflows', { service_slug: 'files', kind: 'deprovision' });
     assert.equal(dep.status, 201, JSON.stringify(dep.json));
-    await eventually('files deprovisioned', async () => (await asToken(tenant, 'GET', `/api/v1/provisioning/workflows/${dep.json.data.id}`)).json.data.status === 'completed', 20_000);
-    assert.deepEqual({ accounts: files.stats().accounts, keys: files.stats().keys, buckets: files.stats().buckets }, { accounts: 0, keys: 0, buckets: 0 });
-    const shown = await cli(['workflows', 'show', dep.json.data.id, '--database-url', `sqlite:${(api.rt.config.database as { path: string }).path}`]);
+    await eventually(
+      'files deprovisioned',
+      async () => (await asToken(tenant, 'GET', `/api/v1/provisioning/workflows/${dep.json.data.id}`)).json.data.status === 'completed',
+      20_000,
+    );
+    assert.deepEqual(
+      { accounts: files.stats().accounts, keys: files.stats().keys, buckets: files.stats().buckets },
+      { accounts: 0, keys: 0, buckets: 0 },
+    );
+    const shown = await cli([
+      'workflows',
+      'show',
+      dep.json.data.id,
+      '--database-url',
+      `sqlite:${(api.rt.config.database as { path: string }).path}`,
+    ]);
     assert.match(shown.stdout, /deprovision files/);
     await cli(['services', 'remove', 'files-broken', '--reason', 'test variant', '--token', admin]);
     assert.doesNotMatch((await cli(['services', 'list', '--token', admin])).stdout, /files-broken/);

@@ -18,31 +18,55 @@ import { WorkflowResponse } from '../../src/domain/views.js';
 const SECRET = 's';
 const REQ_ID = /^req_[0-9A-HJKMNP-TV-Z]{26}$/;
 
-const Widget = Type.Object({ name: Type.String({ minLength: 1 }), status: Type.Enum(['active', 'retired']),
-  endpoint: Type.Union([Type.String(), Type.Null()]) }, { $id: 'Widget' });
+const Widget = Type.Object(
+  { name: Type.String({ minLength: 1 }), status: Type.Enum(['active', 'retired']), endpoint: Type.Union([Type.String(), Type.Null()]) },
+  { $id: 'Widget' },
+);
 
 const callbackRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.post('/callback', {
-    bodyLimit: 256,
-    schema: { body: Type.Object({ status: Type.String() }), response: { 200: ApiResponse_dict_, ...errorResponses } },
-  }, async (req) => ok(req, { accepted: req.body.status }));
+  app.post(
+    '/callback',
+    {
+      bodyLimit: 256,
+      schema: { body: Type.Object({ status: Type.String() }), response: { 200: ApiResponse_dict_, ...errorResponses } },
+    },
+    async (req) => ok(req, { accepted: req.body.status }),
+  );
 };
 
 const widgetRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.get('/widgets', { schema: { querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }),
-    response: { 200: listEnvelope(Widget), ...errorResponses } } },
-  async (req) => page(req, [{ name: 'w', status: 'active' as const, endpoint: null }], { limit: req.query.limit, next_cursor: 'c2' }));
-  app.post('/widgets', { schema: { body: ref(Widget), response: { 201: envelope(Widget), ...errorResponses } } },
-    async (req, reply) => reply.code(201).send(ok(req, req.body, { created: true })));
-  app.get('/admin-only', { preHandler: requireCaller(isAdmin, 'needs permission admin:provisioning; ask an operator') },
-    async (req) => ok(req, { sub: req.caller.sub }));
+  app.get(
+    '/widgets',
+    {
+      schema: {
+        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }),
+        response: { 200: listEnvelope(Widget), ...errorResponses },
+      },
+    },
+    async (req) => page(req, [{ name: 'w', status: 'active' as const, endpoint: null }], { limit: req.query.limit, next_cursor: 'c2' }),
+  );
+  app.post('/widgets', { schema: { body: ref(Widget), response: { 201: envelope(Widget), ...errorResponses } } }, async (req, reply) =>
+    reply.code(201).send(ok(req, req.body, { created: true })),
+  );
+  app.get('/admin-only', { preHandler: requireCaller(isAdmin, 'needs permission admin:provisioning; ask an operator') }, async (req) =>
+    ok(req, { sub: req.caller.sub }),
+  );
   app.get('/tenant-only', { preHandler: requireTenant }, async (req) => ok(req, { tenant: req.caller.tenantId }));
-  app.get('/boom', async () => { throw new Error('password=hunter2 at db.internal'); });
-  app.get('/db-down', async () => { throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' }); });
-  app.get('/slow-down', async () => { throw new RateLimited('too many requests; retry after 30 s', 30); });
-  app.get('/missing', async () => { throw new NotFound('workflow wf_X not found; list workflows to find its id'); });
-  app.get('/bad-manifest', async () => { throw new ValidationFailed([{ loc: ['body', 'provision', 1, 'depends_on'], msg: 'unknown step x',
-    type: 'value_error' }]); });
+  app.get('/boom', async () => {
+    throw new Error('password=hunter2 at db.internal');
+  });
+  app.get('/db-down', async () => {
+    throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), { code: 'ECONNREFUSED' });
+  });
+  app.get('/slow-down', async () => {
+    throw new RateLimited('too many requests; retry after 30 s', 30);
+  });
+  app.get('/missing', async () => {
+    throw new NotFound('workflow wf_X not found; list workflows to find its id');
+  });
+  app.get('/bad-manifest', async () => {
+    throw new ValidationFailed([{ loc: ['body', 'provision', 1, 'depends_on'], msg: 'unknown step x', type: 'value_error' }]);
+  });
 };
 
 let readiness: Awaited<ReturnType<AppDeps['ready']>> | Error = { ok: true, checks: { database: 'ok' } };
@@ -50,7 +74,10 @@ let readiness: Awaited<ReturnType<AppDeps['ready']>> | Error = { ok: true, check
 const deps: AppDeps = {
   verifier: createTokenVerifier({ hs256Secret: SECRET, jwksUrl: null, issuer: null, audience: null, clockToleranceS: 60 }),
   logger: false,
-  ready: async () => { if (readiness instanceof Error) throw readiness; return readiness; },
+  ready: async () => {
+    if (readiness instanceof Error) throw readiness;
+    return readiness;
+  },
   isUnavailable: (e) => (e as { code?: unknown }).code === 'ECONNREFUSED',
   publicApi: [callbackRoutes],
   api: [widgetRoutes],
@@ -61,54 +88,86 @@ type Detail = { loc: unknown[]; msg: string; type: string };
 type Res = { statusCode: number; json(): { detail: Detail[]; error: { code: string } } };
 const locTypes = (res: Res) => [res.statusCode, res.json().detail.map((d) => [d.loc, d.type])];
 const codeOf = (res: Res) => [res.statusCode, res.json().error.code];
-const bearer = async (claims: TokenClaims = { sub: 'u1', tenant_id: 't1' }) =>
-  ({ authorization: `Bearer ${await signToken(SECRET, claims, '1h')}` });
+const bearer = async (claims: TokenClaims = { sub: 'u1', tenant_id: 't1' }) => ({
+  authorization: `Bearer ${await signToken(SECRET, claims, '1h')}`,
+});
 
 describe('HTTP app infrastructure', () => {
   let app: FastifyInstance;
   let auth: Record<string, string>;
-  before(async () => { app = await buildApp(deps); await app.ready(); auth = await bearer(); });
-  after(async () => { await app.close(); });
+  before(async () => {
+    app = await buildApp(deps);
+    await app.ready();
+    auth = await bearer();
+  });
+  after(async () => {
+    await app.close();
+  });
 
   describe('validation errors answer 422 in FastAPI shape', () => {
     it('names a missing body field as loc [body, field]', async () => {
       const res = await app.inject({ method: 'POST', url: '/api/v1/widgets', headers: auth, payload: { name: 'a', endpoint: null } });
-      assert.deepEqual([res.statusCode, res.json()], [422, { detail: [{ loc: ['body', 'status'], msg: 'Field required', type: 'missing' }] }]);
+      assert.deepEqual(
+        [res.statusCode, res.json()],
+        [422, { detail: [{ loc: ['body', 'status'], msg: 'Field required', type: 'missing' }] }],
+      );
     });
 
     it('lists every problem at once, each naming its field', async () => {
-      const res = await app.inject({ method: 'POST', url: '/api/v1/widgets', headers: auth,
-        payload: { name: '', status: 'gone', endpoint: 5 } });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/widgets',
+        headers: auth,
+        payload: { name: '', status: 'gone', endpoint: 5 },
+      });
       const detail = res.json().detail as Detail[];
-      assert.deepEqual(locTypes(res), [422, [
-        [['body', 'name'], 'string_too_short'], [['body', 'status'], 'enum'], [['body', 'endpoint'], 'string_type']]]);
+      assert.deepEqual(locTypes(res), [
+        422,
+        [
+          [['body', 'name'], 'string_too_short'],
+          [['body', 'status'], 'enum'],
+          [['body', 'endpoint'], 'string_type'],
+        ],
+      ]);
       assert.equal(detail[1].msg, "Input should be 'active' or 'retired'");
       assert.equal(detail[2].msg, 'Input should be a valid string or null');
     });
 
     it('keeps a JSON null as null (bodies are not type-coerced)', async () => {
-      const res = await app.inject({ method: 'POST', url: '/api/v1/widgets', headers: auth,
-        payload: { name: 'a', status: 'active', endpoint: null } });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/widgets',
+        headers: auth,
+        payload: { name: 'a', status: 'active', endpoint: null },
+      });
       assert.deepEqual([res.statusCode, res.json().data.endpoint], [201, null]);
     });
 
     it('names a bad query parameter as loc [query, name]', async () => {
       const low = await app.inject({ url: '/api/v1/widgets?limit=0', headers: auth });
-      assert.deepEqual([low.statusCode, low.json().detail], [422, [{ loc: ['query', 'limit'],
-        msg: 'Input should be greater than or equal to 1', type: 'greater_than_equal' }]]);
+      assert.deepEqual(
+        [low.statusCode, low.json().detail],
+        [422, [{ loc: ['query', 'limit'], msg: 'Input should be greater than or equal to 1', type: 'greater_than_equal' }]],
+      );
       const text = await app.inject({ url: '/api/v1/widgets?limit=many', headers: auth });
       assert.deepEqual(locTypes(text), [422, [[['query', 'limit'], 'int_parsing']]]);
     });
 
     it('answers a thrown ValidationFailed with its issues as detail', async () => {
       const res = await app.inject({ url: '/api/v1/bad-manifest', headers: auth });
-      assert.deepEqual([res.statusCode, res.json()],
-        [422, { detail: [{ loc: ['body', 'provision', 1, 'depends_on'], msg: 'unknown step x', type: 'value_error' }] }]);
+      assert.deepEqual(
+        [res.statusCode, res.json()],
+        [422, { detail: [{ loc: ['body', 'provision', 1, 'depends_on'], msg: 'unknown step x', type: 'value_error' }] }],
+      );
     });
 
     it('answers malformed JSON with loc [body] and type json_invalid', async () => {
-      const res = await app.inject({ method: 'POST', url: '/api/v1/widgets',
-        headers: { ...auth, 'content-type': 'application/json' }, payload: '{"name": ' });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/widgets',
+        headers: { ...auth, 'content-type': 'application/json' },
+        payload: '{"name": ',
+      });
       assert.deepEqual(locTypes(res), [422, [[['body'], 'json_invalid']]]);
     });
 
@@ -120,13 +179,20 @@ describe('HTTP app infrastructure', () => {
 
   describe('other errors answer {error: {code, message, request_id}}', () => {
     it('answers 413 payload_too_large for a body over the route bodyLimit', async () => {
-      assert.deepEqual(codeOf(await app.inject({ method: 'POST', url: '/api/v1/callback', payload: { status: 'x'.repeat(300) } })),
-        [413, 'payload_too_large']);
+      assert.deepEqual(codeOf(await app.inject({ method: 'POST', url: '/api/v1/callback', payload: { status: 'x'.repeat(300) } })), [
+        413,
+        'payload_too_large',
+      ]);
     });
 
     it('answers 415 for a body that is not JSON, text/plain included', async () => {
       for (const type of ['application/xml', 'text/plain']) {
-        const res = await app.inject({ method: 'POST', url: '/api/v1/widgets', headers: { ...auth, 'content-type': type }, payload: '<w/>' });
+        const res = await app.inject({
+          method: 'POST',
+          url: '/api/v1/widgets',
+          headers: { ...auth, 'content-type': type },
+          payload: '<w/>',
+        });
         assert.deepEqual(codeOf(res), [415, 'unsupported_media_type'], type);
         assert.match(res.json().error.message, /application\/json/);
       }
@@ -136,15 +202,26 @@ describe('HTTP app infrastructure', () => {
       for (const headers of [{}, { authorization: 'Bearer not.a.jwt' }, { authorization: 'Basic dTpw' }]) {
         const res = await app.inject({ method: 'POST', url: '/api/v1/widgets', headers, payload: { junk: true } });
         const { error } = res.json();
-        assert.deepEqual([res.statusCode, { ...error, message: typeof error.message }],
-          [401, { code: 'unauthorized', message: 'string', request_id: res.headers['x-request-id'] }]);
+        assert.deepEqual(
+          [res.statusCode, { ...error, message: typeof error.message }],
+          [401, { code: 'unauthorized', message: 'string', request_id: res.headers['x-request-id'] }],
+        );
       }
     });
 
     it('answers 403 when requireCaller refuses, and lets an allowed caller through', async () => {
       const denied = await app.inject({ url: '/api/v1/admin-only', headers: auth });
-      assert.deepEqual([denied.statusCode, denied.json().error], [403, { code: 'forbidden',
-        message: 'needs permission admin:provisioning; ask an operator', request_id: denied.headers['x-request-id'] }]);
+      assert.deepEqual(
+        [denied.statusCode, denied.json().error],
+        [
+          403,
+          {
+            code: 'forbidden',
+            message: 'needs permission admin:provisioning; ask an operator',
+            request_id: denied.headers['x-request-id'],
+          },
+        ],
+      );
       const allowed = await app.inject({ url: '/api/v1/admin-only', headers: await bearer({ sub: 'op', roles: ['super_admin'] }) });
       assert.deepEqual([allowed.statusCode, allowed.json().data.sub], [200, 'op']);
     });
@@ -184,14 +261,30 @@ describe('HTTP app infrastructure', () => {
 
     it('answers 503 unavailable in the contract shape to a request arriving once close() has begun', async () => {
       let [release, entered] = [() => {}, () => {}];
-      const gate = new Promise<void>((r) => { release = r; });
-      const inFlight = new Promise<void>((r) => { entered = r; });
-      const draining = await buildApp({ ...deps,
-        root: [async (a: FastifyInstance) => { a.get('/slow', async () => { entered(); await gate; return 'done'; }); }] });
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      const inFlight = new Promise<void>((r) => {
+        entered = r;
+      });
+      const draining = await buildApp({
+        ...deps,
+        root: [
+          async (a: FastifyInstance) => {
+            a.get('/slow', async () => {
+              entered();
+              await gate;
+              return 'done';
+            });
+          },
+        ],
+      });
       await draining.listen({ port: 0, host: '127.0.0.1' });
       const socket = connect((draining.server.address() as AddressInfo).port, '127.0.0.1');
       let received = '';
-      socket.on('data', (chunk) => { received += chunk; });
+      socket.on('data', (chunk) => {
+        received += chunk;
+      });
       const receive = (text: string) => new Promise<void>((resolve) => socket.on('data', () => received.includes(text) && resolve()));
       const send = (path: string, id: string) => socket.write(`GET ${path} HTTP/1.1\r\nHost: t\r\nX-Request-Id: ${id}\r\n\r\n`);
       send('/slow', 'first');
@@ -214,7 +307,10 @@ describe('HTTP app infrastructure', () => {
 
   describe('request ids', () => {
     it('echoes a well-formed X-Request-Id', async () => {
-      assert.equal((await app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc.DEF-1_x' } })).headers['x-request-id'], 'abc.DEF-1_x');
+      assert.equal(
+        (await app.inject({ url: '/healthz', headers: { 'x-request-id': 'abc.DEF-1_x' } })).headers['x-request-id'],
+        'abc.DEF-1_x',
+      );
     });
 
     it('replaces a malformed or over-long X-Request-Id with a generated one', async () => {
@@ -233,16 +329,24 @@ describe('HTTP app infrastructure', () => {
 
   describe('envelopes', () => {
     it('wraps one item as {data, meta} and keeps extra meta', async () => {
-      const res = await app.inject({ method: 'POST', url: '/api/v1/widgets', headers: { ...auth, 'x-request-id': 'r1' },
-        payload: { name: 'a', status: 'active', endpoint: 'http://x', extra: 'dropped by the serializer' } });
-      assert.deepEqual([res.statusCode, res.json()], [201, { data: { name: 'a', status: 'active', endpoint: 'http://x' },
-        meta: { request_id: 'r1', created: true } }]);
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/widgets',
+        headers: { ...auth, 'x-request-id': 'r1' },
+        payload: { name: 'a', status: 'active', endpoint: 'http://x', extra: 'dropped by the serializer' },
+      });
+      assert.deepEqual(
+        [res.statusCode, res.json()],
+        [201, { data: { name: 'a', status: 'active', endpoint: 'http://x' }, meta: { request_id: 'r1', created: true } }],
+      );
     });
 
     it('wraps a page as {data, meta: {request_id, count, limit, next_cursor}}', async () => {
       const res = await app.inject({ url: '/api/v1/widgets?limit=5', headers: { ...auth, 'x-request-id': 'r2' } });
-      assert.deepEqual(res.json(), { data: [{ name: 'w', status: 'active', endpoint: null }],
-        meta: { request_id: 'r2', count: 1, limit: 5, next_cursor: 'c2' } });
+      assert.deepEqual(res.json(), {
+        data: [{ name: 'w', status: 'active', endpoint: null }],
+        meta: { request_id: 'r2', count: 1, limit: 5, next_cursor: 'c2' },
+      });
     });
   });
 
@@ -260,16 +364,26 @@ describe('HTTP app infrastructure', () => {
       assert.match(doc.openapi, /^3\.1/);
       assert.equal(doc.info.title, 'Provisioner API');
       const names = Object.keys(doc.components.schemas);
-      for (const name of ['HTTPValidationError', 'ValidationError', 'ErrorResponse', 'Widget', 'WorkflowResponse',
-        'ApiResponse_Widget_', 'ApiResponse_list_Widget__', 'ApiResponse_dict_']) {
+      for (const name of [
+        'HTTPValidationError',
+        'ValidationError',
+        'ErrorResponse',
+        'Widget',
+        'WorkflowResponse',
+        'ApiResponse_Widget_',
+        'ApiResponse_list_Widget__',
+        'ApiResponse_dict_',
+      ]) {
         assert.ok(names.includes(name), `missing component ${name}; have ${names.join(', ')}`);
       }
       const component = (name: string) => ({ $ref: `#/components/schemas/${name}` });
       const json = (r: { content: Record<string, { schema: unknown }> }) => r.content['application/json'].schema;
       assert.deepEqual(doc.components.schemas.ApiResponse_list_Widget__.properties.data.items, component('Widget'));
       const { get: list, post: create } = doc.paths['/api/v1/widgets'];
-      assert.deepEqual([json(list.responses['200']), json(list.responses['422'])],
-        [component('ApiResponse_list_Widget__'), component('HTTPValidationError')]);
+      assert.deepEqual(
+        [json(list.responses['200']), json(list.responses['422'])],
+        [component('ApiResponse_list_Widget__'), component('HTTPValidationError')],
+      );
       assert.deepEqual(list.security, [{ bearerAuth: [] }]);
       assert.deepEqual([json(create.requestBody), json(create.responses['201'])], [component('Widget'), component('ApiResponse_Widget_')]);
       assert.equal(doc.paths['/api/v1/callback'].post.security, undefined);

@@ -33,11 +33,17 @@ export function envelope(e: EventInput) {
 }
 
 /** POSTs the body as ScaiControl does: raw JSON, HMAC over "<ts>.<body>". */
-export async function sendEvent(api: Pick<ApiHarness, 'call'>, body: unknown, opts: { secret?: string; timestampS?: number; signature?: string; contentType?: string } = {}) {
+export async function sendEvent(
+  api: Pick<ApiHarness, 'call'>,
+  body: unknown,
+  opts: { secret?: string; timestampS?: number; signature?: string; contentType?: string } = {},
+) {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
   const ts = opts.timestampS ?? Math.floor(Date.now() / 1000);
   return api.call({
-    method: 'POST', url: '/api/v1/events/subscriptions', payload: raw,
+    method: 'POST',
+    url: '/api/v1/events/subscriptions',
+    payload: raw,
     headers: {
       'content-type': opts.contentType ?? 'application/json',
       'x-scaicontrol-timestamp': String(ts),

@@ -24,7 +24,11 @@ describe('provisioned state derived from completed workflows', () => {
     ['a failed update leaves it provisioned', [wf('provision', 'completed'), wf('update', 'rolled_back')], 'provisioned'],
     ['a completed deprovision', [wf('provision', 'completed'), wf('deprovision', 'completed')], 'not_provisioned'],
     ['a failed deprovision', [wf('provision', 'completed'), wf('deprovision', 'failed')], 'deprovision_failed'],
-    ['a failed re-provision after a deprovision', [wf('provision', 'completed'), wf('deprovision', 'completed'), wf('provision', 'rolled_back')], 'provision_failed'],
+    [
+      'a failed re-provision after a deprovision',
+      [wf('provision', 'completed'), wf('deprovision', 'completed'), wf('provision', 'rolled_back')],
+      'provision_failed',
+    ],
     ['a held provision failure', [wf('provision', 'failed')], 'provision_failed'],
   ];
   for (const [name, history, expected] of cases) {
@@ -56,27 +60,48 @@ describe('provisioned state derived from completed workflows', () => {
 
 describe('ScaiControl event mapping', () => {
   const env = (data: Record<string, unknown>): SubscriptionEventEnvelope => ({
-    event_id: 'e1', event_type: 'subscription.activated', occurred_at: '2026-12-01T00:00:00Z', data,
+    event_id: 'e1',
+    event_type: 'subscription.activated',
+    occurred_at: '2026-12-01T00:00:00Z',
+    data,
   });
   it('reads tenant, service, parameters and plan_code as parameters.plan by default', () => {
-    const { event, issues } = mapEvent(env({ tenant_id: 'acme', service_slug: 'files', subscription_id: 's1', plan_code: 'pro', parameters: { seats: 3 } }));
+    const { event, issues } = mapEvent(
+      env({ tenant_id: 'acme', service_slug: 'files', subscription_id: 's1', plan_code: 'pro', parameters: { seats: 3 } }),
+    );
     assert.deepEqual(issues, []);
-    assert.deepEqual(event, { subscriptionId: 's1', tenantId: 'acme', serviceSlug: 'files', changeKind: null, parameters: { seats: 3, plan: 'pro' } });
+    assert.deepEqual(event, {
+      subscriptionId: 's1',
+      tenantId: 'acme',
+      serviceSlug: 'files',
+      changeKind: null,
+      parameters: { seats: 3, plan: 'pro' },
+    });
   });
   it('reads the paths an operator maps instead', () => {
-    const { event } = mapEvent(env({ tenant_id: 'acme', product: { slug: 'files' }, plan: { code: 'gold' } }), { service_slug: 'data.product.slug', plan: 'data.plan.code' });
+    const { event } = mapEvent(env({ tenant_id: 'acme', product: { slug: 'files' }, plan: { code: 'gold' } }), {
+      service_slug: 'data.product.slug',
+      plan: 'data.plan.code',
+    });
     assert.deepEqual([event.serviceSlug, event.parameters], ['files', { plan: 'gold' }]);
   });
   it('names the path of a field of the wrong type', () => {
     const { issues } = mapEvent(env({ tenant_id: { id: 1 }, parameters: 'x' }));
-    assert.deepEqual(issues.map((i) => i.loc.join('.')), ['body.data.tenant_id', 'body.data.parameters']);
+    assert.deepEqual(
+      issues.map((i) => i.loc.join('.')),
+      ['body.data.tenant_id', 'body.data.parameters'],
+    );
   });
   it('maps activated, plan and quantity changes and cancelled to workflows, and nothing else', () => {
     assert.deepEqual(actionOf('subscription.activated', null), { action: 'provision' });
     assert.deepEqual(actionOf('subscription.changed', 'plan_change'), { action: 'update' });
     assert.deepEqual(actionOf('subscription.changed', 'quantity_change'), { action: 'update' });
     assert.deepEqual(actionOf('subscription.cancelled', null), { action: 'deprovision' });
-    for (const [type, kind] of [['subscription.changed', 'renewal'], ['subscription.suspended', null], ['subscription.resumed', null]] as const) {
+    for (const [type, kind] of [
+      ['subscription.changed', 'renewal'],
+      ['subscription.suspended', null],
+      ['subscription.resumed', null],
+    ] as const) {
       assert.ok('ignored' in actionOf(type, kind), `${type} ${kind}`);
     }
   });

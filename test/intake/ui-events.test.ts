@@ -8,12 +8,18 @@ import { envelope, INTAKE_SECRET, sendEvent } from './helpers.js';
 
 describe('the operator UI lists subscription events', () => {
   let api: ApiHarness;
-  before(async () => { api = await startApi('sqlite', { PROVISIONER_INTAKE_SECRET: INTAKE_SECRET }); });
-  after(async () => { await api.close(); });
+  before(async () => {
+    api = await startApi('sqlite', { PROVISIONER_INTAKE_SECRET: INTAKE_SECRET });
+  });
+  after(async () => {
+    await api.close();
+  });
 
   async function cookieFor(claims: Parameters<typeof signToken>[1]) {
     const res = await api.app.inject({
-      method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      url: '/ui/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
       payload: new URLSearchParams({ token: await signToken(TEST_JWT_SECRET, claims, '1h') }).toString(),
     });
     assert.equal(res.statusCode, 303);

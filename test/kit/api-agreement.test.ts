@@ -9,11 +9,17 @@ describe('README, OpenAPI and behaviour agree', () => {
     api = await startApi('sqlite');
     doc = (await api.call({ method: 'GET', url: '/openapi.json' })).json;
   });
-  after(async () => { await api.close(); });
+  after(async () => {
+    await api.close();
+  });
 
   it('takes admin actions without a body (every field is optional): the answer is about the workflow, not a 422', async () => {
     for (const action of ['retry-step/create', 'force-complete', 'cancel']) {
-      const r = await api.call({ method: 'POST', url: `/api/v1/admin/provisioning/workflows/wf_01JAAAAAAAAAAAAAAAAAAAAAAA/${action}`, as: ADMIN });
+      const r = await api.call({
+        method: 'POST',
+        url: `/api/v1/admin/provisioning/workflows/wf_01JAAAAAAAAAAAAAAAAAAAAAAA/${action}`,
+        as: ADMIN,
+      });
       assert.equal(r.status, 404, `${action}: ${r.body}`);
     }
   });

@@ -16,11 +16,22 @@ const PARAMETERS = {
 
 function manifest(sim: ServiceSim, slug: string, over: Record<string, unknown> = {}) {
   return {
-    slug, name: 'Database', version: '1.0.0', base_url: sim.url, parameters: PARAMETERS,
-    provision: [{
-      name: 'create', type: 'http',
-      request: { path: '/plans/{{parameters.plan}}', query: { region: '{{parameters.region}}' }, body: { size: '{{parameters.size_gb}}' } },
-    }],
+    slug,
+    name: 'Database',
+    version: '1.0.0',
+    base_url: sim.url,
+    parameters: PARAMETERS,
+    provision: [
+      {
+        name: 'create',
+        type: 'http',
+        request: {
+          path: '/plans/{{parameters.plan}}',
+          query: { region: '{{parameters.region}}' },
+          body: { size: '{{parameters.size_gb}}' },
+        },
+      },
+    ],
     ...over,
   };
 }
@@ -36,11 +47,18 @@ for (const dialect of testDialects()) {
       const r = await api.call({ method: 'POST', url: '/api/v1/registry/register', as: REGISTRAR, payload: manifest(sim, 'pdb') });
       assert.equal(r.status, 201, r.body);
     });
-    after(async () => { await api.close(); await sim.close(); });
-
-    const start = (parameters: unknown, tenant = 't1') => api.call({
-      method: 'POST', url: '/api/v1/provisioning/workflows', as: tenantAdmin(tenant), payload: { service_slug: 'pdb', parameters },
+    after(async () => {
+      await api.close();
+      await sim.close();
     });
+
+    const start = (parameters: unknown, tenant = 't1') =>
+      api.call({
+        method: 'POST',
+        url: '/api/v1/provisioning/workflows',
+        as: tenantAdmin(tenant),
+        payload: { service_slug: 'pdb', parameters },
+      });
 
     it('refuses a start without a required parameter with 422 naming it, and starts nothing', async () => {
       const r = await start({});
@@ -72,7 +90,12 @@ for (const dialect of testDialects()) {
     });
 
     it('validates admin starts the same way', async () => {
-      const r = await api.call({ method: 'POST', url: '/api/v1/admin/provisioning/workflows', as: ADMIN, payload: { tenant_id: 't3', service_slug: 'pdb', parameters: { plan: 'x' } } });
+      const r = await api.call({
+        method: 'POST',
+        url: '/api/v1/admin/provisioning/workflows',
+        as: ADMIN,
+        payload: { tenant_id: 't3', service_slug: 'pdb', parameters: { plan: 'x' } },
+      });
       assert.equal(r.status, 422);
       assert.deepEqual(r.json.detail[0].loc, ['body', 'parameters', 'plan']);
     });
@@ -85,7 +108,9 @@ for (const dialect of testDialects()) {
     });
 
     it('refuses to register a template that reads an undeclared parameter', async () => {
-      const m = manifest(sim, 'pdb2', { provision: [{ name: 'create', type: 'http', request: { path: '/x', body: { p: '{{parameters.plann}}' } } }] });
+      const m = manifest(sim, 'pdb2', {
+        provision: [{ name: 'create', type: 'http', request: { path: '/x', body: { p: '{{parameters.plann}}' } } }],
+      });
       const r = await api.call({ method: 'POST', url: '/api/v1/registry/register', as: REGISTRAR, payload: m });
       assert.equal(r.status, 422, r.body);
       assert.equal(r.json.detail[0].type, 'template_undeclared_parameter');
@@ -93,9 +118,21 @@ for (const dialect of testDialects()) {
     });
 
     it('takes a YAML manifest (application/yaml) and answers a YAML syntax error with 422', async () => {
-      const ok = await api.call({ method: 'PUT', url: '/api/v1/registry/register', as: REGISTRAR, headers: { 'content-type': 'application/yaml' }, payload: toYaml(manifest(sim, 'ydb')) });
+      const ok = await api.call({
+        method: 'PUT',
+        url: '/api/v1/registry/register',
+        as: REGISTRAR,
+        headers: { 'content-type': 'application/yaml' },
+        payload: toYaml(manifest(sim, 'ydb')),
+      });
       assert.equal(ok.status, 201, ok.body);
-      const bad = await api.call({ method: 'PUT', url: '/api/v1/registry/register', as: REGISTRAR, headers: { 'content-type': 'application/yaml' }, payload: 'slug: [unclosed' });
+      const bad = await api.call({
+        method: 'PUT',
+        url: '/api/v1/registry/register',
+        as: REGISTRAR,
+        headers: { 'content-type': 'application/yaml' },
+        payload: 'slug: [unclosed',
+      });
       assert.equal(bad.status, 422);
       assert.equal(bad.json.detail[0].type, 'yaml_invalid');
     });

@@ -39,22 +39,34 @@ for (const dialect of testDialects()) {
         assert.equal(sample(text, 'provisioner_workflows_total', { service: slug, event: 'failed' }), null);
         assert.equal(sample(text, 'provisioner_step_attempts_total', { type: 'http', outcome: 'completed' }), 1);
         assert.equal(sample(text, 'provisioner_step_attempt_duration_seconds_count', { type: 'http', outcome: 'completed' }), 1);
-        assert.equal(sample(text, 'provisioner_step_attempt_duration_seconds_bucket', { type: 'http', outcome: 'completed', le: '+Inf' }), 1);
+        assert.equal(
+          sample(text, 'provisioner_step_attempt_duration_seconds_bucket', { type: 'http', outcome: 'completed', le: '+Inf' }),
+          1,
+        );
         assert.equal(sample(text, 'provisioner_steps_due'), 0);
         assert.equal(sample(text, 'provisioner_oldest_due_step_age_seconds'), 0);
         assert.equal(sample(text, 'provisioner_outbox_backlog'), 0);
         assert.equal(sample(text, 'provisioner_webhook_deliveries_backlog', { status: 'dead' }), 0);
         assert.ok(sample(text, 'process_cpu_user_seconds_total') !== null, 'process metrics');
         assert.ok(sample(text, 'nodejs_eventloop_lag_seconds') !== null, 'node metrics');
-        for (const name of ['provisioner_callbacks_total', 'provisioner_step_lease_expiries_total', 'provisioner_webhook_deliveries_total', 'provisioner_http_request_duration_seconds']) {
+        for (const name of [
+          'provisioner_callbacks_total',
+          'provisioner_step_lease_expiries_total',
+          'provisioner_webhook_deliveries_total',
+          'provisioner_http_request_duration_seconds',
+        ]) {
           assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
         }
 
         // The scrape itself was observed by the onResponse hook, by route pattern and status.
         const after = await scrape();
-        assert.ok((sample(after, 'provisioner_http_request_duration_seconds_count', { method: 'GET', route: '/metrics', status: '200' }) ?? 0) >= 1);
+        assert.ok(
+          (sample(after, 'provisioner_http_request_duration_seconds_count', { method: 'GET', route: '/metrics', status: '200' }) ?? 0) >= 1,
+        );
       } finally {
-        await h.app.close(); await sim.close(); await rt.dispose();
+        await h.app.close();
+        await sim.close();
+        await rt.dispose();
       }
     });
 
@@ -64,14 +76,28 @@ for (const dialect of testDialects()) {
       const sim = await startService();
       try {
         const slug = `svc-due-${process.pid}`;
-        await rt.registry.register({ slug, name: 'Due', version: '1.0.0', base_url: sim.url, provision: [{ name: 'a', type: 'http', request: { path: '/accounts' } }] });
-        await rt.starter.start({ tenantId: 't-due', serviceSlug: slug, kind: 'provision', parameters: {}, idempotencyKey: null, actor: 'test' });
+        await rt.registry.register({
+          slug,
+          name: 'Due',
+          version: '1.0.0',
+          base_url: sim.url,
+          provision: [{ name: 'a', type: 'http', request: { path: '/accounts' } }],
+        });
+        await rt.starter.start({
+          tenantId: 't-due',
+          serviceSlug: slug,
+          kind: 'provision',
+          parameters: {},
+          idempotencyKey: null,
+          actor: 'test',
+        });
         now += 42_000;
         const text = await rt.metrics.registry.metrics();
         assert.equal(sample(text, 'provisioner_steps_due'), 1);
         assert.equal(sample(text, 'provisioner_oldest_due_step_age_seconds'), 42);
       } finally {
-        await sim.close(); await rt.dispose();
+        await sim.close();
+        await rt.dispose();
       }
     });
   });

@@ -19,17 +19,30 @@ async function call(base: string, method: string, path: string, body?: unknown, 
   const headers: Record<string, string> = {};
   if (claims) headers.authorization = `Bearer ${await signToken(TEST_JWT_SECRET, claims, '1h')}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(15_000) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
   const text = await res.text();
   let json: any = null;
-  try { json = JSON.parse(text); } catch { json = text; }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
   return { status: res.status, json };
 }
 
 /** A service whose callbacks go to whichever replica is alive, as a load balancer would route them. */
 function workloadService(sim: ServiceSim, replicas: () => Replica[]) {
   sim.route('POST', '/a', { status: 201, json: { id: 'a1' }, delayMs: 30 });
-  sim.route('POST', '/b', (req) => ({ status: 202, headers: { location: `/b/${String(req.headers['x-provisioner-workflow'])}` }, json: {} }));
+  sim.route('POST', '/b', (req) => ({
+    status: 202,
+    headers: { location: `/b/${String(req.headers['x-provisioner-workflow'])}` },
+    json: {},
+  }));
   sim.route('GET', '/b/:wf', (_req, nth) => ({ json: { status: nth % 2 === 0 ? 'completed' : 'in_progress' } }));
   sim.route('POST', '/c', (req) => {
     const token = (req.body as { token: string }).token;
@@ -42,7 +55,9 @@ function workloadService(sim: ServiceSim, replicas: () => Replica[]) {
     const target = alive[attempt % Math.max(1, alive.length)];
     try {
       const r = await fetch(`${target.url}/api/v1/provisioning/callback`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ callback_token: token, status: 'completed' }),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ callback_token: token, status: 'completed' }),
       });
       if (r.status >= 500 && attempt < 20) setTimeout(() => void deliver(token, attempt + 1), 100);
     } catch {
@@ -53,11 +68,21 @@ function workloadService(sim: ServiceSim, replicas: () => Replica[]) {
 
 function manifest(base: string, slug = 'mp') {
   return {
-    slug, name: 'Multi-process', version: '1', base_url: base,
+    slug,
+    name: 'Multi-process',
+    version: '1',
+    base_url: base,
     provision: [
       { name: 'a', type: 'http', request: { path: '/a' }, timeout_s: 2 },
       { name: 'b', type: 'poll', depends_on: ['a'], request: { path: '/b' }, poll: { interval_s: 0.1, timeout_s: 60 }, timeout_s: 2 },
-      { name: 'c', type: 'callback', depends_on: ['a'], request: { path: '/c', body: { token: '{{callback.token}}' } }, timeout_s: 2, wait: { timeout_s: 60 } },
+      {
+        name: 'c',
+        type: 'callback',
+        depends_on: ['a'],
+        request: { path: '/c', body: { token: '{{callback.token}}' } },
+        timeout_s: 2,
+        wait: { timeout_s: 60 },
+      },
       { name: 'd', type: 'http', depends_on: ['b', 'c'], request: { path: '/d' }, timeout_s: 2 },
     ],
   };
@@ -66,7 +91,10 @@ function manifest(base: string, slug = 'mp') {
 async function startWorkflows(base: string, n: number, slug = 'mp', tenantPrefix = 't'): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++) {
-    const r = await call(base, 'POST', '/api/v1/admin/provisioning/workflows', { tenant_id: `${tenantPrefix}${i % 7}-${i}`, service_slug: slug });
+    const r = await call(base, 'POST', '/api/v1/admin/provisioning/workflows', {
+      tenant_id: `${tenantPrefix}${i % 7}-${i}`,
+      service_slug: slug,
+    });
     assert.equal(r.status, 201, JSON.stringify(r.json));
     ids.push(r.json.data.id);
   }
@@ -74,12 +102,16 @@ async function startWorkflows(base: string, n: number, slug = 'mp', tenantPrefix
 }
 
 async function allEnded(base: string, ids: string[], timeoutMs: number) {
-  return eventually(`${ids.length} workflows to complete`, async () => {
-    const r = await call(base, 'GET', '/api/v1/admin/provisioning/workflows?limit=500');
-    if (r.status !== 200) return null;
-    const mine = r.json.data.filter((w: { id: string }) => ids.includes(w.id));
-    return mine.length === ids.length && mine.every((w: { status: string }) => w.status === 'completed') ? mine : null;
-  }, timeoutMs);
+  return eventually(
+    `${ids.length} workflows to complete`,
+    async () => {
+      const r = await call(base, 'GET', '/api/v1/admin/provisioning/workflows?limit=500');
+      if (r.status !== 200) return null;
+      const mine = r.json.data.filter((w: { id: string }) => ids.includes(w.id));
+      return mine.length === ids.length && mine.every((w: { status: string }) => w.status === 'completed') ? mine : null;
+    },
+    timeoutMs,
+  );
 }
 
 /** A step re-run after a crash must resend the same attempt: one Idempotency-Key per workflow step. */
@@ -130,16 +162,34 @@ describe('several replicas on one PostgreSQL database', { skip: !enabled }, () =
 
   it('makes exactly one transition for 100 concurrent identical callbacks sent to different replicas', async () => {
     await call(replicas[0].url, 'PUT', '/api/v1/registry/register', {
-      slug: 'cb', name: 'cb', version: '1', base_url: sim.url,
-      provision: [{ name: 'wait', type: 'callback', request: { path: '/hold', body: { token: '{{callback.token}}' } }, wait: { timeout_s: 60 } }],
+      slug: 'cb',
+      name: 'cb',
+      version: '1',
+      base_url: sim.url,
+      provision: [
+        { name: 'wait', type: 'callback', request: { path: '/hold', body: { token: '{{callback.token}}' } }, wait: { timeout_s: 60 } },
+      ],
     });
     sim.route('POST', '/hold', { status: 202, json: {} });
     const [id] = await startWorkflows(replicas[0].url, 1, 'cb');
     const req = await sim.waitFor((r) => r.path === '/hold' && r.headers['x-provisioner-workflow'] === id, 10_000);
     const token = (req.body as { token: string }).token;
-    await eventually('step waiting', async () => (await call(replicas[0].url, 'GET', `/api/v1/admin/provisioning/workflows/${id}`)).json.data.steps[0].status === 'waiting_callback');
-    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => call(replicas[i % 3].url, 'POST', '/api/v1/provisioning/callback',
-      { callback_token: token, status: 'completed', metadata: { n: 1 } }, null)));
+    await eventually(
+      'step waiting',
+      async () =>
+        (await call(replicas[0].url, 'GET', `/api/v1/admin/provisioning/workflows/${id}`)).json.data.steps[0].status === 'waiting_callback',
+    );
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) =>
+        call(
+          replicas[i % 3].url,
+          'POST',
+          '/api/v1/provisioning/callback',
+          { callback_token: token, status: 'completed', metadata: { n: 1 } },
+          null,
+        ),
+      ),
+    );
     assert.deepEqual([...new Set(answers.map((a) => a.status))], [200], JSON.stringify(answers.find((a) => a.status !== 200)?.json));
     assert.equal(answers.filter((a) => a.json.data.duplicate === false).length, 1);
     assert.equal(answers.filter((a) => a.json.data.duplicate === true).length, 99);
@@ -154,16 +204,26 @@ describe('taking over a killed replica', { skip: !enabled }, () => {
   // liveness takeover, not lease expiry, can finish these workflows in time.
   const LEASED = { PROVISIONER_LEASE_GRACE_MS: '15000', PROVISIONER_WORKER_CONCURRENCY: '4' };
   const slowManifest = (base: string) => ({
-    slug: 'takeover', name: 'Takeover', version: '1', base_url: base,
+    slug: 'takeover',
+    name: 'Takeover',
+    version: '1',
+    base_url: base,
     provision: [
       { name: 'a', type: 'http', request: { path: '/slow' }, timeout_s: 10 },
       { name: 'b', type: 'poll', depends_on: ['a'], request: { path: '/b' }, poll: { interval_s: 0.2, timeout_s: 8 }, timeout_s: 5 },
-      { name: 'c', type: 'callback', depends_on: ['a'], request: { path: '/c', body: { token: '{{callback.token}}' } }, timeout_s: 5, wait: { timeout_s: 8 } },
+      {
+        name: 'c',
+        type: 'callback',
+        depends_on: ['a'],
+        request: { path: '/c', body: { token: '{{callback.token}}' } },
+        timeout_s: 5,
+        wait: { timeout_s: 8 },
+      },
       { name: 'd', type: 'http', depends_on: ['b', 'c'], request: { path: '/d' }, timeout_s: 5 },
     ],
   });
 
-  it('re-runs a SIGKILLed replica\'s steps within seconds, three kills in a row, and every workflow completes', async () => {
+  it("re-runs a SIGKILLed replica's steps within seconds, three kills in a row, and every workflow completes", async () => {
     const sim = await startServiceSim();
     const db = await freshDatabaseUrl('postgres');
     const replicas: Replica[] = [];
@@ -171,7 +231,7 @@ describe('taking over a killed replica', { skip: !enabled }, () => {
       workloadService(sim, () => replicas);
       // Slow enough that every replica holds requests in flight when it is killed.
       sim.route('POST', '/slow', { status: 201, json: { id: 's' }, delayMs: 1500 });
-      replicas.push(...await Promise.all([startReplica(db.url, LEASED), startReplica(db.url, LEASED), startReplica(db.url, LEASED)]));
+      replicas.push(...(await Promise.all([startReplica(db.url, LEASED), startReplica(db.url, LEASED), startReplica(db.url, LEASED)])));
       const register = await call(replicas[0].url, 'PUT', '/api/v1/registry/register', slowManifest(sim.url));
       assert.equal(register.status, 201, JSON.stringify(register.json));
       const takeovers: number[] = [];
@@ -179,21 +239,30 @@ describe('taking over a killed replica', { skip: !enabled }, () => {
         const victim = replicas[1];
         const ids = await startWorkflows(replicas[0].url, 12, 'takeover', `r${round}-`);
         // Four slots per replica: with more than eight requests in flight, the victim holds some.
-        const inFlight = await eventually('every replica to hold requests', async () => {
-          const held = sim.requests.filter((r) => r.path === '/slow' && ids.includes(r.headers['x-provisioner-workflow']));
-          return held.length >= 9 ? held : null;
-        }, 30_000);
+        const inFlight = await eventually(
+          'every replica to hold requests',
+          async () => {
+            const held = sim.requests.filter((r) => r.path === '/slow' && ids.includes(r.headers['x-provisioner-workflow']));
+            return held.length >= 9 ? held : null;
+          },
+          30_000,
+        );
         const before = new Set(inFlight.map((r) => r.headers['idempotency-key']));
         const killedAt = Date.now();
         await victim.kill('SIGKILL');
         // A request sent again with a key seen before the kill is a step the dead replica held, taken over.
-        const rerun = await eventually('a step of the dead replica to run again', async () =>
-          sim.requests.find((r) => r.at > killedAt && r.path === '/slow' && before.has(r.headers['idempotency-key'])) ?? null, 30_000);
+        const rerun = await eventually(
+          'a step of the dead replica to run again',
+          async () => sim.requests.find((r) => r.at > killedAt && r.path === '/slow' && before.has(r.headers['idempotency-key'])) ?? null,
+          30_000,
+        );
         takeovers.push(rerun.at - killedAt);
         await allEnded(replicas[0].url, ids, 60_000);
         replicas[1] = await startReplica(db.url, LEASED);
       }
-      console.log(`takeover after SIGKILL: ${takeovers.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} (lease would have been 25 s)`);
+      console.log(
+        `takeover after SIGKILL: ${takeovers.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} (lease would have been 25 s)`,
+      );
       for (const ms of takeovers) assert.ok(ms < 10_000, `taken over after ${ms} ms`);
     } finally {
       await Promise.all(replicas.map((r) => r.kill('SIGKILL')));
@@ -234,7 +303,9 @@ describe('replica roles', { skip: !enabled }, () => {
 
 describe('PostgreSQL going away', { skip: !enabled }, () => {
   let cluster: PgCluster;
-  before(async () => { cluster = await startPgCluster(); });
+  before(async () => {
+    cluster = await startPgCluster();
+  });
   after(() => cluster?.destroy());
 
   it('answers 503 while the database is down, reports not ready, and finishes every workflow once it is back', async () => {

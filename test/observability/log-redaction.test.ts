@@ -5,7 +5,12 @@ import { createLogger } from '../../src/runtime.js';
 
 function capture() {
   const lines: string[] = [];
-  const stream = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(chunk.toString()); done(); } });
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
   return { log: createLogger('info', stream), text: () => lines.join('') };
 }
 
@@ -15,7 +20,9 @@ describe('log redaction', () => {
     log.info({ credentials: { password: 'P1-leak' }, token: 'T1-leak' }, 'top level');
     log.info({ report: { credentials: { password: 'P2-leak' }, callback_token: 'cbt_T2-leak' } }, 'one level down');
     log.info({ data: { subscription: { secret: 'S3-leak' }, report: { credentials: { key: 'P3-leak' } } } }, 'two levels down');
-    log.child({ workflow_id: 'wf_1' }).info({ req: { headers: { authorization: 'Bearer A4-leak', cookie: 'session=C4-leak' } } }, 'request');
+    log
+      .child({ workflow_id: 'wf_1' })
+      .info({ req: { headers: { authorization: 'Bearer A4-leak', cookie: 'session=C4-leak' } } }, 'request');
     const out = text();
     assert.doesNotMatch(out, /-leak/);
     assert.match(out, /\[redacted\]/);

@@ -24,7 +24,11 @@ interface ReceivedSpan {
   status: { code: number; message?: string };
   attrs: Record<string, AttrValue>;
 }
-interface Export { path: string; headers: IncomingHttpHeaders; body: any /* OTLP JSON as posted */ }
+interface Export {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: any /* OTLP JSON as posted */;
+}
 
 /** An OTLP/HTTP collector on loopback that keeps every POSTed JSON body. */
 async function startCollector() {
@@ -44,12 +48,24 @@ async function startCollector() {
     url: `http://127.0.0.1:${port}`,
     exports,
     spans(): ReceivedSpan[] {
-      return exports.flatMap((e) => e.body.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans.map((s: any) => ({
-        ...s,
-        attrs: Object.fromEntries(s.attributes.map((a: any) => [a.key, a.value.stringValue ?? a.value.intValue ?? a.value.boolValue ?? a.value.doubleValue])),
-      })))));
+      return exports.flatMap((e) =>
+        e.body.resourceSpans.flatMap((rs: any) =>
+          rs.scopeSpans.flatMap((ss: any) =>
+            ss.spans.map((s: any) => ({
+              ...s,
+              attrs: Object.fromEntries(
+                s.attributes.map((a: any) => [a.key, a.value.stringValue ?? a.value.intValue ?? a.value.boolValue ?? a.value.doubleValue]),
+              ),
+            })),
+          ),
+        ),
+      );
     },
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -73,7 +89,10 @@ async function registerService(h: ApiHarness, sim: ServiceSim): Promise<string> 
   sim.route('POST', '/accounts', { status: 201, json: { id: 'acc_1' } });
   sim.route('POST', '/keys', { status: 200, json: { key_id: 'k_1' } });
   await h.rt.registry.register({
-    slug, name: 'Traced', version: '1.0.0', base_url: sim.url,
+    slug,
+    name: 'Traced',
+    version: '1.0.0',
+    base_url: sim.url,
     provision: [
       { name: 'create_account', type: 'http', request: { method: 'POST', path: '/accounts' } },
       { name: 'issue_keys', type: 'http', depends_on: ['create_account'], request: { method: 'POST', path: '/keys' } },
@@ -83,11 +102,21 @@ async function registerService(h: ApiHarness, sim: ServiceSim): Promise<string> 
 }
 
 async function runToCompletion(h: ApiHarness, slug: string, tenant: string, headers: Record<string, string> = {}) {
-  const start = await h.call({ method: 'POST', url: '/api/v1/provisioning/workflows', as: tenantAdmin(tenant), headers, payload: { service_slug: slug } });
+  const start = await h.call({
+    method: 'POST',
+    url: '/api/v1/provisioning/workflows',
+    as: tenantAdmin(tenant),
+    headers,
+    payload: { service_slug: slug },
+  });
   assert.equal(start.status, 201, JSON.stringify(start.json));
   const id = start.json.data.id as string;
-  await eventually(`workflow ${id} to complete`, async () =>
-    (await h.call({ method: 'GET', url: `/api/v1/provisioning/workflows/${id}`, as: tenantReader(tenant) })).json.data.status === 'completed');
+  await eventually(
+    `workflow ${id} to complete`,
+    async () =>
+      (await h.call({ method: 'GET', url: `/api/v1/provisioning/workflows/${id}`, as: tenantReader(tenant) })).json.data.status ===
+      'completed',
+  );
   return { id, requestId: start.headers['x-request-id'] as string };
 }
 
@@ -97,7 +126,9 @@ for (const dialect of testDialects()) {
       const collector = await startCollector();
       const sim = await startServiceSim();
       const h = await startApi(dialect, {
-        OTEL_EXPORTER_OTLP_ENDPOINT: `${collector.url}/`, OTEL_SERVICE_NAME: 'prov-under-test', OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k%3D1, x-team=ops',
+        OTEL_EXPORTER_OTLP_ENDPOINT: `${collector.url}/`,
+        OTEL_SERVICE_NAME: 'prov-under-test',
+        OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=k%3D1, x-team=ops',
       });
       let workflowId = '';
       let requestId = '';
@@ -155,7 +186,10 @@ for (const dialect of testDialects()) {
 
       const outbound = spans.filter((s) => s.kind === 3);
       assert.equal(outbound.length, 2, 'one client span per request');
-      for (const [stepName, path, status] of [['create_account', '/accounts', '201'], ['issue_keys', '/keys', '200']]) {
+      for (const [stepName, path, status] of [
+        ['create_account', '/accounts', '201'],
+        ['issue_keys', '/keys', '200'],
+      ]) {
         const parent = stepSpans.find((s) => s.attrs['provisioner.step'] === stepName);
         const call = outbound.find((s) => s.attrs['url.path'] === path);
         assert.ok(parent && call, path);
@@ -180,7 +214,12 @@ for (const dialect of testDialects()) {
       try {
         const slug = await registerService(h, sim);
         await runToCompletion(h, slug, 'globex', { traceparent: formatTraceparent(incoming) });
-        const list = await h.call({ method: 'GET', url: '/api/v1/provisioning/workflows', as: tenantReader('globex'), headers: { traceparent: `00-${'0'.repeat(32)}-${incoming.spanId}-01` } });
+        const list = await h.call({
+          method: 'GET',
+          url: '/api/v1/provisioning/workflows',
+          as: tenantReader('globex'),
+          headers: { traceparent: `00-${'0'.repeat(32)}-${incoming.spanId}-01` },
+        });
         assert.equal(list.status, 200);
       } finally {
         await h.close();
@@ -192,7 +231,8 @@ for (const dialect of testDialects()) {
       assert.ok(start);
       assert.equal(start.traceId, incoming.traceId);
       assert.equal(start.parentSpanId, incoming.spanId);
-      for (const s of spans.filter((x) => x.name.startsWith('step ') || x.kind === 3)) assert.equal(s.traceId, incoming.traceId, `${s.name} stays in the caller's trace`);
+      for (const s of spans.filter((x) => x.name.startsWith('step ') || x.kind === 3))
+        assert.equal(s.traceId, incoming.traceId, `${s.name} stays in the caller's trace`);
       for (const r of sim.requests) assert.match(r.headers.traceparent, new RegExp(`^00-${incoming.traceId}-[0-9a-f]{16}-01$`));
 
       const list = spans.find((s) => s.name === 'GET /api/v1/provisioning/workflows');
@@ -212,7 +252,10 @@ for (const dialect of testDialects()) {
         await collector.close();
       }
       const spans = collector.spans();
-      assert.deepEqual(spans.map((s) => s.name), ['GET']);
+      assert.deepEqual(
+        spans.map((s) => s.name),
+        ['GET'],
+      );
       assert.equal(spans[0].attrs['http.response.status_code'], '404');
       assert.equal(spans[0].attrs['http.route'], undefined);
     });
@@ -239,7 +282,15 @@ for (const dialect of testDialects()) {
     it('completes the workflow while the collector is down, dropping the spans with a counted warning', async () => {
       const sim = await startServiceSim();
       const lines: string[] = [];
-      const log = createLogger('warn', new Writable({ write(chunk: Buffer, _enc, done) { lines.push(chunk.toString()); done(); } }));
+      const log = createLogger(
+        'warn',
+        new Writable({
+          write(chunk: Buffer, _enc, done) {
+            lines.push(chunk.toString());
+            done();
+          },
+        }),
+      );
       const h = await startApi(dialect, { OTEL_EXPORTER_OTLP_ENDPOINT: await closedPortUrl() }, { log });
       try {
         const slug = await registerService(h, sim);
@@ -251,7 +302,9 @@ for (const dialect of testDialects()) {
       const stats = h.rt.tracer.stats();
       assert.equal(stats.exported, 0);
       assert.ok(stats.dropped >= 5, `API, step and outbound spans dropped (got ${stats.dropped})`);
-      const warnings = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'trace export failed; spans dropped (the engine is not affected)');
+      const warnings = lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => l.msg === 'trace export failed; spans dropped (the engine is not affected)');
       assert.ok(warnings.length >= 1, 'a warning says spans were dropped');
       assert.ok(Number(warnings[0].dropped_spans) >= 1);
       assert.equal(warnings[0].reason, 'ECONNREFUSED');
@@ -265,9 +318,22 @@ describe('trace context and export', () => {
     const s = newSpanId();
     assert.deepEqual(parseTraceparent(`00-${t}-${s}-01`), { traceId: t, spanId: s });
     assert.deepEqual(parseTraceparent(`00-${t}-${s}-00`), { traceId: t, spanId: s }, 'an unsampled parent is still continued');
-    assert.deepEqual(parseTraceparent(`01-${t}-${s}-01-future`), { traceId: t, spanId: s }, 'a later version is read by its version-00 fields');
-    for (const bad of [`00-${'0'.repeat(32)}-${s}-01`, `00-${t}-${'0'.repeat(16)}-01`, `ff-${t}-${s}-01`, `00-${t.toUpperCase()}-${s}-01`,
-      `00-${t.slice(1)}-${s}-01`, `00-${t}-${s}-01-extra`, `00-${t}-${s}`, '', undefined]) {
+    assert.deepEqual(
+      parseTraceparent(`01-${t}-${s}-01-future`),
+      { traceId: t, spanId: s },
+      'a later version is read by its version-00 fields',
+    );
+    for (const bad of [
+      `00-${'0'.repeat(32)}-${s}-01`,
+      `00-${t}-${'0'.repeat(16)}-01`,
+      `ff-${t}-${s}-01`,
+      `00-${t.toUpperCase()}-${s}-01`,
+      `00-${t.slice(1)}-${s}-01`,
+      `00-${t}-${s}-01-extra`,
+      `00-${t}-${s}`,
+      '',
+      undefined,
+    ]) {
       assert.equal(parseTraceparent(bad), null, String(bad));
     }
     assert.match(formatTraceparent({ traceId: t, spanId: s }), /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
@@ -276,7 +342,15 @@ describe('trace context and export', () => {
   it('posts a batch as soon as it is full, and what is left on close', async () => {
     const collector = await startCollector();
     const warnings: object[] = [];
-    const tracer = createTracer(createOtlpExporter({ endpoint: collector.url, serviceName: 'batch-test', log: { warn: (f) => warnings.push(f) }, maxBatch: 2, intervalMs: 60_000 }));
+    const tracer = createTracer(
+      createOtlpExporter({
+        endpoint: collector.url,
+        serviceName: 'batch-test',
+        log: { warn: (f) => warnings.push(f) },
+        maxBatch: 2,
+        intervalMs: 60_000,
+      }),
+    );
     try {
       const root = tracer.startSpan('root', { kind: 'server', attributes: { n: 1, ok: true, ratio: 0.5, none: null } });
       tracer.startSpan('child-1', { parent: root }).end();
@@ -299,12 +373,23 @@ describe('trace context and export', () => {
   });
 
   it('reads the OpenTelemetry variables, and refuses a bad endpoint or header list naming the variable but no header value', () => {
-    const c = testConfig('sqlite::memory:', { OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example.com:4318/', OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Bearer%20abc' });
-    assert.deepEqual(c.tracing, { endpoint: 'https://otel.example.com:4318', serviceName: 'provisioner', headers: { authorization: 'Bearer abc' } });
+    const c = testConfig('sqlite::memory:', {
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'https://otel.example.com:4318/',
+      OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Bearer%20abc',
+    });
+    assert.deepEqual(c.tracing, {
+      endpoint: 'https://otel.example.com:4318',
+      serviceName: 'provisioner',
+      headers: { authorization: 'Bearer abc' },
+    });
     assert.equal(testConfig('sqlite::memory:').tracing.endpoint, null);
-    assert.throws(() => testConfig('sqlite::memory:', { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), (e: unknown) =>
-      e instanceof ConfigError && e.problems.some((p) => p.startsWith('OTEL_EXPORTER_OTLP_ENDPOINT=')));
-    assert.throws(() => testConfig('sqlite::memory:', { OTEL_EXPORTER_OTLP_HEADERS: 'api-key=%E0%A4%A-secret-value' }), (e: unknown) =>
-      e instanceof ConfigError && e.problems.some((p) => p.includes('"api-key"')) && !e.message.includes('secret-value'));
+    assert.throws(
+      () => testConfig('sqlite::memory:', { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }),
+      (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.startsWith('OTEL_EXPORTER_OTLP_ENDPOINT=')),
+    );
+    assert.throws(
+      () => testConfig('sqlite::memory:', { OTEL_EXPORTER_OTLP_HEADERS: 'api-key=%E0%A4%A-secret-value' }),
+      (e: unknown) => e instanceof ConfigError && e.problems.some((p) => p.includes('"api-key"')) && !e.message.includes('secret-value'),
+    );
   });
 });

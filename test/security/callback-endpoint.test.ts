@@ -15,7 +15,11 @@ const BOUND_MS = 5000;
 const CALLBACK = '/api/v1/provisioning/callback';
 const WELL_FORMED_UNKNOWN = `cbt_${'A'.repeat(43)}`;
 
-interface Answer { status: number; json: any /* error and data shapes vary by status */; headers: Headers }
+interface Answer {
+  status: number;
+  json: any /* error and data shapes vary by status */;
+  headers: Headers;
+}
 
 async function post(base: string, body: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   const res = await fetch(`${base}${CALLBACK}`, {
@@ -26,13 +30,21 @@ async function post(base: string, body: unknown, headers: Record<string, string>
   });
   const text = await res.text();
   let json: unknown = text;
-  try { json = JSON.parse(text); } catch { /* keep the text: a non-JSON answer fails the shape asserts below */ }
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* keep the text: a non-JSON answer fails the shape asserts below */
+  }
   return { status: res.status, json, headers: res.headers };
 }
 
 function manifest(sim: ServiceSim, slug: string, over: Record<string, unknown> = {}, wait: Record<string, number> = { timeout_s: 30 }) {
   return {
-    slug, name: slug, version: '1.0.0', base_url: sim.url, on_failure: 'hold',
+    slug,
+    name: slug,
+    version: '1.0.0',
+    base_url: sim.url,
+    on_failure: 'hold',
     provision: [
       { name: 'create_bucket', type: 'callback', request: { path: `/${slug}/buckets`, body: { token: '{{callback.token}}' } }, wait },
     ],
@@ -52,7 +64,10 @@ for (const dialect of testDialects()) {
       api = await startApi(dialect);
       base = await api.app.listen({ host: '127.0.0.1', port: 0 });
     });
-    after(async () => { await api.close(); await sim.close(); });
+    after(async () => {
+      await api.close();
+      await sim.close();
+    });
 
     /** Registers `slug` (once), starts a workflow for a fresh tenant and returns it with its callback token. */
     async function waitingWorkflow(slug: string, m: Record<string, unknown>) {
@@ -62,39 +77,67 @@ for (const dialect of testDialects()) {
       const reg = await api.call({ method: 'PUT', url: '/api/v1/registry/register', as: REGISTRAR, payload: m });
       assert.ok(reg.status === 200 || reg.status === 201, JSON.stringify(reg.json));
       const tenant = `t${++tenantSeq}-${slug}`;
-      const start = await api.call({ method: 'POST', url: '/api/v1/provisioning/workflows', as: tenantAdmin(tenant), payload: { service_slug: slug } });
+      const start = await api.call({
+        method: 'POST',
+        url: '/api/v1/provisioning/workflows',
+        as: tenantAdmin(tenant),
+        payload: { service_slug: slug },
+      });
       assert.equal(start.status, 201, JSON.stringify(start.json));
       const id = start.json.data.id as string;
-      const req = await sim.waitFor((r) => r.path === `/${slug}/buckets` && r.method === 'POST' && r.headers['x-provisioner-workflow'] === id, BOUND_MS);
+      const req = await sim.waitFor(
+        (r) => r.path === `/${slug}/buckets` && r.method === 'POST' && r.headers['x-provisioner-workflow'] === id,
+        BOUND_MS,
+      );
       const token = (req.body as { token: string }).token;
       await stepStatus(id, 'create_bucket', 'waiting_callback');
       return { id, token, tenant };
     }
 
-    const detail = async (id: string) => (await api.call({ method: 'GET', url: `/api/v1/admin/provisioning/workflows/${id}`, as: ADMIN })).json.data;
-    const stepStatus = (id: string, step: string, status: string) => eventually(`${step} to be ${status}`, async () => {
-      const d = await detail(id);
-      return d.steps.find((s: { name: string }) => s.name === step)?.status === status ? d : null;
-    });
+    const detail = async (id: string) =>
+      (await api.call({ method: 'GET', url: `/api/v1/admin/provisioning/workflows/${id}`, as: ADMIN })).json.data;
+    const stepStatus = (id: string, step: string, status: string) =>
+      eventually(`${step} to be ${status}`, async () => {
+        const d = await detail(id);
+        return d.steps.find((s: { name: string }) => s.name === step)?.status === status ? d : null;
+      });
 
     it('answers a token that is not in the callback-token format 404 without querying the database', async () => {
       let queries = 0;
       const counter: KyselyPlugin = {
-        transformQuery: (args) => { queries++; return args.node; },
+        transformQuery: (args) => {
+          queries++;
+          return args.node;
+        },
         transformResult: async (args) => args.result,
       };
       // The same receiver the runtime builds, over a store whose every query is counted.
       const counted = { ...api.rt.store, db: api.rt.store.db.withPlugin(counter) };
-      const app = await buildServer({ ...api.rt, callbacks: createCallbackReceiver({ store: counted, cipher: api.rt.cipher, commits: api.rt.commits }) });
+      const app = await buildServer({
+        ...api.rt,
+        callbacks: createCallbackReceiver({ store: counted, cipher: api.rt.cipher, commits: api.rt.commits }),
+      });
       try {
-        for (const token of ['../../etc/passwd', "' or 1=1 --", 'cbt_short', `cbt_${'A'.repeat(42)}!`, `CBT_${'A'.repeat(43)}`, `cbt_${'A'.repeat(44)}`, 'x'.repeat(512)]) {
+        for (const token of [
+          '../../etc/passwd',
+          "' or 1=1 --",
+          'cbt_short',
+          `cbt_${'A'.repeat(42)}!`,
+          `CBT_${'A'.repeat(43)}`,
+          `cbt_${'A'.repeat(44)}`,
+          'x'.repeat(512),
+        ]) {
           const r = await app.inject({ method: 'POST', url: CALLBACK, payload: { callback_token: token, status: 'completed' } });
           assert.equal(r.statusCode, 404, `${token}: ${r.body}`);
           assert.equal(r.json().error.code, 'not_found');
         }
         assert.equal(queries, 0, 'malformed tokens never reached the database');
 
-        const r = await app.inject({ method: 'POST', url: CALLBACK, payload: { callback_token: WELL_FORMED_UNKNOWN, status: 'completed' } });
+        const r = await app.inject({
+          method: 'POST',
+          url: CALLBACK,
+          payload: { callback_token: WELL_FORMED_UNKNOWN, status: 'completed' },
+        });
         assert.equal(r.statusCode, 404);
         assert.ok(queries >= 1, 'a well-formed token is looked up (by its hash)');
       } finally {
@@ -112,14 +155,25 @@ for (const dialect of testDialects()) {
     });
 
     it('answers 413 to a body over 256 KiB, before the token is looked at, and takes one just under it', async () => {
-      const over = await post(base, { callback_token: WELL_FORMED_UNKNOWN, status: 'completed', metadata: { pad: 'x'.repeat(256 * 1024) } });
+      const over = await post(base, {
+        callback_token: WELL_FORMED_UNKNOWN,
+        status: 'completed',
+        metadata: { pad: 'x'.repeat(256 * 1024) },
+      });
       assert.equal(over.status, 413);
       assert.equal(over.json.error.code, 'payload_too_large');
-      const under = await post(base, { callback_token: WELL_FORMED_UNKNOWN, status: 'completed', metadata: { pad: 'x'.repeat(250 * 1024) } });
+      const under = await post(base, {
+        callback_token: WELL_FORMED_UNKNOWN,
+        status: 'completed',
+        metadata: { pad: 'x'.repeat(250 * 1024) },
+      });
       assert.equal(under.status, 404, 'a body under the limit reaches the token check');
       // A lying Content-Length cannot smuggle a bigger body through either.
       const chunked = await fetch(`${base}${CALLBACK}`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(BOUND_MS), duplex: 'half',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        signal: AbortSignal.timeout(BOUND_MS),
+        duplex: 'half',
         body: new ReadableStream({
           start(c) {
             c.enqueue(new TextEncoder().encode(`{"callback_token":"${WELL_FORMED_UNKNOWN}","status":"completed","metadata":{"pad":"`));
@@ -156,8 +210,14 @@ for (const dialect of testDialects()) {
 
     it('accepts exactly one of many identical callbacks sent at once; the rest are duplicates, none hangs', async () => {
       const { id, token } = await waitingWorkflow('race', manifest(sim, 'race'));
-      const answers = await Promise.all(Array.from({ length: 12 }, () => post(base, { callback_token: token, status: 'completed', metadata: { n: 1 } })));
-      assert.deepEqual(answers.map((a) => a.status), answers.map(() => 200), JSON.stringify(answers.map((a) => a.json)));
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, () => post(base, { callback_token: token, status: 'completed', metadata: { n: 1 } })),
+      );
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        answers.map(() => 200),
+        JSON.stringify(answers.map((a) => a.json)),
+      );
       assert.equal(answers.filter((a) => a.json.data.duplicate === false).length, 1);
       const d = await detail(id);
       assert.equal(d.status, 'completed');
@@ -182,7 +242,12 @@ for (const dialect of testDialects()) {
       const rollback = manifest(sim, 'rolled', {
         on_failure: 'rollback',
         provision: [
-          { name: 'create_bucket', type: 'callback', request: { path: '/rolled/buckets', body: { token: '{{callback.token}}' } }, wait: { timeout_s: 30 } },
+          {
+            name: 'create_bucket',
+            type: 'callback',
+            request: { path: '/rolled/buckets', body: { token: '{{callback.token}}' } },
+            wait: { timeout_s: 30 },
+          },
           { name: 'then_fail', type: 'delay', delay: { seconds: 0.5 } },
           { name: 'fail', type: 'http', depends_on: ['then_fail'], request: { path: '/rolled/fail' }, retry: { max_attempts: 1 } },
         ],
@@ -194,14 +259,24 @@ for (const dialect of testDialects()) {
       assert.match(afterRollback.json.error.message, /cancelled/);
 
       const f = await waitingWorkflow('forced', manifest(sim, 'forced'));
-      const forced = await api.call({ method: 'POST', url: `/api/v1/admin/provisioning/workflows/${f.id}/force-complete`, as: ADMIN, payload: { reason: 'done by hand' } });
+      const forced = await api.call({
+        method: 'POST',
+        url: `/api/v1/admin/provisioning/workflows/${f.id}/force-complete`,
+        as: ADMIN,
+        payload: { reason: 'done by hand' },
+      });
       assert.equal(forced.status, 200);
       const afterForce = await post(base, { callback_token: f.token, status: 'completed' });
       assert.equal(afterForce.status, 409);
       assert.match(afterForce.json.error.message, /skipped/);
 
       const c = await waitingWorkflow('cancelled', manifest(sim, 'cancelled'));
-      const cancelled = await api.call({ method: 'POST', url: `/api/v1/admin/provisioning/workflows/${c.id}/cancel`, as: ADMIN, payload: {} });
+      const cancelled = await api.call({
+        method: 'POST',
+        url: `/api/v1/admin/provisioning/workflows/${c.id}/cancel`,
+        as: ADMIN,
+        payload: {},
+      });
       assert.equal(cancelled.status, 200);
       const afterCancel = await post(base, { callback_token: c.token, status: 'failed', error: 'x' });
       assert.equal(afterCancel.status, 409);
@@ -236,16 +311,41 @@ for (const dialect of testDialects()) {
 
   describe(`callback rate limit (${dialect})`, () => {
     let api: ApiHarness;
-    before(async () => { api = await startApi(dialect, { PROVISIONER_CALLBACK_RATE_LIMIT: '3' }); });
+    before(async () => {
+      api = await startApi(dialect, { PROVISIONER_CALLBACK_RATE_LIMIT: '3' });
+    });
     after(() => api.close());
-    const from = (ip: string, body: unknown = { callback_token: WELL_FORMED_UNKNOWN, status: 'completed' }, headers: Record<string, string> = {}) =>
-      api.app.inject({ method: 'POST', url: CALLBACK, payload: body as object, remoteAddress: ip, headers });
+    const from = (
+      ip: string,
+      body: unknown = { callback_token: WELL_FORMED_UNKNOWN, status: 'completed' },
+      headers: Record<string, string> = {},
+    ) => api.app.inject({ method: 'POST', url: CALLBACK, payload: body as object, remoteAddress: ip, headers });
 
     /** A callback step waiting on `sim`; resolves with its token. */
     async function waitingToken(sim: ServiceSim, slug: string): Promise<string> {
       sim.route('POST', '/jobs', { status: 202, json: {} });
-      await api.rt.registry.register({ slug, name: slug, version: '1', base_url: sim.url, provision: [{ name: 'job', type: 'callback', request: { path: '/jobs', body: { callback_token: '{{callback.token}}' } }, wait: { timeout_s: 600, heartbeat_s: 600 } }] });
-      await api.rt.starter.start({ tenantId: `${slug}-tenant`, serviceSlug: slug, kind: 'provision', parameters: {}, idempotencyKey: null, actor: 'test' });
+      await api.rt.registry.register({
+        slug,
+        name: slug,
+        version: '1',
+        base_url: sim.url,
+        provision: [
+          {
+            name: 'job',
+            type: 'callback',
+            request: { path: '/jobs', body: { callback_token: '{{callback.token}}' } },
+            wait: { timeout_s: 600, heartbeat_s: 600 },
+          },
+        ],
+      });
+      await api.rt.starter.start({
+        tenantId: `${slug}-tenant`,
+        serviceSlug: slug,
+        kind: 'provision',
+        parameters: {},
+        idempotencyKey: null,
+        actor: 'test',
+      });
       const req = await sim.waitFor((r) => r.path === '/jobs');
       return (req.body as { callback_token: string }).callback_token;
     }
@@ -289,11 +389,18 @@ for (const dialect of testDialects()) {
 
   describe(`callbacks behind trusted proxies (${dialect})`, () => {
     let api: ApiHarness;
-    before(async () => { api = await startApi(dialect, { PROVISIONER_CALLBACK_RATE_LIMIT: '2', PROVISIONER_TRUSTED_PROXIES: '10.0.0.1' }); });
-    after(() => api.close());
-    const via = (peer: string, client: string) => api.app.inject({
-      method: 'POST', url: CALLBACK, payload: { callback_token: WELL_FORMED_UNKNOWN, status: 'completed' }, remoteAddress: peer, headers: { 'x-forwarded-for': client },
+    before(async () => {
+      api = await startApi(dialect, { PROVISIONER_CALLBACK_RATE_LIMIT: '2', PROVISIONER_TRUSTED_PROXIES: '10.0.0.1' });
     });
+    after(() => api.close());
+    const via = (peer: string, client: string) =>
+      api.app.inject({
+        method: 'POST',
+        url: CALLBACK,
+        payload: { callback_token: WELL_FORMED_UNKNOWN, status: 'completed' },
+        remoteAddress: peer,
+        headers: { 'x-forwarded-for': client },
+      });
 
     it('counts each client behind a trusted proxy apart, and ignores X-Forwarded-For from anyone else', async () => {
       for (let i = 0; i < 2; i++) assert.equal((await via('10.0.0.1', '203.0.113.9')).statusCode, 404);

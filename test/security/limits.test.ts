@@ -33,17 +33,39 @@ describe('JSON depth', () => {
 for (const dialect of testDialects()) {
   describe(`body limits (${dialect})`, () => {
     let api: ApiHarness;
-    before(async () => { api = await startApi(dialect); });
-    after(async () => { await api.close(); });
+    before(async () => {
+      api = await startApi(dialect);
+    });
+    after(async () => {
+      await api.close();
+    });
     const raw = (url: string, as: Parameters<ApiHarness['call']>[0]['as'], body: string, method: 'POST' | 'PUT' = 'POST') =>
       api.call({ method, url: `/api/v1${url}`, as, payload: body, headers: { 'content-type': 'application/json' } });
 
     it('answers 422 with loc ["body"] for JSON deeper than 32 levels on every endpoint, before any work', async () => {
       const cases: [string, string, Parameters<ApiHarness['call']>[0]['as'], 'POST' | 'PUT', (deep: string) => string][] = [
-        ['callback metadata', '/provisioning/callback', null, 'POST', (d) => `{"callback_token":"cbt_${'a'.repeat(43)}","status":"completed","metadata":${d}}`],
+        [
+          'callback metadata',
+          '/provisioning/callback',
+          null,
+          'POST',
+          (d) => `{"callback_token":"cbt_${'a'.repeat(43)}","status":"completed","metadata":${d}}`,
+        ],
         ['workflow parameters', '/provisioning/workflows', tenantAdmin('deep'), 'POST', (d) => `{"service_slug":"nope","parameters":${d}}`],
-        ['manifest', '/registry/register', REGISTRAR, 'PUT', (d) => `{"slug":"deep","name":"d","version":"1","base_url":"http://127.0.0.1:9","provision":[],"x":${d}}`],
-        ['webhook subscription', '/admin/webhook-subscriptions', ADMIN, 'POST', (d) => `{"target_url":"http://127.0.0.1:9/h","secret":"${'s'.repeat(40)}","topics":[${d}]}`],
+        [
+          'manifest',
+          '/registry/register',
+          REGISTRAR,
+          'PUT',
+          (d) => `{"slug":"deep","name":"d","version":"1","base_url":"http://127.0.0.1:9","provision":[],"x":${d}}`,
+        ],
+        [
+          'webhook subscription',
+          '/admin/webhook-subscriptions',
+          ADMIN,
+          'POST',
+          (d) => `{"target_url":"http://127.0.0.1:9/h","secret":"${'s'.repeat(40)}","topics":[${d}]}`,
+        ],
       ];
       for (const [what, url, as, method, body] of cases) {
         for (const depth of [40, 5000]) {
@@ -70,9 +92,17 @@ for (const dialect of testDialects()) {
       const r = await raw('/provisioning/callback', null, big(300 * 1024));
       assert.equal(r.status, 413);
       assert.equal(r.json.error.code, 'payload_too_large');
-      const sub = await raw('/admin/webhook-subscriptions', ADMIN, `{"target_url":"http://127.0.0.1:9/h","secret":"${'s'.repeat(40)}","topics":["${'t'.repeat(70 * 1024)}"]}`);
+      const sub = await raw(
+        '/admin/webhook-subscriptions',
+        ADMIN,
+        `{"target_url":"http://127.0.0.1:9/h","secret":"${'s'.repeat(40)}","topics":["${'t'.repeat(70 * 1024)}"]}`,
+      );
       assert.equal(sub.status, 413);
-      const params = await raw('/provisioning/workflows', tenantAdmin('big'), `{"service_slug":"x","parameters":{"p":"${'z'.repeat(1100 * 1024)}"}}`);
+      const params = await raw(
+        '/provisioning/workflows',
+        tenantAdmin('big'),
+        `{"service_slug":"x","parameters":{"p":"${'z'.repeat(1100 * 1024)}"}}`,
+      );
       assert.equal(params.status, 413);
     });
   });

@@ -20,11 +20,23 @@ for (const dialect of testDialects()) {
         return createRuntime(config, { log: createLogger('silent'), executor: false, webhooks: false });
       };
       const first = await open({ PROVISIONER_SECRET_KEY: K1 });
-      await first.registry.register({ slug: 'sealed', name: 's', version: '1', base_url: 'http://127.0.0.1:9', provision: [{ name: 'a', type: 'http', request: { path: '/a' } }] });
+      await first.registry.register({
+        slug: 'sealed',
+        name: 's',
+        version: '1',
+        base_url: 'http://127.0.0.1:9',
+        provision: [{ name: 'a', type: 'http', request: { path: '/a' } }],
+      });
       await first.close(100);
 
-      await assert.rejects(open({ PROVISIONER_SECRET_KEY: K2 }), (e: unknown) => e instanceof MissingKeyError
-        && e.message.includes(`key id ${kid(K1)}`) && /service signing secrets/.test(e.message) && /PROVISIONER_OLD_SECRET_KEYS/.test(e.message));
+      await assert.rejects(
+        open({ PROVISIONER_SECRET_KEY: K2 }),
+        (e: unknown) =>
+          e instanceof MissingKeyError &&
+          e.message.includes(`key id ${kid(K1)}`) &&
+          /service signing secrets/.test(e.message) &&
+          /PROVISIONER_OLD_SECRET_KEYS/.test(e.message),
+      );
 
       const rotating = await open({ PROVISIONER_SECRET_KEY: K2, PROVISIONER_OLD_SECRET_KEYS: K1 });
       const r = await rotateCredentialKeys(rotating.store, rotating.cipher);
@@ -33,7 +45,10 @@ for (const dialect of testDialects()) {
 
       const after = await open({ PROVISIONER_SECRET_KEY: K2 });
       await after.close(100);
-      await assert.rejects(open({ PROVISIONER_SECRET_KEY: K1 }), (e: unknown) => e instanceof MissingKeyError && e.message.includes(kid(K2)));
+      await assert.rejects(
+        open({ PROVISIONER_SECRET_KEY: K1 }),
+        (e: unknown) => e instanceof MissingKeyError && e.message.includes(kid(K2)),
+      );
     });
   });
 }

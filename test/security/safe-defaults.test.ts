@@ -13,13 +13,30 @@ const BIN = fileURLToPath(new URL('../../bin/provisioner.js', import.meta.url));
 /** Runs `provisioner serve` with only `env` (no inherited secrets) and returns how it ended. */
 function serve(env: Record<string, string>, dataDir: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const clean: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PROVISIONER_DATA_DIR: dataDir, DATABASE_URL: `sqlite:${join(dataDir, 'p.db')}`, PORT: '0', ...env };
+    const clean: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      PROVISIONER_DATA_DIR: dataDir,
+      DATABASE_URL: `sqlite:${join(dataDir, 'p.db')}`,
+      PORT: '0',
+      ...env,
+    };
     const proc = spawn(process.execPath, [BIN, 'serve'], { env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    proc.stdout.on('data', (d) => { out += String(d); });
-    proc.stderr.on('data', (d) => { out += String(d); });
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`serve did not exit: ${out.slice(-2000)}`)); }, 60_000);
-    proc.on('exit', (code) => { clearTimeout(timer); resolve({ code, out }); });
+    proc.stdout.on('data', (d) => {
+      out += String(d);
+    });
+    proc.stderr.on('data', (d) => {
+      out += String(d);
+    });
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`serve did not exit: ${out.slice(-2000)}`));
+    }, 60_000);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
   });
 }
 
@@ -42,7 +59,10 @@ describe('safe start-up defaults', () => {
     const r = await serve({ PROVISIONER_JWT_SECRET: 'k', PROVISIONER_SECRET_KEY: TEST_SECRET_KEY }, dir);
     assert.notEqual(r.code, 0);
     assert.match(r.out, /PROVISIONER_JWT_SECRET: 1 bytes is too short .* at least 32/);
-    assert.throws(() => loadConfig({ PROVISIONER_JWT_SECRET: 'short-secret', PROVISIONER_SECRET_KEY: TEST_SECRET_KEY }), (e: unknown) => e instanceof ConfigError && !e.message.includes('short-secret'));
+    assert.throws(
+      () => loadConfig({ PROVISIONER_JWT_SECRET: 'short-secret', PROVISIONER_SECRET_KEY: TEST_SECRET_KEY }),
+      (e: unknown) => e instanceof ConfigError && !e.message.includes('short-secret'),
+    );
   });
 
   it('keeps generating development secrets for demo, token and tests (the default)', () => {

@@ -25,7 +25,8 @@ describe('service client: verifyRequest', () => {
 
   it('refuses a changed body, a wrong secret, a stale timestamp and a missing header, saying which', () => {
     const headers = signedHeaders('s', body, NOW);
-    const check = (h: Record<string, string>, raw = body, now = NOW) => verifyRequest({ headers: h, rawBody: raw, secrets: ['s'], now: () => now });
+    const check = (h: Record<string, string>, raw = body, now = NOW) =>
+      verifyRequest({ headers: h, rawBody: raw, secrets: ['s'], now: () => now });
     assert.deepEqual(pick(check(headers, '{"account":"acc_2"}')), 'bad_signature');
     assert.deepEqual(pick(verifyRequest({ headers, rawBody: body, secrets: ['other'], now: () => NOW })), 'bad_signature');
     assert.deepEqual(pick(check(headers, body, NOW + 301_000)), 'stale_timestamp');
@@ -36,7 +37,13 @@ describe('service client: verifyRequest', () => {
 
   it('reads workflow, tenant, step and attempt from the request headers (fetch Headers too)', () => {
     const h = new Headers({ 'idempotency-key': 'wf_1:create_bucket:2', 'x-provisioner-workflow': 'wf_1', 'x-provisioner-tenant': 't1' });
-    assert.deepEqual(requestInfo(h), { workflowId: 'wf_1', tenantId: 't1', idempotencyKey: 'wf_1:create_bucket:2', step: 'create_bucket', attempt: '2' });
+    assert.deepEqual(requestInfo(h), {
+      workflowId: 'wf_1',
+      tenantId: 't1',
+      idempotencyKey: 'wf_1:create_bucket:2',
+      step: 'create_bucket',
+      attempt: '2',
+    });
   });
 });
 

@@ -9,7 +9,9 @@ export interface ApiHarness {
   rt: TestRuntime;
   app: FastifyInstance;
   /** `inject` with a bearer token for the given claims (or none). */
-  call(opts: InjectOptions & { as?: TokenClaims | null }): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
+  call(
+    opts: InjectOptions & { as?: TokenClaims | null },
+  ): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
@@ -32,7 +34,11 @@ export async function serverFor(rt: TestRuntime): Promise<Pick<ApiHarness, 'app'
       if (as) headers.authorization = `Bearer ${await signToken(TEST_JWT_SECRET, as, '1h')}`;
       const res = await app.inject({ ...opts, headers });
       let json: unknown;
-      try { json = res.json(); } catch { json = res.body; }
+      try {
+        json = res.json();
+      } catch {
+        json = res.body;
+      }
       return { status: res.statusCode, json, body: res.body, headers: res.headers };
     },
   };

@@ -16,18 +16,35 @@ let seq = 0;
 /** Slugs and tenants unique within the process, so tests can share one runtime. */
 export const unique = (prefix: string) => `${prefix}-${process.pid}-${++seq}`;
 
-export function manifestFor(sim: ServiceSim, provision: unknown[], extra: Record<string, unknown> = {}): Record<string, unknown> & { slug: string } {
+export function manifestFor(
+  sim: ServiceSim,
+  provision: unknown[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> & { slug: string } {
   return { slug: unique('svc'), name: 'Test service', version: '1.0.0', base_url: sim.url, provision, ...extra };
 }
 
-export interface Started { workflowId: string; tenantId: string; slug: string }
+export interface Started {
+  workflowId: string;
+  tenantId: string;
+  slug: string;
+}
 
 /** Registers the manifest (if not yet) and starts a workflow for a fresh tenant. */
-export async function registerAndStart(rt: TestRuntime, manifest: Record<string, unknown> & { slug: string }, opts: { tenantId?: string; parameters?: JsonObject; register?: boolean } = {}): Promise<Started> {
+export async function registerAndStart(
+  rt: TestRuntime,
+  manifest: Record<string, unknown> & { slug: string },
+  opts: { tenantId?: string; parameters?: JsonObject; register?: boolean } = {},
+): Promise<Started> {
   if (opts.register !== false) await rt.registry.register(manifest);
   const tenantId = opts.tenantId ?? unique('tenant');
   const { workflowId } = await rt.starter.start({
-    tenantId, serviceSlug: manifest.slug, kind: 'provision', parameters: opts.parameters ?? {}, idempotencyKey: null, actor: 'test',
+    tenantId,
+    serviceSlug: manifest.slug,
+    kind: 'provision',
+    parameters: opts.parameters ?? {},
+    idempotencyKey: null,
+    actor: 'test',
   });
   return { workflowId, tenantId, slug: manifest.slug };
 }
@@ -44,13 +61,23 @@ function summary(d: WorkflowDetail | null): string {
 }
 
 /** Waits until the workflow detail satisfies `pred`; on timeout says where the workflow stood. */
-export async function untilDetail(rt: TestRuntime, workflowId: string, what: string, pred: (d: WorkflowDetail) => boolean, timeoutMs = 5000): Promise<WorkflowDetail> {
+export async function untilDetail(
+  rt: TestRuntime,
+  workflowId: string,
+  what: string,
+  pred: (d: WorkflowDetail) => boolean,
+  timeoutMs = 5000,
+): Promise<WorkflowDetail> {
   let last: WorkflowDetail | null = null;
   try {
-    return await eventually(what, async () => {
-      last = await rt.queries.detail(workflowId, null);
-      return pred(last) ? last : null;
-    }, timeoutMs);
+    return await eventually(
+      what,
+      async () => {
+        last = await rt.queries.detail(workflowId, null);
+        return pred(last) ? last : null;
+      },
+      timeoutMs,
+    );
   } catch (e) {
     throw new Error(`${(e as Error).message}; last seen: ${summary(last)}`);
   }
@@ -74,19 +101,35 @@ export function tokenOf(req: RecordedRequest): string {
 }
 
 /** A second executor on the runtime's store, as another replica would run it. */
-export function extraExecutor(rt: TestRuntime, opts: { config?: Partial<TestRuntime['config']['worker']>; hooks?: ExecutorHooks } = {}): Executor {
+export function extraExecutor(
+  rt: TestRuntime,
+  opts: { config?: Partial<TestRuntime['config']['worker']>; hooks?: ExecutorHooks } = {},
+): Executor {
   return createExecutor({
-    store: rt.store, cipher: rt.cipher, log: rt.log.child({ component: 'test-executor' }),
-    config: { ...rt.config.worker, ...opts.config }, publicUrl: rt.config.publicUrl, hooks: opts.hooks,
+    store: rt.store,
+    cipher: rt.cipher,
+    log: rt.log.child({ component: 'test-executor' }),
+    config: { ...rt.config.worker, ...opts.config },
+    publicUrl: rt.config.publicUrl,
+    hooks: opts.hooks,
   });
 }
 
 /** One runtime for every test of a describe block; each test uses its own service slug, tenant and sim. */
 export function sharedRuntime(dialect: TestDialect, env: Env = {}, opts: RuntimeOptions = {}): { readonly rt: TestRuntime } {
   let rt: TestRuntime | undefined;
-  before(async () => { rt = await startTestRuntime(dialect, env, opts); });
-  after(async () => { await rt?.dispose(); });
-  return { get rt() { if (!rt) throw new Error('runtime not started'); return rt; } };
+  before(async () => {
+    rt = await startTestRuntime(dialect, env, opts);
+  });
+  after(async () => {
+    await rt?.dispose();
+  });
+  return {
+    get rt() {
+      if (!rt) throw new Error('runtime not started');
+      return rt;
+    },
+  };
 }
 
 /** A service sim closed when the test ends. */

@@ -10,7 +10,13 @@ const BIN = '/usr/lib/postgresql/15/bin';
  * A private PostgreSQL cluster for tests that stop or restart the database, so the shared server
  * that other test files use is never disturbed. As root, the server runs as the postgres user.
  */
-export interface PgCluster { url: string; stop(): void; start(): void; restart(): void; destroy(): void }
+export interface PgCluster {
+  url: string;
+  stop(): void;
+  start(): void;
+  restart(): void;
+  destroy(): void;
+}
 
 export async function startPgCluster(): Promise<PgCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'prov-pg-'));
@@ -28,10 +34,15 @@ export async function startPgCluster(): Promise<PgCluster> {
   start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    start, stop,
+    start,
+    stop,
     restart: () => asPg(`${BIN}/pg_ctl`, ['-D', data, '-o', opts, '-l', join(dir, 'log'), '-m', 'fast', '-w', 'restart']),
     destroy() {
-      try { stop(); } catch { /* already stopped */ }
+      try {
+        stop();
+      } catch {
+        /* already stopped */
+      }
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -58,7 +58,9 @@ export function testConfig(databaseUrl: string, extra: Env = {}): Config {
   });
 }
 
-export interface TestRuntime extends Runtime { dispose(): Promise<void> }
+export interface TestRuntime extends Runtime {
+  dispose(): Promise<void>;
+}
 
 export async function startTestRuntime(dialect: TestDialect, env: Env = {}, opts: RuntimeOptions = {}): Promise<TestRuntime> {
   const db = await freshDatabaseUrl(dialect);
@@ -68,7 +70,10 @@ export async function startTestRuntime(dialect: TestDialect, env: Env = {}, opts
   rt.webhooks?.start();
   if (rt.executor) rt.intake.start();
   return Object.assign(rt, {
-    async dispose() { await rt.close(200); await db.drop(); },
+    async dispose() {
+      await rt.close(200);
+      await db.drop();
+    },
   });
 }
 
@@ -80,7 +85,9 @@ export async function eventually<T>(what: string, check: () => Promise<T | null 
     try {
       const v = await check();
       if (v) return v;
-    } catch (e) { last = e; }
+    } catch (e) {
+      last = e;
+    }
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, 20));
   }

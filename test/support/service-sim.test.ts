@@ -60,12 +60,16 @@ describe('service sim', () => {
   it('passes path params and a 1-based per-route call count to the handler', async (t) => {
     const sim = await startedSim(t);
     sim.route('GET', '/indexes/:id', (_req, nth, params) =>
-      nth < 3 ? { json: { status: 'in_progress', id: params.id } } : { json: { status: 'completed', id: params.id } });
+      nth < 3 ? { json: { status: 'in_progress', id: params.id } } : { json: { status: 'completed', id: params.id } },
+    );
 
     const answers = [];
     for (let i = 0; i < 3; i++) answers.push(await (await fetch(`${sim.url}/indexes/idx%201`)).json());
 
-    assert.deepEqual(answers.map((a) => a.status), ['in_progress', 'in_progress', 'completed']);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      ['in_progress', 'in_progress', 'completed'],
+    );
     assert.equal(answers[0].id, 'idx 1');
   });
 
@@ -95,7 +99,9 @@ describe('service sim', () => {
 
   it('answers 500 naming the error when a handler throws', async (t) => {
     const sim = await startedSim(t);
-    sim.route('GET', '/boom', () => { throw new Error('scripted failure'); });
+    sim.route('GET', '/boom', () => {
+      throw new Error('scripted failure');
+    });
 
     const res = await fetch(`${sim.url}/boom`);
 
@@ -118,7 +124,10 @@ describe('service sim', () => {
     const sim = await startServiceSim();
     sim.route('POST', '/buckets', { hang: true });
 
-    const settled = fetch(`${sim.url}/buckets`, { method: 'POST', body: '{}' }).then(() => 'answered', () => 'socket ended');
+    const settled = fetch(`${sim.url}/buckets`, { method: 'POST', body: '{}' }).then(
+      () => 'answered',
+      () => 'socket ended',
+    );
     await sim.waitFor((r) => r.path === '/buckets');
     await sim.close();
 
@@ -152,12 +161,18 @@ describe('service sim', () => {
     const sim = await startedSim(t);
     await fetch(`${sim.url}/other`);
 
-    await assert.rejects(sim.waitFor((r) => r.path === '/never', 30), /within 30 ms; received: GET \/other/);
+    await assert.rejects(
+      sim.waitFor((r) => r.path === '/never', 30),
+      /within 30 ms; received: GET \/other/,
+    );
   });
 
   it('rejects a pending waitFor when closed, and can be closed twice', async () => {
     const sim = await startServiceSim();
-    const waiting = assert.rejects(sim.waitFor(() => false, 1_000), /closed/);
+    const waiting = assert.rejects(
+      sim.waitFor(() => false, 1_000),
+      /closed/,
+    );
 
     await Promise.all([sim.close(), sim.close()]);
     await waiting;

@@ -8,18 +8,18 @@ export interface RecordedRequest {
   path: string;
   query: Record<string, string>;
   headers: Record<string, string>; // lower-case names; repeated headers joined with ", "
-  body: unknown;                   // parsed JSON, else the raw string, or null when empty
-  at: number;                      // Date.now() when the body had arrived
+  body: unknown; // parsed JSON, else the raw string, or null when empty
+  at: number; // Date.now() when the body had arrived
 }
 
 export type SimResponse = {
-  status?: number;                 // 200
+  status?: number; // 200
   json?: unknown;
   body?: string;
   headers?: Record<string, string>;
   delayMs?: number;
-  hang?: boolean;                  // never answer; the socket ends at close()
-  reset?: boolean;                 // destroy the socket instead of answering
+  hang?: boolean; // never answer; the socket ends at close()
+  reset?: boolean; // destroy the socket instead of answering
 };
 
 /** `nth` is the 1-based count of calls to this route since it was (re)registered. */
@@ -144,8 +144,14 @@ export async function startServiceSim(): Promise<ServiceSim> {
         }, timeoutMs);
         const waiter: Waiter = {
           pred,
-          resolve: (r) => { clearTimeout(timer); resolve(r); },
-          reject: (e) => { clearTimeout(timer); reject(e); },
+          resolve: (r) => {
+            clearTimeout(timer);
+            resolve(r);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
+          },
         };
         waiters.add(waiter);
       });

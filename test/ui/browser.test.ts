@@ -5,14 +5,29 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Dialog, type Page } from 'playwright-core';
 import type { TokenClaims } from '../../src/auth/token-signer.js';
-import { startUiServer, tokenFor, adminClaims, tenantClaims, startWorkflow, waitForWorkflow, stepStatus, type UiServer } from './ui-server.js';
 import {
-  storageManifest, flakyManifest, evilManifest, quickManifest, simulateServices, callbackTokenOf, XSS_PARAM,
-} from './fixtures.js';
+  startUiServer,
+  tokenFor,
+  adminClaims,
+  tenantClaims,
+  startWorkflow,
+  waitForWorkflow,
+  stepStatus,
+  type UiServer,
+} from './ui-server.js';
+import { storageManifest, flakyManifest, evilManifest, quickManifest, simulateServices, callbackTokenOf, XSS_PARAM } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1';
 
 const node = (step: string, status?: string) => `g[data-step="${step}"]${status ? `[data-status="${status}"]` : ''}`;
@@ -67,7 +82,9 @@ describe('the operator UI in a browser', () => {
 
   before(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing; install Debian's chromium (apt-get update && apt-get install -y chromium), never a downloaded browser`);
+      throw new Error(
+        `${CHROMIUM} is missing; install Debian's chromium (apt-get update && apt-get install -y chromium), never a downloaded browser`,
+      );
     }
     const launching = chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     s = await startUiServer();
@@ -78,8 +95,12 @@ describe('the operator UI in a browser', () => {
     flakyWf = await startWorkflow(s.rt, 'acme', 'flaky', { plan: 'gold', region: 'eu-west' });
     storageWf = await startWorkflow(s.rt, 'acme', 'storage', { region: 'eu-west', size_gb: '500' });
     await Promise.all([
-      waitForWorkflow(s.rt, storageWf, 'storage to wait for the bucket callback',
-        (d) => stepStatus(d, 'create_bucket') === 'waiting_callback' && stepStatus(d, 'build_index') === 'completed'),
+      waitForWorkflow(
+        s.rt,
+        storageWf,
+        'storage to wait for the bucket callback',
+        (d) => stepStatus(d, 'create_bucket') === 'waiting_callback' && stepStatus(d, 'build_index') === 'completed',
+      ),
       waitForWorkflow(s.rt, flakyWf, 'flaky to fail and hold', (d) => d.status === 'failed'),
       waitForWorkflow(s.rt, globexWf, 'the globex workflow to complete', (d) => d.status === 'completed'),
     ]);
@@ -104,12 +125,16 @@ describe('the operator UI in a browser', () => {
     await page.getByRole('heading', { name: /Workflows/ }).waitFor();
   });
 
-  it('lists every tenant\'s workflows newest first, with counts per status and a working filter', async () => {
+  it("lists every tenant's workflows newest first, with counts per status and a working filter", async () => {
     const page = await asOperator({ width: 1280, height: 560 });
     await page.goto(`${s.url}/ui/workflows`);
     const rows = page.locator('tr[data-workflow]');
-    assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-workflow'))),
-      [storageWf, flakyWf, globexWf, initechWf]);
+    assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-workflow'))), [
+      storageWf,
+      flakyWf,
+      globexWf,
+      initechWf,
+    ]);
     const count = (status: string) => page.locator(`[data-count-status="${status}"] .n`).textContent();
     assert.equal(await count('running'), '1');
     assert.equal(await count('failed'), '1');
@@ -119,7 +144,9 @@ describe('the operator UI in a browser', () => {
     await page.selectOption('#f-status', 'failed');
     await page.getByRole('button', { name: 'Filter' }).click();
     await page.waitForURL(/status=failed/);
-    assert.deepEqual(await page.locator('tr[data-workflow]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-workflow'))), [flakyWf]);
+    assert.deepEqual(await page.locator('tr[data-workflow]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-workflow'))), [
+      flakyWf,
+    ]);
     await page.getByRole('link', { name: flakyWf }).click();
     await page.waitForURL(new RegExp(`/ui/workflows/${flakyWf}$`));
   });
@@ -129,12 +156,28 @@ describe('the operator UI in a browser', () => {
     await page.goto(`${s.url}/ui/workflows/${storageWf}`);
     const nodes = page.locator('svg.dag g[data-step]');
     assert.equal(await nodes.count(), 4);
-    assert.deepEqual(await nodes.evaluateAll((gs) => Object.fromEntries(gs.map((g) => [g.getAttribute('data-step'), g.getAttribute('data-status')]))), {
-      create_account: 'completed', create_bucket: 'waiting_callback', build_index: 'completed', issue_keys: 'pending',
-    });
+    assert.deepEqual(
+      await nodes.evaluateAll((gs) => Object.fromEntries(gs.map((g) => [g.getAttribute('data-step'), g.getAttribute('data-status')]))),
+      {
+        create_account: 'completed',
+        create_bucket: 'waiting_callback',
+        build_index: 'completed',
+        issue_keys: 'pending',
+      },
+    );
     assert.equal(await page.locator('svg.dag path.edge').count(), 4);
-    const fill = await page.locator(`${node('create_account')} rect`).first().evaluate((r) => getComputedStyle(r).fill);
-    assert.notEqual(fill, await page.locator(`${node('issue_keys')} rect`).first().evaluate((r) => getComputedStyle(r).fill), 'status colours differ');
+    const fill = await page
+      .locator(`${node('create_account')} rect`)
+      .first()
+      .evaluate((r) => getComputedStyle(r).fill);
+    assert.notEqual(
+      fill,
+      await page
+        .locator(`${node('issue_keys')} rect`)
+        .first()
+        .evaluate((r) => getComputedStyle(r).fill),
+      'status colours differ',
+    );
     assert.match(await page.locator('[data-step-panel="create_bucket"]').innerText(), /waiting for the callback/);
     if (SCREENSHOTS) await screenshot(page, 'docs/screenshots/workflow-dag.png');
 
@@ -147,14 +190,20 @@ describe('the operator UI in a browser', () => {
     const page = await asOperator();
     await page.goto(`${s.url}/ui/workflows/${storageWf}`);
     await page.locator(node('create_bucket', 'waiting_callback')).waitFor();
-    await page.evaluate(() => { (window as unknown as { sameDocument: boolean }).sameDocument = true; });
+    await page.evaluate(() => {
+      (window as unknown as { sameDocument: boolean }).sameDocument = true;
+    });
 
     await s.rt.callbacks.receive(callbackTokenOf(s.sim), { status: 'completed', metadata: { bucket: 'b-1' } });
 
     await page.locator(node('create_bucket', 'completed')).waitFor();
     await page.locator(node('issue_keys', 'completed')).waitFor();
     await page.locator('[data-workflow-status="completed"]').waitFor();
-    assert.equal(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument), true, 'the page was not reloaded');
+    assert.equal(
+      await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument),
+      true,
+      'the page was not reloaded',
+    );
     await page.getByText('live updates stopped').waitFor();
   });
 
@@ -174,7 +223,7 @@ describe('the operator UI in a browser', () => {
     await page.locator('tr[data-event="admin.retry_step"]', { hasText: 'plan gold is enabled in eu-west now' }).waitFor();
   });
 
-  it('shows a tenant user only its own workflows and a 404 page for another tenant\'s', async () => {
+  it("shows a tenant user only its own workflows and a 404 page for another tenant's", async () => {
     const page = await signedOutPage();
     await logIn(page, tenantClaims('acme'));
     assert.equal(new URL(page.url()).pathname, '/ui/workflows');
@@ -200,16 +249,21 @@ describe('the operator UI in a browser', () => {
     await page.locator('svg.dag').waitFor();
   });
 
-  it('renders <script> from a manifest, parameters and a service\'s error as text', async () => {
+  it("renders <script> from a manifest, parameters and a service's error as text", async () => {
     await s.rt.registry.register(evilManifest(s.sim.url));
     const evilWf = await startWorkflow(s.rt, 'globex', 'evil', { note: XSS_PARAM });
     await waitForWorkflow(s.rt, evilWf, 'the hostile workflow to fail', (d) => d.status === 'failed');
 
     const page = await asOperator();
     const dialogs: string[] = [];
-    const onDialog = (d: Dialog) => { dialogs.push(d.message()); void d.dismiss(); };
+    const onDialog = (d: Dialog) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    };
     page.on('dialog', onDialog);
-    after(() => { page.off('dialog', onDialog); });
+    after(() => {
+      page.off('dialog', onDialog);
+    });
     for (const path of [`/ui/workflows/${evilWf}`, '/ui/workflows?service=evil']) {
       await page.goto(`${s.url}${path}`);
       const injected = await page.evaluate(() => ({
@@ -219,7 +273,10 @@ describe('the operator UI in a browser', () => {
       }));
       assert.equal(injected.xss, undefined, path);
       assert.equal(injected.imgs, 0, path);
-      assert.ok(injected.scripts.every((src) => src?.startsWith('/ui/assets/live.js?v=')), `${path}: only our script: ${injected.scripts}`);
+      assert.ok(
+        injected.scripts.every((src) => src?.startsWith('/ui/assets/live.js?v=')),
+        `${path}: only our script: ${injected.scripts}`,
+      );
     }
     await page.goto(`${s.url}/ui/workflows/${evilWf}`);
     // The service's hostile answer is operator-only detail now (issue 11); the step error is our own text.

@@ -9,21 +9,34 @@ const files: DagStep[] = [
   { name: 'issue_keys', type: 'http', status: 'pending', depends_on: ['create_bucket', 'build_index'] },
 ];
 
-const nodes = (svg: string) => [...svg.matchAll(/<g class="node st-[^"]*" data-step="([^"]*)" data-status="([^"]*)"/g)].map((m) => ({ step: m[1], status: m[2] }));
-const edges = (svg: string) => [...svg.matchAll(/<path class="edge[^"]*" data-from="([^"]*)" data-to="([^"]*)" d="([^"]*)"/g)].map((m) => ({ from: m[1], to: m[2], d: m[3] }));
+const nodes = (svg: string) =>
+  [...svg.matchAll(/<g class="node st-[^"]*" data-step="([^"]*)" data-status="([^"]*)"/g)].map((m) => ({ step: m[1], status: m[2] }));
+const edges = (svg: string) =>
+  [...svg.matchAll(/<path class="edge[^"]*" data-from="([^"]*)" data-to="([^"]*)" d="([^"]*)"/g)].map((m) => ({
+    from: m[1],
+    to: m[2],
+    d: m[3],
+  }));
 
 describe('the DAG renderer', () => {
   it('draws one <g> per step carrying data-step and data-status', () => {
     const svg = renderDagSvg(files).toString();
-    assert.deepEqual(nodes(svg), files.map((s) => ({ step: s.name, status: s.status })));
+    assert.deepEqual(
+      nodes(svg),
+      files.map((s) => ({ step: s.name, status: s.status })),
+    );
     assert.match(svg, /^<svg class="dag"/);
   });
 
   it('draws one path per dependency, each with coordinates, and marks edges out of finished steps', () => {
     const svg = renderDagSvg(files).toString();
     const drawn = edges(svg);
-    assert.deepEqual(drawn.map((e) => `${e.from}->${e.to}`).sort(),
-      ['build_index->issue_keys', 'create_account->build_index', 'create_account->create_bucket', 'create_bucket->issue_keys']);
+    assert.deepEqual(drawn.map((e) => `${e.from}->${e.to}`).sort(), [
+      'build_index->issue_keys',
+      'create_account->build_index',
+      'create_account->create_bucket',
+      'create_bucket->issue_keys',
+    ]);
     for (const e of drawn) assert.match(e.d, /^M[\d.]+ [\d.]+ /);
     assert.equal((svg.match(/class="edge edge-done"/g) ?? []).length, 2, 'the two edges out of the completed create_account');
   });

@@ -5,12 +5,22 @@ import type { ServiceSim } from '../support/service-sim.js';
 /** The Files shape: account → (bucket by callback, index) → keys. Stops at create_bucket until called back. */
 export function storageManifest(baseUrl: string) {
   return {
-    slug: 'storage', name: 'Storage', version: '1.4.0', base_url: baseUrl, on_failure: 'rollback',
+    slug: 'storage',
+    name: 'Storage',
+    version: '1.4.0',
+    base_url: baseUrl,
+    on_failure: 'rollback',
     provision: [
       { name: 'create_account', type: 'http', request: { method: 'POST', path: '/accounts', body: { tenant: '{{tenant.id}}' } } },
       {
-        name: 'create_bucket', type: 'callback', depends_on: ['create_account'],
-        request: { method: 'POST', path: '/buckets', body: { account: '{{steps.create_account.output.id}}', callback_token: '{{callback.token}}' } },
+        name: 'create_bucket',
+        type: 'callback',
+        depends_on: ['create_account'],
+        request: {
+          method: 'POST',
+          path: '/buckets',
+          body: { account: '{{steps.create_account.output.id}}', callback_token: '{{callback.token}}' },
+        },
         wait: { timeout_s: 3600, heartbeat_s: 600 },
       },
       { name: 'build_index', type: 'http', depends_on: ['create_account'], request: { method: 'POST', path: '/indexes' } },
@@ -22,7 +32,11 @@ export function storageManifest(baseUrl: string) {
 /** One step that is refused (400) the first time and accepted after; `hold` keeps the failure for an operator. */
 export function flakyManifest(baseUrl: string) {
   return {
-    slug: 'flaky', name: 'Flaky', version: '1.0.0', base_url: baseUrl, on_failure: 'hold',
+    slug: 'flaky',
+    name: 'Flaky',
+    version: '1.0.0',
+    base_url: baseUrl,
+    on_failure: 'hold',
     provision: [
       { name: 'configure', type: 'http', request: { method: 'POST', path: '/configure' } },
       { name: 'activate', type: 'http', depends_on: ['configure'], request: { method: 'POST', path: '/activate' } },
@@ -36,7 +50,11 @@ export const XSS_PARAM = '<script>window.__xss = "param"</script>';
 /** Hostile text everywhere a manifest or a service can put it. */
 export function evilManifest(baseUrl: string) {
   return {
-    slug: 'evil', name: '<script>window.__xss = "name"</script>Evil', version: '1.0.0', base_url: baseUrl, on_failure: 'hold',
+    slug: 'evil',
+    name: '<script>window.__xss = "name"</script>Evil',
+    version: '1.0.0',
+    base_url: baseUrl,
+    on_failure: 'hold',
     description: '<img src=x onerror="alert(3)">',
     provision: [{ name: 'setup', type: 'http', request: { method: 'POST', path: '/evil', body: { note: '{{parameters.note}}' } } }],
   };
@@ -44,7 +62,10 @@ export function evilManifest(baseUrl: string) {
 
 export function quickManifest(baseUrl: string) {
   return {
-    slug: 'quick', name: 'Quick', version: '1.0.0', base_url: baseUrl,
+    slug: 'quick',
+    name: 'Quick',
+    version: '1.0.0',
+    base_url: baseUrl,
     provision: [{ name: 'only', type: 'http', request: { method: 'POST', path: '/quick' } }],
   };
 }
@@ -54,7 +75,9 @@ export function simulateServices(sim: ServiceSim): void {
   sim.route('POST', '/buckets', { status: 202, json: { accepted: true } });
   sim.route('POST', '/indexes', { status: 200, json: { index: 'idx_1', shards: 3 } });
   sim.route('POST', '/keys', { status: 200, json: { key_id: 'key_1', endpoint: 'https://storage.example.com/acc_1' } });
-  sim.route('POST', '/configure', (_req, nth) => (nth === 1 ? { status: 400, json: { error: 'plan "gold" is not available in eu-west' } } : { status: 200, json: { configured: true } }));
+  sim.route('POST', '/configure', (_req, nth) =>
+    nth === 1 ? { status: 400, json: { error: 'plan "gold" is not available in eu-west' } } : { status: 200, json: { configured: true } },
+  );
   sim.route('POST', '/activate', { status: 200, json: { active: true } });
   sim.route('POST', '/evil', { status: 400, body: XSS_ERROR_BODY, headers: { 'content-type': 'text/html' } });
   sim.route('POST', '/quick', { status: 200, json: { ok: true } });

@@ -5,8 +5,10 @@ import { escapeHtml, html, raw } from '../../src/ui/html.js';
 describe('the html template helper', () => {
   it('escapes every interpolation by default', () => {
     const evil = `<script>alert("x")</script>' & more`;
-    assert.equal(html`<p title="${evil}">${evil}</p>`.toString(),
-      '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; &amp; more">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; &amp; more</p>');
+    assert.equal(
+      html`<p title="${evil}">${evil}</p>`.toString(),
+      '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; &amp; more">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39; &amp; more</p>',
+    );
   });
 
   it('keeps nested templates as markup without escaping them twice', () => {

@@ -4,7 +4,16 @@ import Fastify from 'fastify';
 import { uiPlugin } from '../../src/ui/plugin.js';
 import { createTokenVerifier } from '../../src/auth/token-verifier.js';
 import { startTestRuntime } from '../support/runtime.js';
-import { startUiServer, tokenFor, adminClaims, tenantClaims, startWorkflow, waitForWorkflow, stepStatus, type UiServer } from './ui-server.js';
+import {
+  startUiServer,
+  tokenFor,
+  adminClaims,
+  tenantClaims,
+  startWorkflow,
+  waitForWorkflow,
+  stepStatus,
+  type UiServer,
+} from './ui-server.js';
 import { storageManifest, quickManifest, simulateServices } from './fixtures.js';
 
 const setCookie = (res: { headers: Record<string, unknown> }) => String(res.headers['set-cookie'] ?? '');
@@ -12,15 +21,18 @@ const cookiePair = (header: string) => header.split(';')[0];
 
 describe('the UI routes', () => {
   let s: UiServer;
-  let admin: string;   // Cookie header values
+  let admin: string; // Cookie header values
   let acme: string;
   let globex: string;
   let storageWf: string;
 
-  const postLogin = (token: string, next?: string, headers: Record<string, string> = {}) => s.app.inject({
-    method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
-    payload: new URLSearchParams({ token, ...(next === undefined ? {} : { next }) }).toString(),
-  });
+  const postLogin = (token: string, next?: string, headers: Record<string, string> = {}) =>
+    s.app.inject({
+      method: 'POST',
+      url: '/ui/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      payload: new URLSearchParams({ token, ...(next === undefined ? {} : { next }) }).toString(),
+    });
   async function signIn(claims: Parameters<typeof tokenFor>[0]): Promise<string> {
     const res = await postLogin(await tokenFor(claims));
     assert.equal(res.statusCode, 303);
@@ -29,7 +41,12 @@ describe('the UI routes', () => {
   const get = (url: string, cookie?: string, headers: Record<string, string> = {}) =>
     s.app.inject({ method: 'GET', url, headers: { ...(cookie ? { cookie } : {}), ...headers } });
   const post = (url: string, cookie: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
-    s.app.inject({ method: 'POST', url, payload: new URLSearchParams(form).toString(), headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+    s.app.inject({
+      method: 'POST',
+      url,
+      payload: new URLSearchParams(form).toString(),
+      headers: { cookie, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    });
   const csrfOf = (body: string) => /name="csrf" value="([^"]+)"/.exec(body)?.[1] ?? assert.fail('no csrf field on the page');
 
   before(async () => {
@@ -43,7 +60,9 @@ describe('the UI routes', () => {
     acme = await signIn(tenantClaims('acme'));
     globex = await signIn(tenantClaims('globex'));
   });
-  after(async () => { await s?.close(); });
+  after(async () => {
+    await s?.close();
+  });
 
   it('signs in by POST with an HttpOnly, SameSite=Strict cookie scoped to /ui that does not carry the token', async () => {
     const token = await tokenFor(adminClaims);
@@ -55,7 +74,7 @@ describe('the UI routes', () => {
     assert.ok(!c.includes(token.split('.')[1]), 'the JWT is sealed, not stored in clear');
   });
 
-  it('never signs in from a token in the URL, nor from another site\'s form (login CSRF)', async () => {
+  it("never signs in from a token in the URL, nor from another site's form (login CSRF)", async () => {
     const token = await tokenFor(adminClaims);
     const link = await get(`/ui/login?token=${token}`);
     assert.equal(link.statusCode, 400);
@@ -69,12 +88,21 @@ describe('the UI routes', () => {
       assert.equal(res.statusCode, 403, JSON.stringify(headers));
       assert.equal(res.headers['set-cookie'], undefined);
     }
-    assert.equal((await postLogin(token, undefined, { origin: 'http://localhost:80', host: 'localhost:80', 'sec-fetch-site': 'same-origin' })).statusCode, 303, 'the own form signs in');
+    assert.equal(
+      (await postLogin(token, undefined, { origin: 'http://localhost:80', host: 'localhost:80', 'sec-fetch-site': 'same-origin' }))
+        .statusCode,
+      303,
+      'the own form signs in',
+    );
   });
 
   it('signs in from the pasted-token form (POST, so the token stays out of the URL)', async () => {
-    const res = await s.app.inject({ method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      payload: new URLSearchParams({ token: await tokenFor(adminClaims), next: '/ui/workflows?status=running' }).toString() });
+    const res = await s.app.inject({
+      method: 'POST',
+      url: '/ui/login',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      payload: new URLSearchParams({ token: await tokenFor(adminClaims), next: '/ui/workflows?status=running' }).toString(),
+    });
     assert.equal(res.statusCode, 303);
     assert.equal(res.headers.location, '/ui/workflows?status=running');
   });
@@ -126,7 +154,7 @@ describe('the UI routes', () => {
     }
   });
 
-  it('signs out by clearing the cookie; the sign-out button needs the session\'s CSRF token', async () => {
+  it("signs out by clearing the cookie; the sign-out button needs the session's CSRF token", async () => {
     const session = await signIn(adminClaims);
     const csrf = csrfOf((await get('/ui/workflows', session)).body);
     const forged = await post('/ui/logout', session, { csrf: 'forged' });
@@ -152,7 +180,7 @@ describe('the UI routes', () => {
     assert.match(String(asset.headers['cache-control']), /immutable/);
   });
 
-  it('shows a tenant user only its own workflows and answers 404 for another tenant\'s', async () => {
+  it("shows a tenant user only its own workflows and answers 404 for another tenant's", async () => {
     const own = await get('/ui/workflows', acme);
     assert.match(own.body, new RegExp(storageWf));
     const other = await get('/ui/workflows?tenant=acme', globex);
@@ -175,7 +203,7 @@ describe('the UI routes', () => {
     assert.equal((await s.rt.queries.detail(storageWf, null)).status, 'running');
   });
 
-  it('refuses an action without the session\'s CSRF token, from another site, or without a reason', async () => {
+  it("refuses an action without the session's CSRF token, from another site, or without a reason", async () => {
     const url = `/ui/workflows/${storageWf}/actions/force-complete`;
     const confirm = await get(url, admin);
     assert.equal(confirm.statusCode, 200);
@@ -216,7 +244,10 @@ describe('the UI routes', () => {
     // The 304 is decided on the workflow's version alone: its history is not read while nothing changed.
     let historyReads = 0;
     const events = s.rt.queries.events;
-    s.rt.queries.events = async (...args) => { historyReads++; return events(...args); };
+    s.rt.queries.events = async (...args) => {
+      historyReads++;
+      return events(...args);
+    };
     try {
       assert.equal((await get(url, admin, { 'if-none-match': etag })).statusCode, 304);
       assert.equal(historyReads, 0);
@@ -257,14 +288,26 @@ describe('the UI plugin on its own Fastify app', () => {
   it('keeps the token of an old-style sign-in link out of the request log', async () => {
     const rt = await startTestRuntime('sqlite');
     const lines: string[] = [];
-    const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { lines.push(line); } } } });
+    const app = Fastify({
+      logger: {
+        level: 'info',
+        stream: {
+          write: (line: string) => {
+            lines.push(line);
+          },
+        },
+      },
+    });
     try {
       await app.register(uiPlugin({ runtime: rt, verifier: createTokenVerifier(rt.config.auth) }));
       const token = await tokenFor(adminClaims);
       const signIn = await app.inject({ method: 'GET', url: `/ui/login?token=${token}` });
       assert.equal(signIn.statusCode, 400, 'a link does not sign in');
       await app.inject({ method: 'GET', url: '/ui/workflows' });
-      assert.ok(lines.some((l) => l.includes('"url":"/ui/workflows"')), 'other requests are still logged');
+      assert.ok(
+        lines.some((l) => l.includes('"url":"/ui/workflows"')),
+        'other requests are still logged',
+      );
       assert.ok(!lines.some((l) => l.includes(token)), 'no log line carries the token');
     } finally {
       await app.close();
@@ -277,7 +320,12 @@ describe('the UI plugin on its own Fastify app', () => {
     const app = Fastify();
     try {
       await app.register(uiPlugin({ runtime: rt, verifier: createTokenVerifier(rt.config.auth) }));
-      const res = await app.inject({ method: 'POST', url: '/ui/login', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ token: await tokenFor(adminClaims) }).toString() });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/ui/login',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({ token: await tokenFor(adminClaims) }).toString(),
+      });
       assert.equal(res.statusCode, 303);
       assert.match(setCookie(res), /; HttpOnly; SameSite=Strict; Secure$/);
     } finally {

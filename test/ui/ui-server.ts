@@ -30,7 +30,9 @@ export async function startUiServer(env: Env = {}): Promise<UiServer> {
   if (typeof address !== 'object' || address === null) throw new Error('the UI test server did not bind a TCP port');
   return {
     url: `http://127.0.0.1:${address.port}`,
-    app, rt, sim,
+    app,
+    rt,
+    sim,
     async close() {
       await app.close();
       await rt.dispose();
@@ -43,8 +45,20 @@ export const adminClaims: TokenClaims = { sub: 'ops@example.com', permissions: [
 export const tenantClaims = (tenant: string): TokenClaims => ({ sub: `user@${tenant}`, tenant_id: tenant, roles: ['tenant_admin'] });
 export const tokenFor = (claims: TokenClaims, ttl = '1h') => signToken(TEST_JWT_SECRET, claims, ttl);
 
-export async function startWorkflow(rt: TestRuntime, tenantId: string, serviceSlug: string, parameters: Record<string, string> = {}): Promise<string> {
-  const { workflowId } = await rt.starter.start({ tenantId, serviceSlug, kind: 'provision', parameters, idempotencyKey: null, actor: 'test' });
+export async function startWorkflow(
+  rt: TestRuntime,
+  tenantId: string,
+  serviceSlug: string,
+  parameters: Record<string, string> = {},
+): Promise<string> {
+  const { workflowId } = await rt.starter.start({
+    tenantId,
+    serviceSlug,
+    kind: 'provision',
+    parameters,
+    idempotencyKey: null,
+    actor: 'test',
+  });
   return workflowId;
 }
 

@@ -15,7 +15,10 @@ export const unique = (prefix: string) => `${prefix}-${process.pid}-${++seq}`;
 /** A service whose one step answers 200 with credentials (or `status` to make it fail for good). */
 export async function startService(status = 200): Promise<ServiceSim> {
   const sim = await startServiceSim();
-  sim.route('POST', '/accounts', { status, json: status < 300 ? { id: 'acc_1', credentials: { password: PASSWORD } } : { error: 'refused' } });
+  sim.route('POST', '/accounts', {
+    status,
+    json: status < 300 ? { id: 'acc_1', credentials: { password: PASSWORD } } : { error: 'refused' },
+  });
   return sim;
 }
 
@@ -23,17 +26,32 @@ export async function startService(status = 200): Promise<ServiceSim> {
 export async function runWorkflow(rt: TestRuntime, sim: ServiceSim, until: string): Promise<{ workflowId: string; slug: string }> {
   const slug = unique('svc');
   await rt.registry.register({
-    slug, name: 'Webhook test service', version: '1.0.0', base_url: sim.url,
+    slug,
+    name: 'Webhook test service',
+    version: '1.0.0',
+    base_url: sim.url,
     provision: [{ name: 'create_account', type: 'http', request: { method: 'POST', path: '/accounts' }, retry: { max_attempts: 1 } }],
   });
-  const { workflowId } = await rt.starter.start({ tenantId: unique('tenant'), serviceSlug: slug, kind: 'provision', parameters: {}, idempotencyKey: null, actor: 'test' });
+  const { workflowId } = await rt.starter.start({
+    tenantId: unique('tenant'),
+    serviceSlug: slug,
+    kind: 'provision',
+    parameters: {},
+    idempotencyKey: null,
+    actor: 'test',
+  });
   await eventually(`workflow ${workflowId} to be ${until}`, async () => (await rt.queries.detail(workflowId, null)).status === until);
   return { workflowId, slug };
 }
 
 export const adminOf = (rt: TestRuntime) => createWebhookAdmin({ store: rt.store, cipher: rt.cipher });
 
-export async function untilDelivery(rt: TestRuntime, what: string, pred: (d: WebhookDeliveryResponse) => boolean, timeoutMs = 5000): Promise<WebhookDeliveryResponse> {
+export async function untilDelivery(
+  rt: TestRuntime,
+  what: string,
+  pred: (d: WebhookDeliveryResponse) => boolean,
+  timeoutMs = 5000,
+): Promise<WebhookDeliveryResponse> {
   const admin = adminOf(rt);
   return eventually(what, async () => (await admin.listDeliveries({ limit: 500 })).items.find(pred), timeoutMs);
 }

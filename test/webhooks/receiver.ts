@@ -36,8 +36,15 @@ export async function startReceiver(answer: Answer = () => 200): Promise<Receive
       const hook: ReceivedHook = { path: req.url ?? '/', headers, raw, json: JSON.parse(raw.toString('utf8')) as ReceivedHook['json'] };
       received.push(hook);
       const status = r.answer(received.length, hook);
-      for (const w of waiters) if (w.pred(hook)) { waiters.delete(w); w.resolve(hook); }
-      if (status === 'hang') { hanging.add(res); return; }
+      for (const w of waiters)
+        if (w.pred(hook)) {
+          waiters.delete(w);
+          w.resolve(hook);
+        }
+      if (status === 'hang') {
+        hanging.add(res);
+        return;
+      }
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ received: true }));
     });
   });
@@ -53,8 +60,19 @@ export async function startReceiver(answer: Answer = () => 200): Promise<Receive
       const seen = received.find(pred);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const w = { pred, resolve: (h: ReceivedHook) => { clearTimeout(t); resolve(h); } };
-        const t = setTimeout(() => { waiters.delete(w); reject(new Error(`no matching webhook within ${timeoutMs} ms; got ${received.map((h) => h.json.event_type).join(', ') || 'none'}`)); }, timeoutMs);
+        const w = {
+          pred,
+          resolve: (h: ReceivedHook) => {
+            clearTimeout(t);
+            resolve(h);
+          },
+        };
+        const t = setTimeout(() => {
+          waiters.delete(w);
+          reject(
+            new Error(`no matching webhook within ${timeoutMs} ms; got ${received.map((h) => h.json.event_type).join(', ') || 'none'}`),
+          );
+        }, timeoutMs);
         waiters.add(w);
       });
     },

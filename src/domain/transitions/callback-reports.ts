@@ -30,10 +30,16 @@ export interface ReportContext {
  * A service reports on a step (DESIGN §5.1), decided on the workflow's locked rows: concurrent identical
  * callbacks make exactly one transition and the rest are duplicates that change nothing.
  */
-export function receiveReport(d: WorkflowDraft, s: StepRecord, report: Report, ctx: ReportContext): { result: CallbackResult; outcome: CallbackOutcome } {
+export function receiveReport(
+  d: WorkflowDraft,
+  s: StepRecord,
+  report: Report,
+  ctx: ReportContext,
+): { result: CallbackResult; outcome: CallbackOutcome } {
   const status = s.status as StepStatus;
   const done = (outcome: CallbackOutcome, duplicate = false) => ({
-    result: { workflow_id: d.wf.id, step_name: s.name, step_status: s.status as StepStatus, duplicate }, outcome,
+    result: { workflow_id: d.wf.id, step_name: s.name, step_status: s.status as StepStatus, duplicate },
+    outcome,
   });
   // Past the deadline the wait is over, whether or not a worker has recorded that yet.
   if (status === 'waiting_callback' && s.deadline_at !== null && d.now >= s.deadline_at) {
@@ -45,13 +51,24 @@ export function receiveReport(d: WorkflowDraft, s: StepRecord, report: Report, c
       const deadline = Math.max(s.deadline_at ?? 0, d.now + ctx.heartbeatMs);
       const prior = stateOf(s).heartbeats;
       const count = (isJsonObject(prior) && typeof prior.count === 'number' ? prior.count : 0) + 1;
-      const heartbeats = { count, first_at: isJsonObject(prior) ? prior.first_at ?? null : new Date(d.now).toISOString(), last_at: new Date(d.now).toISOString() };
-      d.writeStep(s, {
-        deadline_at: deadline, next_run_at: deadline, state: toJsonText({ ...stateOf(s), heartbeats }),
-        ...(report.metadata ? { progress: toJsonText(report.metadata) } : {}),
-      }, { from: ['waiting_callback'] });
+      const heartbeats = {
+        count,
+        first_at: isJsonObject(prior) ? (prior.first_at ?? null) : new Date(d.now).toISOString(),
+        last_at: new Date(d.now).toISOString(),
+      };
+      d.writeStep(
+        s,
+        {
+          deadline_at: deadline,
+          next_run_at: deadline,
+          state: toJsonText({ ...stateOf(s), heartbeats }),
+          ...(report.metadata ? { progress: toJsonText(report.metadata) } : {}),
+        },
+        { from: ['waiting_callback'] },
+      );
       // The first heartbeat is told; the rest are counted and summarised when the step ends.
-      if (count === 1) d.event({ type: 'step.heartbeat', step: s.name, attempt: s.attempt, data: { deadline_at: new Date(deadline).toISOString() } });
+      if (count === 1)
+        d.event({ type: 'step.heartbeat', step: s.name, attempt: s.attempt, data: { deadline_at: new Date(deadline).toISOString() } });
       d.setWorkflow({ last_progress_at: d.now });
       return done('heartbeat');
     }
@@ -88,7 +105,9 @@ export function receiveReport(d: WorkflowDraft, s: StepRecord, report: Report, c
 
 function endedError(s: StepRecord, what: string): Error {
   if (s.status === 'failed' && stateOf(s).timed_out === true) {
-    return new Gone(`the wait of step ${s.name} expired at ${s.completed_at ? new Date(s.completed_at).toISOString() : 'its deadline'}; ask an operator to retry the step`);
+    return new Gone(
+      `the wait of step ${s.name} expired at ${s.completed_at ? new Date(s.completed_at).toISOString() : 'its deadline'}; ask an operator to retry the step`,
+    );
   }
   if (s.status === 'pending') return new Conflict(`step ${s.name} has not started yet; callbacks are accepted once its request is sent`);
   return new Conflict(`step ${s.name} is already ${s.status}; ${what} cannot change it`);

@@ -8,7 +8,10 @@ import type { Actor, WorkflowDraft } from '../workflow-draft.js';
  * failure, or roll back. Idempotent: a second call changes nothing.
  */
 export function advance(d: WorkflowDraft): void {
-  if (d.status === 'rolling_back') { rollbackProgress(d); return; }
+  if (d.status === 'rolling_back') {
+    rollbackProgress(d);
+    return;
+  }
   if (!isForwardWorkflow(d.status)) return;
 
   const failed = d.steps.filter((s) => s.status === 'failed');
@@ -45,7 +48,12 @@ export function advance(d: WorkflowDraft): void {
 
   for (const s of d.steps) {
     if (s.status !== 'pending' || s.next_run_at !== null) continue;
-    if (depsOf(s).every((name) => { const dep = d.step(name); return dep !== undefined && isSatisfied(dep.status); })) {
+    if (
+      depsOf(s).every((name) => {
+        const dep = d.step(name);
+        return dep !== undefined && isSatisfied(dep.status);
+      })
+    ) {
       d.writeStep(s, { next_run_at: d.now, waiting_reason: null }, { from: ['pending'] });
       d.wake = true;
     }
@@ -76,11 +84,27 @@ export function cancelUnfinished(d: WorkflowDraft, from: readonly StepStatus[], 
   for (const s of d.steps) {
     if (!from.includes(s.status as StepStatus)) continue;
     const accepted = isWaiting(s.status);
-    d.writeStep(s, {
-      status: to, next_run_at: null, deadline_at: null, lease_owner: null, lease_expires_at: null, waiting_reason: null,
-      completed_at: d.now, ...(accepted && to === 'cancelled' ? { state: toJsonText({ ...stateOf(s), accepted: true }) } : {}),
-    }, { from: [s.status as StepStatus] });
-    d.event({ type: `step.${to}`, step: s.name, actor: by?.actor, reason: by?.reason, ...(accepted && to === 'cancelled' ? { data: { accepted: true } } : {}) });
+    d.writeStep(
+      s,
+      {
+        status: to,
+        next_run_at: null,
+        deadline_at: null,
+        lease_owner: null,
+        lease_expires_at: null,
+        waiting_reason: null,
+        completed_at: d.now,
+        ...(accepted && to === 'cancelled' ? { state: toJsonText({ ...stateOf(s), accepted: true }) } : {}),
+      },
+      { from: [s.status as StepStatus] },
+    );
+    d.event({
+      type: `step.${to}`,
+      step: s.name,
+      actor: by?.actor,
+      reason: by?.reason,
+      ...(accepted && to === 'cancelled' ? { data: { accepted: true } } : {}),
+    });
   }
 }
 
@@ -98,7 +122,11 @@ function rollbackProgress(d: WorkflowDraft): void {
     if (!needsCompensation(s)) continue;
     const descendants = d.steps.filter((c) => ancestors.get(c.name)?.has(s.name));
     if (descendants.some((c) => needsCompensation(c) || c.status === 'compensating')) continue;
-    d.writeStep(s, { status: 'compensating', next_run_at: d.now, waiting_reason: 'compensation queued' }, { from: [s.status as StepStatus] });
+    d.writeStep(
+      s,
+      { status: 'compensating', next_run_at: d.now, waiting_reason: 'compensation queued' },
+      { from: [s.status as StepStatus] },
+    );
     d.event({ type: 'step.compensating', step: s.name });
     d.wake = true;
   }

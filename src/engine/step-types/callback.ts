@@ -17,7 +17,11 @@ export const callbackStep: StepType<CallbackStepSpec> = {
       if (ctx.deadlineAt !== null && ctx.now - ctx.deadlineAt > OUTAGE_MS && ctx.state.outage_grace !== true) {
         const deadlineAt = ctx.now + (spec.wait?.timeout_s ?? STEP_DEFAULTS.wait_timeout_s) * 1000;
         return {
-          kind: 'waiting', status: 'waiting_callback', nextRunAt: deadlineAt, deadlineAt, state: { outage_grace: true },
+          kind: 'waiting',
+          status: 'waiting_callback',
+          nextRunAt: deadlineAt,
+          deadlineAt,
+          state: { outage_grace: true },
           reason: `the wait expired while no worker was running; waiting once more for the callback until ${new Date(deadlineAt).toISOString()}`,
         };
       }

@@ -22,12 +22,22 @@ export const pollStep: StepType<PollStepSpec> = {
       const answer = await sendRequest(ctx.http, renderRequest(spec.request, ctx.scope));
       if (!answer.ok) return answer.outcome;
       const body = answer.res.json;
-      const pollUrl = spec.poll?.path ?? answer.res.headers.get('location') ?? (isJsonObject(body) && typeof body.poll_url === 'string' ? body.poll_url : null);
+      const pollUrl =
+        spec.poll?.path ??
+        answer.res.headers.get('location') ??
+        (isJsonObject(body) && typeof body.poll_url === 'string' ? body.poll_url : null);
       const report = parseReport(body);
       if (report && report.status !== 'in_progress') return fromReport(spec, report);
-      if (!pollUrl) return { kind: 'failed', error: `${spec.request.path} answered ${answer.res.status} without a Location header, body.poll_url or a final status; set poll.path in the manifest` };
+      if (!pollUrl)
+        return {
+          kind: 'failed',
+          error: `${spec.request.path} answered ${answer.res.status} without a Location header, body.poll_url or a final status; set poll.path in the manifest`,
+        };
       const deadlineAt = ctx.now + (spec.poll?.timeout_s ?? STEP_DEFAULTS.poll_timeout_s) * 1000;
-      return { ...waiting(ctx, { poll_url: pollUrl }, deadlineAt, intervalMs, report?.metadata ?? null, null), response: bodyAsOutput(answer.res) } as StepOutcome;
+      return {
+        ...waiting(ctx, { poll_url: pollUrl }, deadlineAt, intervalMs, report?.metadata ?? null, null),
+        response: bodyAsOutput(answer.res),
+      } as StepOutcome;
     }
     const pollUrl = typeof ctx.state.poll_url === 'string' ? ctx.state.poll_url : null;
     const deadlineAt = ctx.deadlineAt ?? ctx.now;
@@ -36,12 +46,20 @@ export const pollStep: StepType<PollStepSpec> = {
     if (!answer.ok) {
       // A transient error while polling is not the end of the work: keep polling until the deadline.
       // Retry-After is honoured here too: the next poll waits for it (never past the deadline).
-      if (answer.outcome.kind === 'retry') return waiting(ctx, ctx.state, deadlineAt, intervalMs, null, answer.outcome.error, answer.outcome.notBefore);
+      if (answer.outcome.kind === 'retry')
+        return waiting(ctx, ctx.state, deadlineAt, intervalMs, null, answer.outcome.error, answer.outcome.notBefore);
       return answer.outcome;
     }
     const report = parseReport(answer.res.json);
     if (!report) {
-      return waiting(ctx, ctx.state, deadlineAt, intervalMs, null, `poll answer ${answer.res.status} was not {status: completed|failed|in_progress}`);
+      return waiting(
+        ctx,
+        ctx.state,
+        deadlineAt,
+        intervalMs,
+        null,
+        `poll answer ${answer.res.status} was not {status: completed|failed|in_progress}`,
+      );
     }
     if (report.status === 'in_progress') return waiting(ctx, ctx.state, deadlineAt, intervalMs, report.metadata ?? null, null);
     return fromReport(spec, report);
@@ -56,7 +74,15 @@ async function lastPoll(ctx: StepContext, spec: PollStepSpec): Promise<StepOutco
   return report && report.status !== 'in_progress' ? fromReport(spec, report) : null;
 }
 
-function waiting(ctx: StepContext, state: StepContext['state'], deadlineAt: number, intervalMs: number, progress: Report['metadata'], lastError: string | null, notBefore?: number): StepOutcome {
+function waiting(
+  ctx: StepContext,
+  state: StepContext['state'],
+  deadlineAt: number,
+  intervalMs: number,
+  progress: Report['metadata'],
+  lastError: string | null,
+  notBefore?: number,
+): StepOutcome {
   const nextRunAt = Math.min(deadlineAt, Math.max(ctx.now + intervalMs, notBefore ?? 0));
   const url = typeof state.poll_url === 'string' ? state.poll_url : '?';
   const note = lastError ? `; last poll failed: ${lastError}` : '';

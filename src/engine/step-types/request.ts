@@ -36,16 +36,34 @@ export async function sendRequest(http: Outbound, req: OutboundRequest, opts: { 
   } catch (e) {
     if (e instanceof OutboundError) {
       const error = e.tail !== undefined ? `${what}${e.tail}` : e.message;
-      return { ok: false, outcome: withDetail(e.retryable ? { kind: 'retry', error } : { kind: 'failed', error }, e.message === error ? undefined : e.message) };
+      return {
+        ok: false,
+        outcome: withDetail(
+          e.retryable ? { kind: 'retry', error } : { kind: 'failed', error },
+          e.message === error ? undefined : e.message,
+        ),
+      };
     }
     throw e;
   }
   if ((res.status >= 200 && res.status < 300) || opts.alsoOk?.includes(res.status)) return { ok: true, res };
   const detail = `${rendered(req)}\n→ ${res.status}${snippet(res)}`;
   if (isRetryableStatus(res.status)) {
-    return { ok: false, outcome: withDetail({ kind: 'retry', error: `${what} answered ${res.status} (temporary)`, notBefore: res.retryAt ?? undefined }, detail) };
+    return {
+      ok: false,
+      outcome: withDetail(
+        { kind: 'retry', error: `${what} answered ${res.status} (temporary)`, notBefore: res.retryAt ?? undefined },
+        detail,
+      ),
+    };
   }
-  return { ok: false, outcome: withDetail({ kind: 'failed', error: `${what} answered ${res.status} (not retried: fix the cause, then an operator can retry the step)` }, detail) };
+  return {
+    ok: false,
+    outcome: withDetail(
+      { kind: 'failed', error: `${what} answered ${res.status} (not retried: fix the cause, then an operator can retry the step)` },
+      detail,
+    ),
+  };
 }
 
 /** Operator-only text on a retry/failed outcome (stored in the event's data as `detail`, never shown to tenants). */
@@ -82,7 +100,11 @@ export function bodyAsOutput(res: OutboundResponse): Json {
 }
 
 function pathOf(target: string) {
-  try { return new URL(target, 'http://x').pathname; } catch { return target; }
+  try {
+    return new URL(target, 'http://x').pathname;
+  } catch {
+    return target;
+  }
 }
 
 function snippet(res: OutboundResponse): string {

@@ -10,7 +10,9 @@ import { envelope, errorResponse, errorResponses } from '../schemas/common.js';
 export const INTAKE_BODY_LIMIT = 256 * 1024;
 
 const IntakeHeaders = Type.Object({
-  'x-scaicontrol-signature': Type.Optional(Type.String({ description: 'sha256=<hex HMAC-SHA256> of the raw body, or of "<timestamp>.<raw body>"' })),
+  'x-scaicontrol-signature': Type.Optional(
+    Type.String({ description: 'sha256=<hex HMAC-SHA256> of the raw body, or of "<timestamp>.<raw body>"' }),
+  ),
   'x-scaicontrol-timestamp': Type.Optional(Type.String({ description: 'unix seconds; more than 5 minutes off → 401' })),
   'x-scaicontrol-event-id': Type.Optional(Type.String()),
   'x-scaicontrol-event-type': Type.Optional(Type.String()),
@@ -39,28 +41,46 @@ export function eventsIntakeRoutes({ intake }: { intake: SubscriptionIntake }): 
         done(null, JSON.parse(raw.toString('utf8')));
       } catch (e) {
         if (e instanceof SyntaxError) {
-          done(new ValidationFailed([{ loc: ['body'], msg: `the body is not valid JSON (${e.message}); send the event envelope as ScaiControl does`, type: 'json_invalid' }]), undefined);
+          done(
+            new ValidationFailed([
+              {
+                loc: ['body'],
+                msg: `the body is not valid JSON (${e.message}); send the event envelope as ScaiControl does`,
+                type: 'json_invalid',
+              },
+            ]),
+            undefined,
+          );
         } else {
           done(e as Error, undefined);
         }
       }
     });
 
-    app.post('/events/subscriptions', {
-      bodyLimit: INTAKE_BODY_LIMIT,
-      schema: {
-        tags: ['Events'], summary: "ScaiControl's subscription events: activated → provision, changed → update, cancelled → deprovision",
-        security: [], headers: IntakeHeaders, body: SubscriptionEventEnvelope,
-        response: {
-          200: envelope(SubscriptionEventAnswer), 202: envelope(SubscriptionEventAnswer),
-          ...errorResponses, 401: errorResponse('Bad or missing signature, or a timestamp more than 5 minutes off'),
-          404: errorResponse('The intake is off (PROVISIONER_INTAKE_SECRET unset), or the service is unknown'),
+    app.post(
+      '/events/subscriptions',
+      {
+        bodyLimit: INTAKE_BODY_LIMIT,
+        schema: {
+          tags: ['Events'],
+          summary: "ScaiControl's subscription events: activated → provision, changed → update, cancelled → deprovision",
+          security: [],
+          headers: IntakeHeaders,
+          body: SubscriptionEventEnvelope,
+          response: {
+            200: envelope(SubscriptionEventAnswer),
+            202: envelope(SubscriptionEventAnswer),
+            ...errorResponses,
+            401: errorResponse('Bad or missing signature, or a timestamp more than 5 minutes off'),
+            404: errorResponse('The intake is off (PROVISIONER_INTAKE_SECRET unset), or the service is unknown'),
+          },
         },
       },
-    }, async (req, reply) => {
-      const r = await intake.receive(req.body, (req.rawBody ?? Buffer.alloc(0)).toString('utf8'));
-      reply.code(r.repeat ? 200 : 202);
-      return ok(req, r.answer);
-    });
+      async (req, reply) => {
+        const r = await intake.receive(req.body, (req.rawBody ?? Buffer.alloc(0)).toString('utf8'));
+        reply.code(r.repeat ? 200 : 202);
+        return ok(req, r.answer);
+      },
+    );
   };
 }

@@ -35,51 +35,96 @@ export function webhookRoutes(deps: WebhookRouteDeps): FastifyPluginAsyncTypebox
   return async (app) => {
     app.addHook('preHandler', requireCaller(isAdmin, 'webhook endpoints need permission admin:provisioning or role super_admin'));
 
-    app.post('/admin/webhook-subscriptions', {
-      bodyLimit: SUBSCRIPTION_BODY_LIMIT,
-      schema: {
-        tags, operationId: 'createWebhookSubscription', summary: 'Subscribe a URL to outbound events', body: CreateWebhookSubscriptionRequest,
-        response: { 201: envelope(WebhookSubscriptionResponse), ...errorResponses },
+    app.post(
+      '/admin/webhook-subscriptions',
+      {
+        bodyLimit: SUBSCRIPTION_BODY_LIMIT,
+        schema: {
+          tags,
+          operationId: 'createWebhookSubscription',
+          summary: 'Subscribe a URL to outbound events',
+          body: CreateWebhookSubscriptionRequest,
+          response: { 201: envelope(WebhookSubscriptionResponse), ...errorResponses },
+        },
       },
-    }, async (req, reply) => {
-      const b = req.body;
-      await checkTarget(b.target_url, deps.config?.outbound ?? OPEN_POLICY);
-      const created = await webhooks.createSubscription({ targetUrl: b.target_url, secret: b.secret, topics: b.topics, actor: req.caller.sub });
-      reply.code(201);
-      return ok(req, created);
-    });
-
-    app.get('/admin/webhook-subscriptions', {
-      schema: { tags, operationId: 'listWebhookSubscriptions', summary: 'Webhook subscriptions (secrets are never returned)', response: { 200: listEnvelope(WebhookSubscriptionResponse), ...errorResponses } },
-    }, async (req) => {
-      const items = await webhooks.listSubscriptions();
-      return page(req, items, { limit: Math.max(1, items.length), next_cursor: null });
-    });
-
-    app.delete('/admin/webhook-subscriptions/:subscription_id', {
-      schema: { tags, operationId: 'deleteWebhookSubscription', summary: 'Delete a subscription and its deliveries', params: SubscriptionIdParams, response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses } },
-    }, async (req, reply) => {
-      await webhooks.deleteSubscription(req.params.subscription_id);
-      return reply.code(204).send(null);
-    });
-
-    app.get('/admin/webhook-deliveries', {
-      schema: {
-        tags, operationId: 'listWebhookDeliveries', summary: 'Webhook deliveries, newest first (status=dead lists the ones given up)', querystring: WebhookDeliveryListQuery,
-        response: { 200: listEnvelope(WebhookDeliveryResponse), ...errorResponses },
+      async (req, reply) => {
+        const b = req.body;
+        await checkTarget(b.target_url, deps.config?.outbound ?? OPEN_POLICY);
+        const created = await webhooks.createSubscription({
+          targetUrl: b.target_url,
+          secret: b.secret,
+          topics: b.topics,
+          actor: req.caller.sub,
+        });
+        reply.code(201);
+        return ok(req, created);
       },
-    }, async (req) => {
-      const q = req.query;
-      const r = await webhooks.listDeliveries({ status: q.status, subscriptionId: q.subscription_id, limit: q.limit, cursor: q.cursor });
-      return page(req, r.items, { limit: q.limit, next_cursor: r.nextCursor });
-    });
+    );
 
-    app.post('/admin/webhook-deliveries/:delivery_id/redeliver', {
-      schema: {
-        tags, operationId: 'redeliverWebhookDelivery', summary: 'Attempt a dead (or delivered) delivery again, now, with a fresh retry schedule', params: DeliveryIdParams,
-        response: { 200: envelope(WebhookDeliveryResponse), ...errorResponses },
+    app.get(
+      '/admin/webhook-subscriptions',
+      {
+        schema: {
+          tags,
+          operationId: 'listWebhookSubscriptions',
+          summary: 'Webhook subscriptions (secrets are never returned)',
+          response: { 200: listEnvelope(WebhookSubscriptionResponse), ...errorResponses },
+        },
       },
-    }, async (req) => ok(req, await webhooks.redeliver(req.params.delivery_id)));
+      async (req) => {
+        const items = await webhooks.listSubscriptions();
+        return page(req, items, { limit: Math.max(1, items.length), next_cursor: null });
+      },
+    );
+
+    app.delete(
+      '/admin/webhook-subscriptions/:subscription_id',
+      {
+        schema: {
+          tags,
+          operationId: 'deleteWebhookSubscription',
+          summary: 'Delete a subscription and its deliveries',
+          params: SubscriptionIdParams,
+          response: { 204: Type.Null({ description: 'Deleted' }), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        await webhooks.deleteSubscription(req.params.subscription_id);
+        return reply.code(204).send(null);
+      },
+    );
+
+    app.get(
+      '/admin/webhook-deliveries',
+      {
+        schema: {
+          tags,
+          operationId: 'listWebhookDeliveries',
+          summary: 'Webhook deliveries, newest first (status=dead lists the ones given up)',
+          querystring: WebhookDeliveryListQuery,
+          response: { 200: listEnvelope(WebhookDeliveryResponse), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const q = req.query;
+        const r = await webhooks.listDeliveries({ status: q.status, subscriptionId: q.subscription_id, limit: q.limit, cursor: q.cursor });
+        return page(req, r.items, { limit: q.limit, next_cursor: r.nextCursor });
+      },
+    );
+
+    app.post(
+      '/admin/webhook-deliveries/:delivery_id/redeliver',
+      {
+        schema: {
+          tags,
+          operationId: 'redeliverWebhookDelivery',
+          summary: 'Attempt a dead (or delivered) delivery again, now, with a fresh retry schedule',
+          params: DeliveryIdParams,
+          response: { 200: envelope(WebhookDeliveryResponse), ...errorResponses },
+        },
+      },
+      async (req) => ok(req, await webhooks.redeliver(req.params.delivery_id)),
+    );
   };
 }
 
@@ -92,10 +137,19 @@ async function checkTarget(target: string, policy: NetworkPolicy): Promise<void>
   const url = new URL(target);
   const issues: ValidationIssue[] = [];
   if (url.username !== '' || url.password !== '') {
-    issues.push({ loc: ['body', 'target_url'], msg: 'must not contain user:password@; authenticate the receiver by the X-Provisioner-Signature header instead', type: 'value_error.url.userinfo' });
+    issues.push({
+      loc: ['body', 'target_url'],
+      msg: 'must not contain user:password@; authenticate the receiver by the X-Provisioner-Signature header instead',
+      type: 'value_error.url.userinfo',
+    });
   } else {
     const refused = await urlRefusal(target, policy);
-    if (refused) issues.push({ loc: ['body', 'target_url'], msg: `${refused}; point target_url at the receiver's own address`, type: 'value_error.url.policy' });
+    if (refused)
+      issues.push({
+        loc: ['body', 'target_url'],
+        msg: `${refused}; point target_url at the receiver's own address`,
+        type: 'value_error.url.policy',
+      });
   }
   if (issues.length > 0) throw new ValidationFailed(issues);
 }

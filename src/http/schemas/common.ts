@@ -29,39 +29,54 @@ function idOf(schema: TSchema): string {
   return id;
 }
 
-export const ValidationError = Type.Object({
-  loc: Type.Array(Type.Union([Type.String(), Type.Integer()])),
-  msg: Type.String(),
-  type: Type.String(),
-}, { $id: 'ValidationError', title: 'ValidationError' });
+export const ValidationError = Type.Object(
+  {
+    loc: Type.Array(Type.Union([Type.String(), Type.Integer()])),
+    msg: Type.String(),
+    type: Type.String(),
+  },
+  { $id: 'ValidationError', title: 'ValidationError' },
+);
 export type ValidationError = Static<typeof ValidationError>;
 
-export const HTTPValidationError = Type.Object({
-  detail: Type.Array(ref(ValidationError)),
-}, { $id: 'HTTPValidationError', title: 'HTTPValidationError' });
+export const HTTPValidationError = Type.Object(
+  {
+    detail: Type.Array(ref(ValidationError)),
+  },
+  { $id: 'HTTPValidationError', title: 'HTTPValidationError' },
+);
 export type HTTPValidationError = Static<typeof HTTPValidationError>;
 
-export const ErrorResponse = Type.Object({
-  error: Type.Object({
-    code: Type.Enum(ErrorCodes.filter((c) => c !== 'validation_error')),
-    message: Type.String(),
-    request_id: Type.String(),
-  }),
-}, { $id: 'ErrorResponse', title: 'ErrorResponse' });
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.Enum(ErrorCodes.filter((c) => c !== 'validation_error')),
+      message: Type.String(),
+      request_id: Type.String(),
+    }),
+  },
+  { $id: 'ErrorResponse', title: 'ErrorResponse' },
+);
 export type ErrorResponse = Static<typeof ErrorResponse>;
 
 /** `extraMeta` passed to `ok()` is kept: the serializer must not drop what a handler adds. */
-export const Meta = Type.Object({
-  request_id: Type.String(),
-}, { $id: 'Meta', title: 'Meta', additionalProperties: true });
+export const Meta = Type.Object(
+  {
+    request_id: Type.String(),
+  },
+  { $id: 'Meta', title: 'Meta', additionalProperties: true },
+);
 export type Meta = Static<typeof Meta>;
 
-export const ListMeta = Type.Object({
-  request_id: Type.String(),
-  count: Type.Integer({ minimum: 0 }),
-  limit: Type.Integer({ minimum: 1 }),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
-}, { $id: 'ListMeta', title: 'ListMeta' });
+export const ListMeta = Type.Object(
+  {
+    request_id: Type.String(),
+    count: Type.Integer({ minimum: 0 }),
+    limit: Type.Integer({ minimum: 1 }),
+    next_cursor: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: 'ListMeta', title: 'ListMeta' },
+);
 export type ListMeta = Static<typeof ListMeta>;
 
 function buildEnvelope<T extends TSchema, M extends TSchema>(id: string, data: T, meta: M) {
@@ -92,10 +107,13 @@ export function listEnvelope<T extends TSchema>(schema: T) {
 }
 
 /** `{data: {…}, meta}` for answers whose data is a free-form object. */
-export const ApiResponse_dict_ = Type.Object({
-  data: Type.Record(Type.String(), Type.Unknown()),
-  meta: ref(Meta),
-}, { $id: 'ApiResponse_dict_', title: 'ApiResponse_dict_' });
+export const ApiResponse_dict_ = Type.Object(
+  {
+    data: Type.Record(Type.String(), Type.Unknown()),
+    meta: ref(Meta),
+  },
+  { $id: 'ApiResponse_dict_', title: 'ApiResponse_dict_' },
+);
 
 /** One documented error answer, for statuses `errorResponses` leaves out: `410: errorResponse('The wait expired')`. */
 export const errorResponse = (description: string) => ref(ErrorResponse, { description });

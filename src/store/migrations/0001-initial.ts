@@ -3,7 +3,8 @@ import { sql, type Kysely, type Migration } from 'kysely';
 /** Never edit a released migration: add a new one. Types chosen to mean the same on SQLite and PostgreSQL. */
 export const initial: Migration = {
   async up(db: Kysely<unknown>) {
-    await db.schema.createTable('services')
+    await db.schema
+      .createTable('services')
       .addColumn('slug', 'text', (c) => c.primaryKey())
       .addColumn('name', 'text', (c) => c.notNull())
       .addColumn('version', 'text', (c) => c.notNull())
@@ -16,7 +17,8 @@ export const initial: Migration = {
       .addColumn('last_heartbeat_at', 'bigint')
       .execute();
 
-    await db.schema.createTable('service_versions')
+    await db.schema
+      .createTable('service_versions')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('slug', 'text', (c) => c.notNull())
       .addColumn('version', 'text', (c) => c.notNull())
@@ -25,7 +27,8 @@ export const initial: Migration = {
       .execute();
     await db.schema.createIndex('service_versions_slug').on('service_versions').columns(['slug', 'created_at']).execute();
 
-    await db.schema.createTable('workflows')
+    await db.schema
+      .createTable('workflows')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('tenant_id', 'text', (c) => c.notNull())
       .addColumn('service_slug', 'text', (c) => c.notNull())
@@ -55,10 +58,16 @@ export const initial: Migration = {
     await db.schema.createIndex('workflows_status').on('workflows').columns(['status', 'last_progress_at']).execute();
     await db.schema.createIndex('workflows_idempotency').on('workflows').columns(['tenant_id', 'idempotency_key']).unique().execute();
     // At most one active workflow per tenant and service: the database, not a read-then-write, refuses the second.
-    await db.schema.createIndex('workflows_one_active').on('workflows').columns(['tenant_id', 'service_slug']).unique()
-      .where(sql<boolean>`status in ('pending', 'running', 'rolling_back')`).execute();
+    await db.schema
+      .createIndex('workflows_one_active')
+      .on('workflows')
+      .columns(['tenant_id', 'service_slug'])
+      .unique()
+      .where(sql<boolean>`status in ('pending', 'running', 'rolling_back')`)
+      .execute();
 
-    await db.schema.createTable('steps')
+    await db.schema
+      .createTable('steps')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('workflow_id', 'text', (c) => c.notNull())
       .addColumn('tenant_id', 'text', (c) => c.notNull())
@@ -94,12 +103,18 @@ export const initial: Migration = {
       .execute();
     await db.schema.createIndex('steps_workflow').on('steps').columns(['workflow_id', 'position']).execute();
     await db.schema.createIndex('steps_workflow_name').on('steps').columns(['workflow_id', 'name']).unique().execute();
-    await db.schema.createIndex('steps_token').on('steps').column('callback_token_hash').unique()
-      .where('callback_token_hash', 'is not', null).execute();
+    await db.schema
+      .createIndex('steps_token')
+      .on('steps')
+      .column('callback_token_hash')
+      .unique()
+      .where('callback_token_hash', 'is not', null)
+      .execute();
     // The claim loop's only access path: rows with something to do soon.
     await db.schema.createIndex('steps_due').on('steps').columns(['next_run_at']).where('next_run_at', 'is not', null).execute();
 
-    await db.schema.createTable('events')
+    await db.schema
+      .createTable('events')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('workflow_id', 'text', (c) => c.notNull())
       .addColumn('tenant_id', 'text', (c) => c.notNull())
@@ -113,7 +128,8 @@ export const initial: Migration = {
       .execute();
     await db.schema.createIndex('events_workflow').on('events').columns(['workflow_id', 'id']).execute();
 
-    await db.schema.createTable('outbox')
+    await db.schema
+      .createTable('outbox')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('topic', 'text', (c) => c.notNull())
       .addColumn('payload', 'text', (c) => c.notNull())
@@ -122,7 +138,8 @@ export const initial: Migration = {
       .execute();
     await db.schema.createIndex('outbox_pending').on('outbox').columns(['created_at']).where(sql<boolean>`dispatched_at is null`).execute();
 
-    await db.schema.createTable('webhook_subscriptions')
+    await db.schema
+      .createTable('webhook_subscriptions')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('target_url', 'text', (c) => c.notNull())
       .addColumn('secret', 'text', (c) => c.notNull())
@@ -131,7 +148,8 @@ export const initial: Migration = {
       .addColumn('created_by', 'text')
       .execute();
 
-    await db.schema.createTable('webhook_deliveries')
+    await db.schema
+      .createTable('webhook_deliveries')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('subscription_id', 'text', (c) => c.notNull())
       .addColumn('event_id', 'text', (c) => c.notNull())
@@ -145,9 +163,18 @@ export const initial: Migration = {
       .addColumn('created_at', 'bigint', (c) => c.notNull())
       .addColumn('delivered_at', 'bigint')
       .execute();
-    await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['next_attempt_at'])
-      .where('next_attempt_at', 'is not', null).execute();
-    await db.schema.createIndex('webhook_deliveries_unique').on('webhook_deliveries').columns(['subscription_id', 'event_id']).unique().execute();
+    await db.schema
+      .createIndex('webhook_deliveries_due')
+      .on('webhook_deliveries')
+      .columns(['next_attempt_at'])
+      .where('next_attempt_at', 'is not', null)
+      .execute();
+    await db.schema
+      .createIndex('webhook_deliveries_unique')
+      .on('webhook_deliveries')
+      .columns(['subscription_id', 'event_id'])
+      .unique()
+      .execute();
   },
   async down() {
     throw new Error('the initial migration cannot be undone; restore a backup instead');

@@ -6,7 +6,8 @@ import type { Kysely, Migration } from 'kysely';
  */
 export const workers: Migration = {
   async up(db: Kysely<unknown>) {
-    await db.schema.createTable('workers')
+    await db.schema
+      .createTable('workers')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('started_at', 'bigint', (c) => c.notNull())
       .addColumn('heartbeat_at', 'bigint', (c) => c.notNull())

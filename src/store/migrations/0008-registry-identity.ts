@@ -9,7 +9,8 @@ export const registryIdentity: Migration = {
     await db.schema.alterTable('services').addColumn('signing_secret', 'text').execute();
     await db.schema.alterTable('service_versions').addColumn('actor', 'text').execute();
     await db.schema.alterTable('service_versions').addColumn('reason', 'text').execute();
-    await db.schema.createTable('registry_audit')
+    await db.schema
+      .createTable('registry_audit')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('slug', 'text', (c) => c.notNull())
       .addColumn('action', 'text', (c) => c.notNull())

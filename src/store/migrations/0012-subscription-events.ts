@@ -6,7 +6,8 @@ import { sql, type Kysely, type Migration } from 'kysely';
  */
 export const subscriptionEvents: Migration = {
   async up(db: Kysely<unknown>) {
-    await db.schema.createTable('subscription_events')
+    await db.schema
+      .createTable('subscription_events')
       .addColumn('id', 'text', (c) => c.primaryKey())
       .addColumn('event_id', 'text', (c) => c.notNull().unique())
       .addColumn('idempotency_key', 'text')
@@ -27,13 +28,26 @@ export const subscriptionEvents: Migration = {
       .addColumn('received_at', 'bigint', (c) => c.notNull())
       .addColumn('updated_at', 'bigint', (c) => c.notNull())
       .execute();
-    await db.schema.createIndex('subscription_events_idempotency').on('subscription_events').column('idempotency_key').unique()
-      .where(sql<boolean>`idempotency_key is not null`).execute();
+    await db.schema
+      .createIndex('subscription_events_idempotency')
+      .on('subscription_events')
+      .column('idempotency_key')
+      .unique()
+      .where(sql<boolean>`idempotency_key is not null`)
+      .execute();
     // The order check: the newest applied or queued event of a subscription.
-    await db.schema.createIndex('subscription_events_subscription').on('subscription_events').columns(['subscription_id', 'occurred_at']).execute();
+    await db.schema
+      .createIndex('subscription_events_subscription')
+      .on('subscription_events')
+      .columns(['subscription_id', 'occurred_at'])
+      .execute();
     // The queue: per tenant × service, the queued events oldest first.
-    await db.schema.createIndex('subscription_events_queued').on('subscription_events').columns(['tenant_id', 'service_slug', 'occurred_at'])
-      .where(sql<boolean>`status = 'queued'`).execute();
+    await db.schema
+      .createIndex('subscription_events_queued')
+      .on('subscription_events')
+      .columns(['tenant_id', 'service_slug', 'occurred_at'])
+      .where(sql<boolean>`status = 'queued'`)
+      .execute();
     await db.schema.createIndex('subscription_events_tenant').on('subscription_events').columns(['tenant_id', 'id']).execute();
     await db.schema.createIndex('subscription_events_status').on('subscription_events').columns(['status', 'id']).execute();
   },

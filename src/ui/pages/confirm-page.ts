@@ -25,13 +25,19 @@ export interface ConfirmPageInput {
 export function confirmPage(input: ConfirmPageInput): SafeHtml {
   const { wf, name, step } = input;
   const action = UI_ACTIONS[name];
-  return page({ title: `${action.title} · ${wf.id}`, session: input.session, assets: input.assets, nav: 'workflows' }, html`
+  return page(
+    { title: `${action.title} · ${wf.id}`, session: input.session, assets: input.assets, nav: 'workflows' },
+    html`
 <p><a href="/ui/workflows/${encodeURIComponent(wf.id)}">« Back to the workflow</a></p>
 <section class="card confirm" aria-labelledby="confirm-title">
   <h1 id="confirm-title">${action.title}?</h1>
   ${input.problem && html`<p class="notice error" role="alert">${input.problem}</p>`}
-  <p>Workflow <code>${wf.id}</code> (${wf.service_slug} ${wf.kind} for tenant ${wf.tenant_id}) is ${badge(wf.status)}${step ? html`;
-    its step <strong>${step.name}</strong> is ${badge(step.status)}` : ''}.</p>
+  <p>Workflow <code>${wf.id}</code> (${wf.service_slug} ${wf.kind} for tenant ${wf.tenant_id}) is ${badge(wf.status)}${
+    step
+      ? html`;
+    its step <strong>${step.name}</strong> is ${badge(step.status)}`
+      : ''
+  }.</p>
   <p>${action.explain(wf, step)}</p>
   ${step?.error && html`<p>Last error:</p><pre>${step.error}</pre>`}
   <form method="post" action="${actionUrl(wf.id, name)}">
@@ -39,12 +45,16 @@ export function confirmPage(input: ConfirmPageInput): SafeHtml {
     ${step && html`<input type="hidden" name="step" value="${step.name}">`}
     <div class="field"><label for="reason">Reason (recorded in the audit history)</label>
       <textarea id="reason" name="reason" required maxlength="${REASON_MAX}" autofocus>${input.reason ?? ''}</textarea></div>
-    ${action.offersCompensate && html`<div class="field"><label><input type="checkbox" name="compensate" value="1"${input.compensate ? html` checked` : ''}>
-      Roll back: run the compensations of completed steps</label></div>`}
+    ${
+      action.offersCompensate &&
+      html`<div class="field"><label><input type="checkbox" name="compensate" value="1"${input.compensate ? html` checked` : ''}>
+      Roll back: run the compensations of completed steps</label></div>`
+    }
     <div class="actions">
       <button type="submit" class="${action.danger ? 'danger' : 'primary'}" id="confirm">Confirm: ${action.title.toLowerCase()}</button>
       <a class="button" href="/ui/workflows/${encodeURIComponent(wf.id)}">Keep it as it is</a>
     </div>
   </form>
-</section>`);
+</section>`,
+  );
 }

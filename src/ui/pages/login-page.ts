@@ -14,7 +14,9 @@ export interface LoginPageInput {
  * (browser history, access logs, Referer), and no link can sign a visitor in (login CSRF).
  */
 export function loginPage(input: LoginPageInput): SafeHtml {
-  return page({ title: 'Sign in', session: null, assets: input.assets }, html`
+  return page(
+    { title: 'Sign in', session: null, assets: input.assets },
+    html`
 <section class="login card" aria-labelledby="login-title">
   <h1 id="login-title">Sign in to Provisioner</h1>
   ${input.problem && html`<p class="notice error" role="alert">${input.problem}</p>`}
@@ -27,5 +29,6 @@ export function loginPage(input: LoginPageInput): SafeHtml {
     <p><button type="submit" class="primary">Sign in</button></p>
   </form>
   <p class="muted">For a development token run <code>npx provisioner token --tenant acme --permission admin:provisioning</code>.</p>
-</section>`);
+</section>`,
+  );
 }

@@ -11,7 +11,11 @@ export const eventsUrl = (f: EventFilters, change: Partial<EventFilters> = {}): 
 
 /** `/ui/events`: ScaiControl's subscription events, newest first, each with what became of it and why. */
 export function subscriptionEventsPage(input: {
-  session: UiSession; assets: PageOptions['assets']; filters: EventFilters; items: readonly SubscriptionEventResponse[]; nextCursor: string | null;
+  session: UiSession;
+  assets: PageOptions['assets'];
+  filters: EventFilters;
+  items: readonly SubscriptionEventResponse[];
+  nextCursor: string | null;
 }): SafeHtml {
   const f = input.filters;
   const filterForm = html`<form class="filters" method="get" action="/ui/events" role="search" aria-label="Filter subscription events">
@@ -22,7 +26,8 @@ export function subscriptionEventsPage(input: {
     <div class="field"><button type="submit" class="primary">Filter</button></div>
     ${(f.status || f.service || f.tenant) && html`<div class="field"><a href="/ui/events">Clear filters</a></div>`}
   </form>`;
-  const rows = input.items.map((e) => html`<tr data-event="${e.event_id}">
+  const rows = input.items.map(
+    (e) => html`<tr data-event="${e.event_id}">
       <td data-label="Event"><span class="mono">${e.event_id}</span><br><span class="muted">${e.event_type}</span></td>
       <td data-label="Tenant">${e.tenant_id ?? '—'}</td>
       <td data-label="Service">${e.service_slug ?? '—'}</td>
@@ -32,10 +37,12 @@ export function subscriptionEventsPage(input: {
       <td data-label="Reason">${e.reason ?? ''}</td>
       <td data-label="Occurred">${time(e.occurred_at)}</td>
       <td data-label="Received" class="hide-narrow">${time(e.received_at)}</td>
-    </tr>`);
-  const table = input.items.length === 0
-    ? html`<p class="card">No subscription events${f.status || f.service || f.tenant ? ' match these filters' : ' yet'}.</p>`
-    : html`<div class="table-wrap"><table class="stack">
+    </tr>`,
+  );
+  const table =
+    input.items.length === 0
+      ? html`<p class="card">No subscription events${f.status || f.service || f.tenant ? ' match these filters' : ' yet'}.</p>`
+      : html`<div class="table-wrap"><table class="stack">
       <caption class="sr-only">Subscription events, newest first</caption>
       <thead><tr><th scope="col">Event</th><th scope="col">Tenant</th><th scope="col">Service</th><th scope="col">Action</th>
         <th scope="col">Status</th><th scope="col">Workflow</th><th scope="col">Reason</th><th scope="col">Occurred</th>
@@ -45,9 +52,12 @@ export function subscriptionEventsPage(input: {
     ${f.cursor && html`<a href="${eventsUrl(f, { cursor: undefined })}">« Newest</a>`}
     ${input.nextCursor && html`<a rel="next" href="${eventsUrl(f, { cursor: input.nextCursor })}">Older »</a>`}
   </nav>`;
-  return page({ title: 'Subscription events', session: input.session, assets: input.assets, nav: 'events' }, html`
+  return page(
+    { title: 'Subscription events', session: input.session, assets: input.assets, nav: 'events' },
+    html`
 <h1>Subscription events <span class="muted">· from ScaiControl</span></h1>
 ${filterForm}
 ${table}
-${pager}`);
+${pager}`,
+  );
 }

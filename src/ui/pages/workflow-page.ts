@@ -40,13 +40,16 @@ export const fragmentUrl = (id: string) => `/ui/workflows/${encodeURIComponent(i
 export function workflowPage(input: WorkflowPageInput): SafeHtml {
   const { wf } = input;
   const live = renderLive(input);
-  return page({ title: `${wf.service_slug} ${wf.kind} ${wf.id}`, session: input.session, assets: input.assets, live: true, nav: 'workflows' }, html`
+  return page(
+    { title: `${wf.service_slug} ${wf.kind} ${wf.id}`, session: input.session, assets: input.assets, live: true, nav: 'workflows' },
+    html`
 <p><a href="/ui/workflows">« Workflows</a></p>
 <h1>${wf.service_slug} · ${wf.kind} <span class="muted mono">${wf.id}</span></h1>
 ${input.done && html`<p class="notice" role="status">${UI_ACTIONS[input.done].done}</p>`}
 <p id="live-note" class="live-note" role="status"></p>
 <noscript><p class="live-note">Reload the page to see progress.</p></noscript>
-${live.html}`);
+${live.html}`,
+  );
 }
 
 /**
@@ -125,18 +128,23 @@ function stepPanel(wf: WorkflowDetail, s: StepResponse, session: UiSession): Saf
 
 function eventsTable(events: readonly EventView[], total: number, more: boolean): SafeHtml {
   if (events.length === 0) return html`<p class="muted">No events yet.</p>`;
-  return html`${(more || total > events.length) && html`<p class="muted">Showing the newest ${events.length} of ${more ? `more than ${total}` : total} events;
-    GET /api/v1/provisioning/workflows/{id}/events lists them all.</p>`}
+  return html`${
+    (more || total > events.length) &&
+    html`<p class="muted">Showing the newest ${events.length} of ${more ? `more than ${total}` : total} events;
+    GET /api/v1/provisioning/workflows/{id}/events lists them all.</p>`
+  }
 <div class="table-wrap"><table class="events stack">
   <thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Step</th><th scope="col" class="hide-narrow">Attempt</th>
     <th scope="col">By</th><th scope="col">Details</th></tr></thead>
-  <tbody>${events.map((e) => html`<tr data-event="${e.type}">
+  <tbody>${events.map(
+    (e) => html`<tr data-event="${e.type}">
     <td data-label="Time" class="num">${time(e.created_at)}</td>
     <td data-label="Event"><code>${e.type}</code></td>
     <td data-label="Step">${e.step_name ?? ''}</td>
     <td data-label="Attempt" class="num hide-narrow">${e.attempt ?? ''}</td>
     <td data-label="By">${e.actor ?? ''}</td>
     <td data-label="Details" class="data">${e.reason && html`<div>Reason: ${e.reason}</div>`}${!isEmptyJson(e.data) && html`<code>${jsonText(e.data, 0)}</code>`}</td>
-  </tr>`)}</tbody>
+  </tr>`,
+  )}</tbody>
 </table></div>`;
 }

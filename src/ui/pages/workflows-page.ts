@@ -37,13 +37,17 @@ export function workflowsPage(input: WorkflowsPageInput): SafeHtml {
       <select id="f-status" name="status"><option value="">any</option>${WorkflowStatuses.map((s) => html`<option value="${s}"${f.status === s ? html` selected` : ''}>${label(s)}</option>`)}</select></div>
     <div class="field"><label for="f-service">Service</label>
       <select id="f-service" name="service"><option value="">any</option>${serviceOptions(input.services, f.service)}</select></div>
-    ${session.admin && html`<div class="field"><label for="f-tenant">Tenant</label>
-      <input id="f-tenant" name="tenant" value="${f.tenant ?? ''}" placeholder="any tenant" autocomplete="off"></div>`}
+    ${
+      session.admin &&
+      html`<div class="field"><label for="f-tenant">Tenant</label>
+      <input id="f-tenant" name="tenant" value="${f.tenant ?? ''}" placeholder="any tenant" autocomplete="off"></div>`
+    }
     <div class="field"><button type="submit" class="primary">Filter</button></div>
     ${(f.status || f.service || f.tenant) && html`<div class="field"><a href="/ui/workflows">Clear filters</a></div>`}
   </form>`;
 
-  const rows = input.items.map((w) => html`<tr data-workflow="${w.id}">
+  const rows = input.items.map(
+    (w) => html`<tr data-workflow="${w.id}">
       <td data-label="Workflow"><a class="mono" href="/ui/workflows/${encodeURIComponent(w.id)}">${w.id}</a></td>
       ${session.admin && html`<td data-label="Tenant">${w.tenant_id}</td>`}
       <td data-label="Service" class="num">${w.service_slug} <span class="muted">${w.service_version}</span></td>
@@ -52,11 +56,13 @@ export function workflowsPage(input: WorkflowsPageInput): SafeHtml {
       <td data-label="Steps done" class="num">${w.steps_completed} / ${w.steps_total}</td>
       <td data-label="Created">${time(w.created_at)}</td>
       <td data-label="Updated" class="hide-narrow">${time(w.updated_at)}</td>
-    </tr>`);
+    </tr>`,
+  );
 
-  const table = input.items.length === 0
-    ? html`<p class="card">No workflows match${f.status || f.service || f.tenant ? ' these filters' : ' yet'}.</p>`
-    : html`<div class="table-wrap"><table class="stack">
+  const table =
+    input.items.length === 0
+      ? html`<p class="card">No workflows match${f.status || f.service || f.tenant ? ' these filters' : ' yet'}.</p>`
+      : html`<div class="table-wrap"><table class="stack">
       <caption class="sr-only">Workflows, newest first</caption>
       <thead><tr><th scope="col">Workflow</th>${session.admin && html`<th scope="col">Tenant</th>`}<th scope="col">Service</th>
         <th scope="col" class="hide-narrow">Kind</th><th scope="col">Status</th><th scope="col">Steps done</th>
@@ -68,12 +74,15 @@ export function workflowsPage(input: WorkflowsPageInput): SafeHtml {
     ${input.nextCursor && html`<a rel="next" href="${listUrl(f, { cursor: input.nextCursor })}">Older »</a>`}
   </nav>`;
 
-  return page({ title: 'Workflows', session, assets: input.assets, nav: 'workflows' }, html`
+  return page(
+    { title: 'Workflows', session, assets: input.assets, nav: 'workflows' },
+    html`
 <h1>Workflows <span class="muted">· ${scope}</span></h1>
 ${countLinks}
 ${filterForm}
 ${table}
-${pager}`);
+${pager}`,
+  );
 }
 
 function serviceOptions(services: readonly string[], selected: string | undefined): SafeHtml[] {
