@@ -115,7 +115,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     },
     run: (job, aborted) => runOne(job.row, job.ctx, aborted),
     key: (job) => job.row.id,
-    nextDueAt: () => store.dialect.hot.nextDueAt(now()),
+    nextDueAt: (since) => store.dialect.hot.nextDueAt(since),
   });
 
   async function runOne(row: StepRecord, { wf, outputs }: RunContext, abortRuns: AbortSignal) {

@@ -30,8 +30,12 @@ export interface LeaseLoopOptions<J> {
   /** Runs one job to its end; `aborted` fires when stopping has run out of grace. */
   run(job: J, aborted: AbortSignal): Promise<void>;
   key(job: J): string;
-  /** The earliest future moment a job becomes due, so an idle loop sleeps exactly that long. */
-  nextDueAt(): Promise<number | null>;
+  /**
+   * The earliest moment after `since` (when the last claim looked) a job becomes due, so an idle loop
+   * sleeps exactly that long. Measured from the claim, not from now: a job that became due between the
+   * claim and this query is found (and claimed at once), not skipped until the fallback poll.
+   */
+  nextDueAt(since: number): Promise<number | null>;
   now: () => number;
 }
 
@@ -49,6 +53,7 @@ export function createLeaseLoop<J>(o: LeaseLoopOptions<J>): LeaseLoop {
     while (!stopping.signal.aborted) {
       const free = o.concurrency - running.size;
       let jobs: J[] = [];
+      const lookedAt = o.now();
       if (free > 0) {
         signal.settle(); // this claim sees everything committed before it
         try {
@@ -65,7 +70,7 @@ export function createLeaseLoop<J>(o: LeaseLoopOptions<J>): LeaseLoop {
       if (free > 0 && jobs.length === free) continue; // there may be more due right now
       let idle = o.pollIntervalMs;
       if (free > 0) {
-        const next = await o.nextDueAt().catch(() => null);
+        const next = await o.nextDueAt(lookedAt).catch(() => null);
         if (next !== null) idle = Math.max(1, Math.min(idle, next - o.now()));
       }
       await signal.sleep(idle);

