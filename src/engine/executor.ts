@@ -73,6 +73,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   const workerId = `w_${ulid()}`;
   let claimSeq = 0;
   let tenantCursor = '';
+  /** Outcomes whose requests ended, on their way into the commit queue, by workflow. */
+  const recording = new Map<Promise<void>, string>();
+  /** The last claim passed over steps of workflows with an outcome being recorded: look again after each record. */
+  let skippedBusy = false;
 
   interface Job {
     row: StepRecord;
@@ -97,7 +101,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         now: now(),
         leaseGraceMs: config.leaseGraceMs,
         afterTenant: tenantCursor,
+        // A workflow whose outcome is not yet recorded has no next step yet: a sibling claimed now would
+        // start on a decision (fail and hold, cancel) that is about to be made.
+        skipWorkflows: [...new Set(recording.values())],
       });
+      skippedBusy = recording.size > 0 && claimed.length < free;
       tenantCursor = nextCursor(tenantCursor, claimed, free);
       if (claimed.length === 0) return [];
       let found: Map<string, RunContext>;
@@ -113,12 +121,25 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         return ctx ? [{ row, ctx }] : [];
       });
     },
-    run: (job, aborted) => runOne(job.row, job.ctx, aborted),
+    // The slot is the request to the service: it frees when the answer is in, and the outcome is
+    // recorded beside the next claims (it joins the commit queue; stop waits for it). Holding the slot
+    // through the commit made every step wait for a batch on PostgreSQL, which capped a process at
+    // concurrency ÷ (request + commit) steps per second.
+    run: async (job, aborted) => {
+      const record = await runOne(job.row, job.ctx, aborted);
+      if (!record) return;
+      const p = record().finally(() => {
+        recording.delete(p);
+        if (skippedBusy) loop.wake();
+      });
+      recording.set(p, job.row.workflow_id);
+    },
     key: (job) => job.row.id,
     nextDueAt: (since) => store.dialect.hot.nextDueAt(since),
   });
 
-  async function runOne(row: StepRecord, { wf, outputs }: RunContext, abortRuns: AbortSignal) {
+  /** Runs the attempt's I/O; returns what records its outcome, or null when there is nothing to record. */
+  async function runOne(row: StepRecord, { wf, outputs }: RunContext, abortRuns: AbortSignal): Promise<(() => Promise<void>) | null> {
     const owner = row.lease_owner as string;
     const slog = log.child({ workflow_id: row.workflow_id, tenant: row.tenant_id, step: row.name, attempt: row.attempt });
     const started = now();
@@ -198,50 +219,53 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         .catch(() => undefined);
       span.setAttributes({ 'provisioner.outcome': 'released' });
       span.end();
-      return;
+      return null;
     }
 
-    const src: OutcomeSource = { guard: { owner }, trigger };
-    const applied = await commitWithRetry(
-      row.workflow_id,
-      (d) => {
-        const s = d.stepById(row.id);
-        if (!s || s.lease_owner !== owner) return null; // the lease passed to another worker, or an operator ended the step
-        if (compensating) {
-          applyCompensationOutcome(d, s, outcome, { owner });
+    return () => recordOutcome();
+    async function recordOutcome() {
+      const src: OutcomeSource = { guard: { owner }, trigger };
+      const applied = await commitWithRetry(
+        row.workflow_id,
+        (d) => {
+          const s = d.stepById(row.id);
+          if (!s || s.lease_owner !== owner) return null; // the lease passed to another worker, or an operator ended the step
+          if (compensating) {
+            applyCompensationOutcome(d, s, outcome, { owner });
+            return s;
+          }
+          const restore = d.checkpoint();
+          try {
+            applyStepOutcome(d, s, withEarlyReport(d, s, outcome), src);
+          } catch (e) {
+            if (!(e instanceof CredentialsUnreadable)) throw e;
+            // Fails once with the reason, instead of losing the outcome and re-running the step forever.
+            restore();
+            failStep(d, s, `the reported credentials could not be stored: ${e.message}`, src);
+            advance(d);
+          }
           return s;
-        }
-        const restore = d.checkpoint();
-        try {
-          applyStepOutcome(d, s, withEarlyReport(d, s, outcome), src);
-        } catch (e) {
-          if (!(e instanceof CredentialsUnreadable)) throw e;
-          // Fails once with the reason, instead of losing the outcome and re-running the step forever.
-          restore();
-          failStep(d, s, `the reported credentials could not be stored: ${e.message}`, src);
-          advance(d);
-        }
-        return s;
-      },
-      slog,
-      abortRuns,
-    );
-    if (applied?.status === 'completed')
-      outputs.set(applied.name, { name: applied.name, output: applied.output, response: applied.response });
-    deps.hooks?.onAttempt?.(row.type, applied ? outcome.kind : 'lost', now() - started);
-    span.setAttributes({ 'provisioner.outcome': applied ? outcome.kind : 'lost' });
-    if (outcome.kind === 'failed' || outcome.kind === 'retry') span.setError(outcome.error);
-    span.end();
-    if (!applied) {
-      deps.hooks?.onLeaseLost?.();
-      slog.warn('lease lost; outcome discarded');
-    }
-    // The outcome's kind only: an error text may quote a service's answer, which logs never carry.
-    else
-      slog.debug(
-        { trigger: compensating ? 'compensate' : trigger, outcome: outcome.kind, duration_ms: now() - started },
-        'step attempt ended',
+        },
+        slog,
+        abortRuns,
       );
+      if (applied?.status === 'completed')
+        outputs.set(applied.name, { name: applied.name, output: applied.output, response: applied.response });
+      deps.hooks?.onAttempt?.(row.type, applied ? outcome.kind : 'lost', now() - started);
+      span.setAttributes({ 'provisioner.outcome': applied ? outcome.kind : 'lost' });
+      if (outcome.kind === 'failed' || outcome.kind === 'retry') span.setError(outcome.error);
+      span.end();
+      if (!applied) {
+        deps.hooks?.onLeaseLost?.();
+        slog.warn('lease lost; outcome discarded');
+      }
+      // The outcome's kind only: an error text may quote a service's answer, which logs never carry.
+      else
+        slog.debug(
+          { trigger: compensating ? 'compensate' : trigger, outcome: outcome.kind, duration_ms: now() - started },
+          'step attempt ended',
+        );
+    }
   }
 
   /** A callback that arrived while the request was still in flight wins over "now wait" or "retry". */
@@ -304,10 +328,11 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     async stop(graceMs = 10_000) {
       if (beating) clearInterval(beating);
       await loop.stop(graceMs);
+      await Promise.allSettled([...recording.keys()]);
       await commits.drain();
       await workersRepo.remove(store.db, workerId).catch(() => undefined);
     },
-    running: () => loop.running(),
+    running: () => loop.running() + recording.size,
   };
 }
 

@@ -19,8 +19,8 @@ const BIGINT = new Set([
 ]);
 const typed = (c: string, i: number) => `(v ->> ${i})${INTEGER.has(c) ? '::integer' : BIGINT.has(c) ? '::bigint' : ''}`;
 const setFrom = (cols: readonly string[]) => cols.map((c, i) => `${c} = ${typed(c, i + 1)}`).join(', ');
-const insertFrom = (table: string, cols: readonly string[]) =>
-  `insert into ${table} (${cols.join(', ')}) select ${cols.map(typed).join(', ')} from jsonb_array_elements($1::jsonb) v`;
+const insertFrom = (table: string, cols: readonly string[], param: number) =>
+  `insert into ${table} (${cols.join(', ')}) select ${cols.map(typed).join(', ')} from jsonb_array_elements($${param}::jsonb) v`;
 
 const due = DUE('$1::bigint');
 
@@ -38,11 +38,13 @@ ring(tenant_id, n) as (
 ),
 firsts as (
   select s.id, s.next_run_at as at from ring cross join lateral (
-    select id, next_run_at from steps where tenant_id = ring.tenant_id and ${due} order by next_run_at limit 1 for update skip locked
+    select id, next_run_at from steps where tenant_id = ring.tenant_id and ${due} and workflow_id <> all($6::text[])
+    order by next_run_at limit 1 for update skip locked
   ) s
 ),
 rest as (
-  select id, next_run_at as at from steps where ${due} and id not in (select id from firsts) order by next_run_at limit $3 for update skip locked
+  select id, next_run_at as at from steps where ${due} and workflow_id <> all($6::text[]) and id not in (select id from firsts)
+  order by next_run_at limit $3 for update skip locked
 ),
 chosen as (
   select id from (select id, 0 as p, at from firsts union all select id, 1 as p, at from rest) x order by p, at limit $3
@@ -73,16 +75,17 @@ const Q = {
     name: 'pv_load_steps',
     text: 'select * from steps where workflow_id = any($1::text[]) order by workflow_id, position for update',
   },
-  writeSteps: {
-    name: 'pv_write_steps',
-    text: `update steps s set ${setFrom(MUTABLE_STEP_COLUMNS)} from jsonb_array_elements($1::jsonb) v where s.id = v ->> 0`,
+  // Every write of a batch in one statement (one round trip): data-modifying CTEs run once each, referenced or
+  // not, and touch different tables; an empty array writes nothing.
+  writeAll: {
+    name: 'pv_write_all',
+    text: `with
+steps_written as (update steps s set ${setFrom(MUTABLE_STEP_COLUMNS)} from jsonb_array_elements($1::jsonb) v where s.id = v ->> 0),
+workflows_written as (update workflows w set ${setFrom(MUTABLE_WORKFLOW_COLUMNS)} from jsonb_array_elements($2::jsonb) v where w.id = v ->> 0),
+events_written as (${insertFrom('events', EVENT_COLUMNS, 3)}),
+outbox_written as (${insertFrom('outbox', OUTBOX_COLUMNS, 4)})
+select 1`,
   },
-  writeWorkflows: {
-    name: 'pv_write_wf',
-    text: `update workflows w set ${setFrom(MUTABLE_WORKFLOW_COLUMNS)} from jsonb_array_elements($1::jsonb) v where w.id = v ->> 0`,
-  },
-  insertEvents: { name: 'pv_ins_events', text: insertFrom('events', EVENT_COLUMNS) },
-  insertOutbox: { name: 'pv_ins_outbox', text: insertFrom('outbox', OUTBOX_COLUMNS) },
 };
 
 export function createPostgresHotPath(pool: pg.Pool): HotPath {
@@ -103,7 +106,8 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
   }
 
   return {
-    claim: (o) => withClient((c) => run<StepRecord>(c, Q.claim, [o.now, o.afterTenant, o.limit, o.owner, o.now + o.leaseGraceMs])),
+    claim: (o) =>
+      withClient((c) => run<StepRecord>(c, Q.claim, [o.now, o.afterTenant, o.limit, o.owner, o.now + o.leaseGraceMs, o.skipWorkflows])),
 
     nextDueAt: async (now) => (await run<{ at: number | null }>(pool, Q.nextDue, [now]))[0]?.at ?? null,
 
@@ -121,11 +125,13 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
           for (const wf of await run<WorkflowRecord>(c, Q.loadWorkflows, [ids])) loaded.set(wf.id, { wf, steps: [] });
           for (const step of await run<StepRecord>(c, Q.loadSteps, [ids])) loaded.get(step.workflow_id)?.steps.push(step);
           const { writes, result } = decide(loaded);
-          if (writes.steps.length > 0) await run(c, Q.writeSteps, [rowsAsJson(writes.steps, ['id', ...MUTABLE_STEP_COLUMNS])]);
-          if (writes.workflows.length > 0)
-            await run(c, Q.writeWorkflows, [rowsAsJson(writes.workflows, ['id', ...MUTABLE_WORKFLOW_COLUMNS])]);
-          if (writes.events.length > 0) await run(c, Q.insertEvents, [rowsAsJson(writes.events, EVENT_COLUMNS)]);
-          if (writes.outbox.length > 0) await run(c, Q.insertOutbox, [rowsAsJson(writes.outbox, OUTBOX_COLUMNS)]);
+          if (writes.steps.length + writes.workflows.length + writes.events.length + writes.outbox.length > 0)
+            await run(c, Q.writeAll, [
+              rowsAsJson(writes.steps, ['id', ...MUTABLE_STEP_COLUMNS]),
+              rowsAsJson(writes.workflows, ['id', ...MUTABLE_WORKFLOW_COLUMNS]),
+              rowsAsJson(writes.events, EVENT_COLUMNS),
+              rowsAsJson(writes.outbox, OUTBOX_COLUMNS),
+            ]);
           await c.query('commit');
           return result;
         } catch (e) {

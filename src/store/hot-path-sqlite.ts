@@ -12,9 +12,9 @@ const due = DUE('@now');
 // (measured 2026-12-01 on this machine): SQLite re-evaluated the CTE's parts inside the UPDATE.
 const CLAIM_SQL = {
   /** The oldest due step of the first tenant after the cursor that has one (index steps_due_tenant). */
-  nextTenant: `select tenant_id, id, next_run_at from steps where tenant_id > @after and ${due} order by tenant_id, next_run_at limit 1`,
+  nextTenant: `select tenant_id, workflow_id, id from steps where tenant_id > @after and ${due} order by tenant_id, next_run_at limit 1`,
   /** The oldest due steps overall (index steps_due). */
-  oldest: `select tenant_id, id, next_run_at from steps where ${due} order by next_run_at limit @limit`,
+  oldest: `select tenant_id, workflow_id, id from steps where ${due} order by next_run_at limit @limit`,
   lease: `update steps set
   lease_owner = @owner,
   lease_expires_at = @leaseBase + timeout_ms,
@@ -67,22 +67,23 @@ export function createSqliteHotPath(raw: Database.Database, db: Kysely<Db>): Hot
             const at = { now: o.now };
             // One step per tenant, round-robin from the cursor (a tenant with 10,000 queued steps does not
             // starve one with 1), then the oldest due steps overall for the slots left.
-            const chosen = new Map<string, number>();
+            const skip = new Set(o.skipWorkflows);
+            const chosen = new Set<string>();
             let after = o.afterTenant;
-            for (let n = 0; n < o.limit; n++) {
+            for (let n = 0; n < o.limit + skip.size; n++) {
               const next = s.nextTenant.get<CandidateRow>({ ...at, after });
-              if (!next) break;
-              chosen.set(next.id, 0);
+              if (!next || chosen.size >= o.limit) break;
+              if (!skip.has(next.workflow_id)) chosen.add(next.id);
               after = next.tenant_id;
             }
             if (chosen.size < o.limit)
-              for (const row of s.oldest.all<CandidateRow>({ ...at, limit: o.limit + chosen.size })) {
+              for (const row of s.oldest.all<CandidateRow>({ ...at, limit: o.limit + chosen.size + skip.size })) {
                 if (chosen.size >= o.limit) break;
-                if (!chosen.has(row.id)) chosen.set(row.id, 1);
+                if (!skip.has(row.workflow_id)) chosen.add(row.id);
               }
             const leased: StepRecord[] = [];
             const params = { ...at, owner: o.owner, leaseBase: o.now + o.leaseGraceMs, id: '' };
-            for (const id of chosen.keys()) {
+            for (const id of chosen) {
               params.id = id;
               const row = s.lease.get<StepRecord>(params);
               if (row) leased.push(row);
@@ -126,8 +127,8 @@ export function createSqliteHotPath(raw: Database.Database, db: Kysely<Db>): Hot
 
 interface CandidateRow {
   tenant_id: string;
+  workflow_id: string;
   id: string;
-  next_run_at: number;
 }
 
 interface Reader {

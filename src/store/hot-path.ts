@@ -27,6 +27,8 @@ export interface ClaimRequest {
   leaseGraceMs: number;
   /** Round-robin cursor over tenants: the ring of "one step per tenant" starts after this one. */
   afterTenant: string;
+  /** Steps of these workflows are not claimed (their last outcome is still being recorded). */
+  skipWorkflows: readonly string[];
 }
 
 export interface RunContextRows {

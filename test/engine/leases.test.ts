@@ -6,7 +6,7 @@ import { testDialects, type TestRuntime } from '../support/runtime.js';
 import { extraExecutor, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, untilWorkflow } from '../support/engine.js';
 
 function claimAs(rt: TestRuntime, owner: string) {
-  return rt.store.dialect.hot.claim({ owner, limit: 1, now: Date.now(), leaseGraceMs: 300, afterTenant: '' });
+  return rt.store.dialect.hot.claim({ owner, limit: 1, now: Date.now(), leaseGraceMs: 300, afterTenant: '', skipWorkflows: [] });
 }
 
 for (const dialect of testDialects()) {
@@ -52,6 +52,20 @@ for (const dialect of testDialects()) {
       assert.deepEqual(stepOf(d, 'create').output, { id: 'acc' });
       assert.equal(await stepsRepo.updateFenced(rt.store.db, { stepId: claimed.id, owner: 'dead-worker:1' }, { status: 'failed' }), false);
       assert.equal(stepOf(await rt.queries.detail(workflowId, null), 'create').status, 'completed');
+    });
+
+    it('does not claim a step of a workflow whose last outcome is still being recorded', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/accounts' } }]);
+      const a = await registerAndStart(rt, m);
+      const b = await registerAndStart(rt, m, { register: false });
+      const claim = (skipWorkflows: string[]) =>
+        rt.store.dialect.hot.claim({ owner: 'probe:1', limit: 5, now: Date.now(), leaseGraceMs: 300, afterTenant: '', skipWorkflows });
+      const first = (await claim([a.workflowId])).map((s) => s.workflow_id);
+      assert.ok(first.includes(b.workflowId) && !first.includes(a.workflowId), `claimed ${first.join(', ')}`);
+      const second = (await claim([])).map((s) => s.workflow_id);
+      assert.ok(second.includes(a.workflowId), 'once recorded, its step is claimed');
     });
 
     it('ignores the outcome of a worker that lost its lease while its request was in flight', async (t) => {
