@@ -2,6 +2,7 @@
 // time, and the total (inclusive) time per source file and per package, so hot spots read at a glance.
 //   node --import tsx bench/profile-summary.ts bench/tmp/profiles/engine-sqlite.cpuprofile [top]
 import { readFileSync } from 'node:fs';
+import { ENGINE_BUILD_DIR } from './support/engine-build.js';
 
 interface CallFrame {
   functionName: string;
@@ -64,11 +65,15 @@ export function summarizeProfile(p: Profile, top = 25): ProfileSummary {
   });
   const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 
-  const fileOf = (f: CallFrame) =>
-    f.url
+  const fileOf = (f: CallFrame) => {
+    const file = f.url
       .replace(/^file:\/\//, '')
       .replace(ROOT, '')
-      .replace(/\?.*$/, '') || `(${f.functionName || 'native'})`;
+      .replace(/\?.*$/, '');
+    // The engine runs compiled (bench/support/engine-build.ts): name its files by their sources.
+    const compiled = file.startsWith(`${ENGINE_BUILD_DIR}/`);
+    return (compiled ? file.slice(ENGINE_BUILD_DIR.length + 1).replace(/\.js$/, '.ts') : file) || `(${f.functionName || 'native'})`;
+  };
   const pkgOf = (f: CallFrame) => {
     const file = fileOf(f);
     const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(file);

@@ -24,15 +24,17 @@ export interface ForkOptions {
   /** Extra node flags, e.g. --cpu-prof. */
   execArgv?: string[];
   env?: NodeJS.ProcessEnv;
+  /** The script is compiled JavaScript: run it without tsx (no loader thread, no on-the-fly transforms). */
+  compiled?: boolean;
 }
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Starts `script` (a .ts file, run through tsx) and waits until it serves its API. */
+/** Starts `script` (a .ts file run through tsx, or compiled JavaScript) and waits until it serves its API. */
 export async function forkChild<A extends Api>(script: string, opts: ForkOptions = {}): Promise<RpcChild<A>> {
   const child: ChildProcess = fork(script, [], {
     cwd: repoRoot,
-    execArgv: ['--import', 'tsx', ...(opts.execArgv ?? [])],
+    execArgv: [...(opts.compiled ? [] : ['--import', 'tsx']), ...(opts.execArgv ?? [])],
     env: opts.env ?? process.env,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

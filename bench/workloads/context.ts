@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { BenchOptions } from '../options.js';
 import type { BenchDialect, FreshDatabase } from '../support/databases.js';
 import { forkChild, type RpcChild } from '../support/rpc.js';
@@ -11,6 +10,7 @@ import { freePort } from '../support/stats.js';
 import type { SimApi } from '../sim-service.js';
 import type { EngineApi } from '../engine-process.js';
 import { connectApi, type BenchApi } from '../support/api.js';
+import { compiledEngine } from '../support/engine-build.js';
 
 export interface DialectRun {
   dialect: BenchDialect;
@@ -34,7 +34,6 @@ export interface Engine {
 const SECRET_KEY = randomBytes(32).toString('base64');
 const JWT_SECRET = randomBytes(24).toString('base64url');
 
-const ENGINE_SCRIPT = fileURLToPath(new URL('../engine-process.ts', import.meta.url));
 const STATEMENT_METER = new URL('../support/statement-meter.mjs', import.meta.url).href;
 
 /**
@@ -56,7 +55,7 @@ export async function launchEngine(
     STATEMENT_METER,
     ...(opts.profileAs && run.options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(run.options.cpuProfDir, opts.profileAs)}`] : []),
   ];
-  const child = await forkChild<EngineApi>(ENGINE_SCRIPT, { execArgv });
+  const child = await forkChild<EngineApi>(await compiledEngine(), { execArgv, compiled: true });
   const jwtSecret = opts.jwtSecret ?? JWT_SECRET;
   try {
     const info = await child.call('start', {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Db } from './db-types.js';
@@ -85,6 +86,8 @@ class PgWakeups implements WakeupChannel {
   private client: pg.Client | null = null;
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Sent as the payload: our own NOTIFY comes back on our LISTEN, and local listeners were told already. */
+  private readonly origin = randomUUID();
 
   constructor(
     private url: string,
@@ -117,6 +120,7 @@ class PgWakeups implements WakeupChannel {
       }
     });
     client.on('notification', (n) => {
+      if (n.payload === this.origin) return;
       if (n.channel === 'provisioner_steps') this.local.notify('steps');
       else if (n.channel === 'provisioner_webhooks') this.local.notify('webhooks');
     });
@@ -140,7 +144,7 @@ class PgWakeups implements WakeupChannel {
   notify(topic: WakeTopic) {
     this.local.notify(topic);
     // Fire and forget by design: a lost NOTIFY only delays other replicas until their fallback poll.
-    this.pool.query(`select pg_notify('provisioner_${topic}', '')`).catch(() => undefined);
+    this.pool.query('select pg_notify($1, $2)', [`provisioner_${topic}`, this.origin]).catch(() => undefined);
   }
 
   subscribe(topic: WakeTopic, listener: () => void) {
