@@ -44,7 +44,8 @@ firsts as (
 ),
 rest as (
   select id, next_run_at as at from steps where ${due} and workflow_id <> all($6::text[]) and id not in (select id from firsts)
-  order by next_run_at limit $3 for update skip locked
+  -- Only the slots the ring left: a row locked here and then not chosen would cost a heap write for nothing.
+  order by next_run_at limit greatest(0, $3 - (select count(*) from firsts)) for update skip locked
 ),
 chosen as (
   select id from (select id, 0 as p, at from firsts union all select id, 1 as p, at from rest) x order by p, at limit $3
