@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { benchSecretKey } from './secrets.js';
 
 export type BenchDialect = 'sqlite' | 'postgres';
 
@@ -90,6 +91,8 @@ export function readsCacheKey(shape: object): string {
   const h = createHash('sha256').update(JSON.stringify(shape));
   for (const f of ['bench/workloads/seed.ts', 'bench/manifest.ts']) h.update(readFileSync(join(ROOT, f)));
   h.update(readdirSync(join(ROOT, 'src/store/migrations')).sort().join(','));
+  // Sealed with the bench's key: a new key (bench/tmp/secret-key removed) needs a new seed.
+  h.update(benchSecretKey());
   return h.digest('hex').slice(0, 12);
 }
 

@@ -11,6 +11,7 @@ import type { SimApi } from '../sim-service.js';
 import type { EngineApi } from '../engine-process.js';
 import { connectApi, type BenchApi } from '../support/api.js';
 import { compiledEngine } from '../support/engine-build.js';
+import { benchSecretKey } from '../support/secrets.js';
 
 export interface DialectRun {
   dialect: BenchDialect;
@@ -30,8 +31,9 @@ export interface Engine {
   stop(): Promise<void>;
 }
 
-// One pair of secrets per bench run, so every launch on a database reads what an earlier one stored.
-const SECRET_KEY = randomBytes(32).toString('base64');
+// One JWT secret per bench run; the secret key is kept across runs (bench/support/secrets.ts), so every
+// launch on a database, a kept reads database included, reads what an earlier one stored.
+const SECRET_KEY = benchSecretKey();
 const JWT_SECRET = randomBytes(24).toString('base64url');
 
 const STATEMENT_METER = new URL('../support/statement-meter.mjs', import.meta.url).href;

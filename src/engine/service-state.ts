@@ -7,7 +7,7 @@ import type { JsonObject } from '../domain/json.js';
 import type { CredentialCipher } from './credential-cipher.js';
 
 export type ServiceStateOf = DerivedState<Workflow> & {
-  rows: { current: WorkflowRow | null; active: WorkflowRow | null; lastCompleted: WorkflowRow | null };
+  rows: { current: WorkflowRow | null; active: WorkflowRow | null };
   lastCompletedId: string | null;
 };
 
@@ -20,7 +20,7 @@ export async function loadServiceState(db: Queryable, tenantId: string, serviceS
   const d = deriveServiceState({ lastCompleted: map(i.lastCompleted), latest: map(i.latest), active: map(i.active) });
   return {
     ...d,
-    rows: { current: d.current ? (byId.get(d.current.id) ?? null) : null, active: i.active, lastCompleted: i.lastCompleted },
+    rows: { current: d.current ? (byId.get(d.current.id) ?? null) : null, active: i.active },
     lastCompletedId: i.lastCompleted?.id ?? null,
   };
 }

@@ -66,8 +66,9 @@ export function createWorkflowQueries(deps: { store: Store; cipher: CredentialCi
    * the one under way, else a failed one that left the state failed, else the one whose result is in force.
    */
   async function status(tenantId: string, serviceSlug: string) {
-    const [service, st] = await Promise.all([servicesRepo.get(store.db, serviceSlug), loadServiceState(store.db, tenantId, serviceSlug)]);
-    const ended = st.rows.lastCompleted;
+    const service = await servicesRepo.get(store.db, serviceSlug);
+    const st = await loadServiceState(store.db, tenantId, serviceSlug);
+    const ended = st.lastCompletedId !== null ? await workflowsRepo.get(store.db, st.lastCompletedId) : null;
     if (!service && !ended && !st.active && !st.lastFailure)
       throw new NotFound(`unknown service "${serviceSlug}"; GET /api/v1/catalog/services lists the services`);
     const failedState = st.state === 'provision_failed' || st.state === 'deprovision_failed';

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { Queryable } from './queryable.js';
 import type { WorkflowRow } from './workflows-repo.js';
 import { ActiveWorkflowStatuses } from '../domain/model.js';
@@ -12,20 +11,16 @@ export const serviceStateRepo = {
   ): Promise<{ lastCompleted: WorkflowRow | null; latest: WorkflowRow | null; active: WorkflowRow | null }> {
     const forService = () =>
       db.selectFrom('workflows').selectAll().where('tenant_id', '=', tenantId).where('service_slug', '=', serviceSlug);
-    // One statement (a read is one round trip on PostgreSQL): the newest row of each kind, marked.
-    const newest = (pick: string, q: ReturnType<typeof forService>) =>
-      db.selectFrom(q.orderBy('id', 'desc').limit(1).as('w')).selectAll('w').select(sql.lit(pick).as('pick'));
-    const rows = await newest('last_completed', forService().where('status', '=', 'completed'))
-      .unionAll(newest('latest', forService()))
-      .unionAll(newest('active', forService().where('status', 'in', [...ActiveWorkflowStatuses])))
-      .execute();
-    const of = (pick: string): WorkflowRow | null => {
-      const r = rows.find((x) => x.pick === pick);
-      if (!r) return null;
-      const { pick: _, ...row } = r;
-      return row as WorkflowRow;
-    };
-    return { lastCompleted: of('last_completed'), latest: of('latest'), active: of('active') };
+    const [lastCompleted, latest, active] = await Promise.all([
+      forService().where('status', '=', 'completed').orderBy('id', 'desc').limit(1).executeTakeFirst(),
+      forService().orderBy('id', 'desc').limit(1).executeTakeFirst(),
+      forService()
+        .where('status', 'in', [...ActiveWorkflowStatuses])
+        .orderBy('id', 'desc')
+        .limit(1)
+        .executeTakeFirst(),
+    ]);
+    return { lastCompleted: lastCompleted ?? null, latest: latest ?? null, active: active ?? null };
   },
 
   /**
@@ -33,18 +28,26 @@ export const serviceStateRepo = {
    * results in force (parameters, endpoint, credentials) while the service is provisioned.
    */
   async provisionedChain(db: Queryable, tenantId: string, serviceSlug: string, upToId: string): Promise<WorkflowRow[]> {
-    const forService = () =>
-      db
-        .selectFrom('workflows')
-        .where('tenant_id', '=', tenantId)
-        .where('service_slug', '=', serviceSlug)
-        .where('status', '=', 'completed');
-    // The newest completed provision up to `upToId` is the root; no root, no rows (`id >= null` matches nothing).
-    const root = forService().select('id').where('kind', '=', 'provision').where('id', '<=', upToId).orderBy('id', 'desc').limit(1);
-    return forService()
+    const root = await db
+      .selectFrom('workflows')
+      .select('id')
+      .where('tenant_id', '=', tenantId)
+      .where('service_slug', '=', serviceSlug)
+      .where('kind', '=', 'provision')
+      .where('status', '=', 'completed')
+      .where('id', '<=', upToId)
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!root) return [];
+    return db
+      .selectFrom('workflows')
       .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('service_slug', '=', serviceSlug)
       .where('kind', 'in', ['provision', 'update'])
-      .where('id', '>=', root)
+      .where('status', '=', 'completed')
+      .where('id', '>=', root.id)
       .where('id', '<=', upToId)
       .orderBy('id', 'asc')
       .execute();
