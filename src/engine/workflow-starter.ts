@@ -70,7 +70,15 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
     // The provisioned state, not the latest workflow, decides what may start (issue 12 item 5).
     const state = await loadServiceState(store.db, req.tenantId, req.serviceSlug);
     const refusal = startRefusal(req.kind, state, req);
-    if (refusal) throw state.active ? new ActiveWorkflowConflict(refusal, state.active.id) : new Conflict(refusal);
+    if (refusal) {
+      // A concurrent repeat of this request may have committed its workflow since the key was looked up:
+      // that workflow is the answer, not a conflict with it.
+      if (req.idempotencyKey) {
+        const existing = await workflowsRepo.findByIdempotencyKey(store.db, req.tenantId, req.idempotencyKey);
+        if (existing) return sameRequestOrConflict(existing, req);
+      }
+      throw state.active ? new ActiveWorkflowConflict(refusal, state.active.id) : new Conflict(refusal);
+    }
 
     let specs: StepSpec[];
     let provisionId: string | null = null;

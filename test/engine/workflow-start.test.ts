@@ -86,6 +86,16 @@ for (const dialect of testDialects()) {
       const raced = await Promise.all([start(m.slug, racer, 'key-2'), start(m.slug, racer, 'key-2')]);
       assert.equal(raced[0].workflowId, raced[1].workflowId, 'concurrent repeats of a key get the same workflow');
       assert.deepEqual(raced.map((r) => r.created).sort(), [false, true]);
+
+      // Many at once: a repeat that looks up the key before the first commits, and the service's state
+      // after, finds the first workflow active; it must answer with that workflow, not a conflict.
+      const tenants = Array.from({ length: 15 }, () => unique('tenant'));
+      const all = await Promise.all(tenants.flatMap((tn) => [1, 2, 3].map(() => start(m.slug, tn, 'key-3').then((r) => ({ tn, ...r })))));
+      for (const tn of tenants) {
+        const mine = all.filter((r) => r.tn === tn);
+        assert.equal(new Set(mine.map((r) => r.workflowId)).size, 1, `one workflow for ${tn}`);
+        assert.equal(mine.filter((r) => r.created).length, 1, `created once for ${tn}`);
+      }
     });
 
     it('refuses an unknown service', async () => {
