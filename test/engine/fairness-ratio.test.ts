@@ -10,6 +10,11 @@ import { extraExecutor, simFor, untilWorkflow } from '../support/engine.js';
  * never as an absolute time. The service answers after a fixed delay that dominates each step, so the
  * ratio compares waiting for a worker slot (at most one step's time per step), not the CPU noise of a
  * busy test machine; with a few milliseconds, a neighbour test's burst alone could double a run.
+ *
+ * The backlog's answers take 50–149 ms (100 on average), as a real service's do, so its slots free one
+ * at a time. With one fixed delay every slot would free in the same instant, and a step that became due
+ * just after would wait a whole round for the next: the slot is the request, freed when the answer is in
+ * and taken by the next claim while the outcome is still being recorded.
  */
 const BACKLOG = 200;
 const CONCURRENCY = 4;
@@ -32,7 +37,10 @@ for (const dialect of testDialects()) {
       const executor = extraExecutor(rt);
       t.after(() => executor.stop(200));
       const sim = await simFor(t);
-      sim.route('POST', '/step', { json: { ok: true }, delayMs: SERVICE_DELAY_MS });
+      sim.route('POST', '/step', (req, nth) => ({
+        json: { ok: true },
+        delayMs: req.headers['x-provisioner-tenant'] === 'big' ? SERVICE_DELAY_MS / 2 + ((nth * 37) % SERVICE_DELAY_MS) : SERVICE_DELAY_MS,
+      }));
       const provision = [
         { name: 'create', type: 'http', request: { path: '/step' } },
         { name: 'configure', type: 'http', depends_on: ['create'], request: { path: '/step' } },
