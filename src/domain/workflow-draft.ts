@@ -75,6 +75,16 @@ export class WorkflowDraft {
     return this.wf.status as WorkflowStatus;
   }
 
+  /** When the first step not leased at `at` is due (it may be already), or null when none waits. */
+  earliestDue(at: number): number | null {
+    let first: number | null = null;
+    for (const s of this.steps) {
+      if (s.next_run_at === null || (s.lease_expires_at !== null && s.lease_expires_at >= at)) continue;
+      if (first === null || s.next_run_at < first) first = s.next_run_at;
+    }
+    return first;
+  }
+
   step(name: string): StepRecord | undefined {
     return this.steps.find((s) => s.name === name);
   }

@@ -25,6 +25,12 @@ export class CredentialsUnreadable extends Error {
  */
 export interface CommitQueue {
   submit<T>(workflowId: string, decide: (d: WorkflowDraft) => T): Promise<T>;
+  /**
+   * Tells `listener` when a committed batch leaves a step due later (a poll, a retry's backoff): a claim
+   * loop that measured its sleep before the commit would otherwise sleep past it. Steps due already are
+   * announced to every replica (the 'steps' wake-up) instead.
+   */
+  onLaterDue(listener: (at: number) => void): () => void;
   /** Resolves once everything queued so far is committed or rejected. */
   drain(): Promise<void>;
 }
@@ -53,6 +59,7 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
   const now = deps.clock ?? Date.now;
   let queue: Item[] = [];
   let flushing: Promise<void> | null = null;
+  const laterDue = new Set<(at: number) => void>();
 
   const sealer: CredentialSealer = {
     seal: (value) => cipher.encrypt(value),
@@ -81,10 +88,11 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
   async function flush(batch: Item[]): Promise<void> {
     const ids = [...new Set(batch.map((i) => i.workflowId))].sort();
     let signals: Signals;
+    const drafts = new Map<string, WorkflowDraft>();
     try {
       signals = await store.dialect.hot.applyBatch(ids, (loaded) => {
         const at = now();
-        const drafts = new Map<string, WorkflowDraft>();
+        drafts.clear();
         for (const item of batch) {
           item.value = undefined;
           item.error = undefined;
@@ -127,9 +135,16 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
       else if (n.type === 'workflow.failed') log.warn(fields, 'workflow failed');
       else log.warn(fields, n.type === 'step.compensation_failed' ? 'compensation failed' : 'step failed');
     }
-    // After the commit, never inside it: a listener would look before the rows exist.
+    // After the commit, never inside it: a listener would look before the rows exist. Every due step of
+    // the batch's workflows is announced, not only those it made due: a claim on PostgreSQL passes over
+    // rows a batch holds (SKIP LOCKED), and an executor's claims pass over workflows whose outcome is being
+    // recorded, so a step due before this commit may have been passed over.
     const wakeups = store.dialect.wakeups();
-    if (signals.wake) wakeups.notify('steps');
+    const committedAt = now();
+    let first = Number.POSITIVE_INFINITY;
+    for (const d of drafts.values()) first = Math.min(first, d.earliestDue(committedAt) ?? first);
+    if (signals.wake || first <= committedAt) wakeups.notify('steps');
+    else if (first < Number.POSITIVE_INFINITY) for (const listener of laterDue) listener(first);
     if (signals.emitted) wakeups.notify('webhooks');
     for (const item of batch) {
       if (item.error !== undefined) item.reject(item.error);
@@ -148,6 +163,10 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
     },
     async drain() {
       while (flushing) await flushing;
+    },
+    onLaterDue(listener) {
+      laterDue.add(listener);
+      return () => laterDue.delete(listener);
     },
   };
 }

@@ -75,8 +75,6 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   let tenantCursor = '';
   /** Outcomes whose requests ended, on their way into the commit queue, by workflow. */
   const recording = new Map<Promise<void>, string>();
-  /** The last claim passed over steps of workflows with an outcome being recorded: look again after each record. */
-  let skippedBusy = false;
 
   interface Job {
     row: StepRecord;
@@ -102,10 +100,10 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         leaseGraceMs: config.leaseGraceMs,
         afterTenant: tenantCursor,
         // A workflow whose outcome is not yet recorded has no next step yet: a sibling claimed now would
-        // start on a decision (fail and hold, cancel) that is about to be made.
+        // start on a decision (fail and hold, cancel) that is about to be made. The commit that records it
+        // announces the workflow's due steps (commit queue), so the loop looks again.
         skipWorkflows: [...new Set(recording.values())],
       });
-      skippedBusy = recording.size > 0 && claimed.length < free;
       tenantCursor = nextCursor(tenantCursor, claimed, free);
       if (claimed.length === 0) return [];
       let found: Map<string, RunContext>;
@@ -128,10 +126,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     run: async (job, aborted) => {
       const record = await runOne(job.row, job.ctx, aborted);
       if (!record) return;
-      const p = record().finally(() => {
-        recording.delete(p);
-        if (skippedBusy) loop.wake();
-      });
+      const p = record().finally(() => recording.delete(p));
       recording.set(p, job.row.workflow_id);
     },
     key: (job) => job.row.id,
@@ -304,6 +299,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   // their leases (request timeout + grace) run out while the service's deadlines run.
   const takeoverAfterMs = deps.takeoverAfterMs ?? 5000;
   let beating: NodeJS.Timeout | null = null;
+  let unwatchDue: (() => void) | null = null;
   async function beat() {
     try {
       const { dead, released } = await workersRepo.beatAndTakeOver(store.db, workerId, now(), now() - takeoverAfterMs);
@@ -323,10 +319,13 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       beating = setInterval(() => void beat(), Math.max(50, Math.floor(takeoverAfterMs / 5)));
       beating.unref();
       void beat();
+      unwatchDue = commits.onLaterDue((at) => loop.wakeAt(at));
       loop.start();
     },
     async stop(graceMs = 10_000) {
       if (beating) clearInterval(beating);
+      unwatchDue?.();
+      unwatchDue = null;
       await loop.stop(graceMs);
       await Promise.allSettled([...recording.keys()]);
       await commits.drain();

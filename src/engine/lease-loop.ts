@@ -15,6 +15,8 @@ export interface LeaseLoop {
   stop(graceMs?: number): Promise<void>;
   running(): number;
   wake(): void;
+  /** Work becomes due at `at` (this clock): the loop looks by then, however long it meant to sleep. */
+  wakeAt(at: number): void;
 }
 
 export interface LeaseLoopOptions<J> {
@@ -114,5 +116,6 @@ export function createLeaseLoop<J>(o: LeaseLoopOptions<J>): LeaseLoop {
     },
     running: () => running.size,
     wake,
+    wakeAt: (at) => signal.wakeIn(at - o.now()),
   };
 }

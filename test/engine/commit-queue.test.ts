@@ -59,5 +59,56 @@ for (const dialect of testDialects()) {
       assert.equal((await rt.queries.detail(a.workflowId, null)).error, 'kept');
       assert.notEqual((await rt.queries.detail(b.workflowId, null)).error, 'undone');
     });
+
+    it("announces a workflow's due steps after a commit that changed none of them: a claim passed over them while the batch held their rows", async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      // No executor runs: the first step of each workflow stays due.
+      const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/x' } }]);
+      const due = await registerAndStart(rt, m);
+      const wakes: number[] = [];
+      const unsubscribe = rt.store.dialect.wakeups().subscribe('steps', () => wakes.push(Date.now()));
+      t.after(unsubscribe);
+
+      await rt.commits.submit(due.workflowId, (d) => d.setWorkflow({ error: 'touched' }));
+      assert.equal(wakes.length, 1, 'the commit woke the claim loops once');
+
+      // A workflow without a due step (its step leased) is not announced.
+      const leased = await registerAndStart(rt, m, { register: false });
+      const claimed = await rt.store.dialect.hot.claim({
+        owner: 'probe:1',
+        limit: 1000, // every due step in this shared database, so surely this one
+        now: Date.now(),
+        leaseGraceMs: 60_000,
+        afterTenant: '',
+        skipWorkflows: [],
+      });
+      assert.ok(claimed.some((s) => s.workflow_id === leased.workflowId));
+      wakes.length = 0;
+      await rt.commits.submit(leased.workflowId, (d) => d.setWorkflow({ error: 'touched' }));
+      assert.equal(wakes.length, 0, 'nothing was announced');
+    });
+
+    it('tells its listeners when a committed decision leaves a step due later, and announces nothing then', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/x' } }]);
+      const { workflowId } = await registerAndStart(rt, m);
+      const wakes: number[] = [];
+      const later: number[] = [];
+      const unsubscribe = rt.store.dialect.wakeups().subscribe('steps', () => wakes.push(Date.now()));
+      t.after(unsubscribe);
+      const unwatch = rt.commits.onLaterDue((at) => later.push(at));
+      t.after(unwatch);
+
+      const dueAt = Date.now() + 60_000; // as a retry's backoff would
+      await rt.commits.submit(workflowId, (d) => {
+        const s = d.step('only');
+        if (!s) throw new Error('no step');
+        d.writeStep(s, { next_run_at: dueAt }, { from: ['pending'] });
+      });
+      assert.deepEqual(later, [dueAt]);
+      assert.equal(wakes.length, 0, 'a step due later is not announced to the other replicas');
+    });
   });
 }
