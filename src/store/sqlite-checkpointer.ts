@@ -42,13 +42,20 @@ export function startSqliteCheckpointer(path: string, intervalMs = 100): SqliteC
   return {
     stop: () =>
       (stopping ??= new Promise<void>((resolve) => {
+        // Held while stopping: with nothing else pending, an unreferenced worker let the process (or a test
+        // awaiting close) end before the last checkpoint ran.
+        worker.ref();
+        const timer = setTimeout(() => done(), 2000);
         const done = () => {
+          clearTimeout(timer);
           void worker.terminate().finally(resolve);
         };
         worker.once('message', done);
-        worker.once('exit', () => resolve());
+        worker.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
         worker.postMessage('stop');
-        setTimeout(done, 2000).unref();
       })),
   };
 }

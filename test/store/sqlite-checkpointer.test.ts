@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +34,33 @@ describe('SQLite checkpoints on their own thread', () => {
       assert.equal(rows[0]?.n, 200);
     } finally {
       await reopened.close();
+    }
+  });
+
+  it('keeps the process alive while it stops, so closing with nothing else pending still checkpoints', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'prov-ckpt-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'db.sqlite');
+    const module = new URL('../../src/store/dialect-sqlite.ts', import.meta.url).href;
+    // The child's last await is the close: if the thread it waits for holds no reference, Node ends the
+    // process there (exit code 13, "unsettled top-level await") and never prints "closed".
+    const script = `
+      import { sql } from 'kysely';
+      import { createSqliteDialect } from ${JSON.stringify(module)};
+      const d = createSqliteDialect(${JSON.stringify(file)});
+      await sql\`create table t (x integer)\`.execute(d.db);
+      await sql\`insert into t values (1)\`.execute(d.db);
+      await d.close();
+      console.log('closed');`;
+    for (let i = 0; i < 5; i++) {
+      const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      assert.equal(run.status, 0, `run ${i}: exit ${run.status}, ${run.stderr.slice(0, 400)}`);
+      assert.equal(run.stdout.trim(), 'closed');
+      assert.equal(existsSync(`${file}-wal`), false, 'the log was checkpointed and removed');
+      rmSync(file, { force: true });
     }
   });
 });
