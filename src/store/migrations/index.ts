@@ -8,6 +8,7 @@ import { workers } from './0006-workers.js';
 import { stepResponse } from './0007-step-response.js';
 import { registryIdentity } from './0008-registry-identity.js';
 import { subscriptionEvents } from './0012-subscription-events.js';
+import { hotUpdates } from './0013-hot-updates.js';
 
 /** Static provider: migrations are compiled in, so a bundle or a tsx run finds them the same way. */
 export const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ export const migrations: Record<string, Migration> = {
   '0007-step-response': stepResponse,
   '0008-registry-identity': registryIdentity,
   '0012-subscription-events': subscriptionEvents,
+  '0013-hot-updates': hotUpdates,
 };
 
 export const migrationProvider: MigrationProvider = {
