@@ -3,7 +3,7 @@ import { NotFound, toError } from '../domain/errors.js';
 import type { JsonObject } from '../domain/json.js';
 import type { WorkflowRecord } from '../domain/records.js';
 import { WorkflowDraft, type CredentialSealer } from '../domain/workflow-draft.js';
-import type { BatchWrites } from '../store/hot-path.js';
+import type { BatchWrites, StepResultRow } from '../store/hot-path.js';
 import type { Store } from '../store/store.js';
 import type { CredentialCipher } from './credential-cipher.js';
 
@@ -25,14 +25,21 @@ export class CredentialsUnreadable extends Error {
  */
 export interface CommitQueue {
   submit<T>(workflowId: string, decide: (d: WorkflowDraft) => T): Promise<T>;
-  /**
-   * Tells `listener` when a committed batch leaves a step due later (a poll, a retry's backoff): a claim
-   * loop that measured its sleep before the commit would otherwise sleep past it. Steps due already are
-   * announced to every replica (the 'steps' wake-up) instead.
-   */
-  onLaterDue(listener: (at: number) => void): () => void;
+  /** Tells `listener` what each batch changed, once it is committed (before its decisions resolve). */
+  onCommit(listener: (c: Committed) => void): () => void;
   /** Resolves once everything queued so far is committed or rejected. */
   drain(): Promise<void>;
+}
+
+export interface Committed {
+  /**
+   * When the first step the batch left due later becomes due (a poll, a retry's backoff), else null: a
+   * claim loop that measured its sleep before the commit would sleep past it. Steps due already are
+   * announced to every replica (the 'steps' wake-up) instead.
+   */
+  laterDueAt: number | null;
+  /** Steps the batch completed, with their results: immutable from now on, so they can be cached. */
+  completed: StepResultRow[];
 }
 
 interface Item {
@@ -59,7 +66,7 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
   const now = deps.clock ?? Date.now;
   let queue: Item[] = [];
   let flushing: Promise<void> | null = null;
-  const laterDue = new Set<(at: number) => void>();
+  const observers = new Set<(c: Committed) => void>();
 
   const sealer: CredentialSealer = {
     seal: (value) => cipher.encrypt(value),
@@ -144,7 +151,14 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
     let first = Number.POSITIVE_INFINITY;
     for (const d of drafts.values()) first = Math.min(first, d.earliestDue(committedAt) ?? first);
     if (signals.wake || first <= committedAt) wakeups.notify('steps');
-    else if (first < Number.POSITIVE_INFINITY) for (const listener of laterDue) listener(first);
+    if (observers.size > 0) {
+      const committed: Committed = { laterDueAt: first > committedAt && first < Number.POSITIVE_INFINITY ? first : null, completed: [] };
+      for (const d of drafts.values())
+        for (const s of d.changed)
+          if (s.status === 'completed')
+            committed.completed.push({ workflow_id: s.workflow_id, name: s.name, output: s.output, response: s.response });
+      for (const observe of observers) observe(committed);
+    }
     if (signals.emitted) wakeups.notify('webhooks');
     for (const item of batch) {
       if (item.error !== undefined) item.reject(item.error);
@@ -164,9 +178,9 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
     async drain() {
       while (flushing) await flushing;
     },
-    onLaterDue(listener) {
-      laterDue.add(listener);
-      return () => laterDue.delete(listener);
+    onCommit(listener) {
+      observers.add(listener);
+      return () => observers.delete(listener);
     },
   };
 }

@@ -244,8 +244,6 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         slog,
         abortRuns,
       );
-      if (applied?.status === 'completed')
-        outputs.set(applied.name, { name: applied.name, output: applied.output, response: applied.response });
       deps.hooks?.onAttempt?.(row.type, applied ? outcome.kind : 'lost', now() - started);
       span.setAttributes({ 'provisioner.outcome': applied ? outcome.kind : 'lost' });
       if (outcome.kind === 'failed' || outcome.kind === 'retry') span.setError(outcome.error);
@@ -299,7 +297,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
   // their leases (request timeout + grace) run out while the service's deadlines run.
   const takeoverAfterMs = deps.takeoverAfterMs ?? 5000;
   let beating: NodeJS.Timeout | null = null;
-  let unwatchDue: (() => void) | null = null;
+  let unwatchCommits: (() => void) | null = null;
   async function beat() {
     try {
       const { dead, released } = await workersRepo.beatAndTakeOver(store.db, workerId, now(), now() - takeoverAfterMs);
@@ -319,13 +317,16 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       beating = setInterval(() => void beat(), Math.max(50, Math.floor(takeoverAfterMs / 5)));
       beating.unref();
       void beat();
-      unwatchDue = commits.onLaterDue((at) => loop.wakeAt(at));
+      unwatchCommits = commits.onCommit((c) => {
+        contexts.completed(c.completed);
+        if (c.laterDueAt !== null) loop.wakeAt(c.laterDueAt);
+      });
       loop.start();
     },
     async stop(graceMs = 10_000) {
       if (beating) clearInterval(beating);
-      unwatchDue?.();
-      unwatchDue = null;
+      unwatchCommits?.();
+      unwatchCommits = null;
       await loop.stop(graceMs);
       await Promise.allSettled([...recording.keys()]);
       await commits.drain();

@@ -1,4 +1,5 @@
 import { depsOf, type StepRecord, type WorkflowRecord } from '../domain/records.js';
+import type { StepResultRow } from '../store/hot-path.js';
 import type { Store } from '../store/store.js';
 import type { StepResults } from './scope.js';
 
@@ -29,6 +30,11 @@ export function createRunContexts(store: Store) {
   }
 
   return {
+    /** Results committed in this process (by any path: a step's run, a callback, an operator) join the cache. */
+    completed(rows: readonly StepResultRow[]): void {
+      for (const r of rows) cache.get(r.workflow_id)?.outputs.set(r.name, { name: r.name, output: r.output, response: r.response });
+    },
+
     async load(claimed: readonly StepRecord[]): Promise<Map<string, RunContext>> {
       const out = new Map<string, RunContext>();
       const missing = new Set<string>();

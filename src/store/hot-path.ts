@@ -31,9 +31,17 @@ export interface ClaimRequest {
   skipWorkflows: readonly string[];
 }
 
+/** A step's results as the next steps' templates read them: its final output and its accepted response. */
+export interface StepResultRow {
+  workflow_id: string;
+  name: string;
+  output: string | null;
+  response: string | null;
+}
+
 export interface RunContextRows {
   workflows: WorkflowRecord[];
-  outputs: { workflow_id: string; name: string; output: string | null; response: string | null }[];
+  outputs: StepResultRow[];
 }
 
 export interface LoadedWorkflow {

@@ -290,5 +290,55 @@ for (const dialect of testDialects()) {
       const lost = raced.find((r) => r.status === 'rejected');
       assert.ok(lost?.status === 'rejected' && lost.reason instanceof Conflict, String(lost?.status === 'rejected' ? lost.reason : ''));
     });
+
+    it("hands a callback's result to the step that depends on it without reading the workflow again", async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      sim.route('POST', '/accounts', { json: { id: 'acc-1' } });
+      sim.route('POST', '/buckets', { status: 202 });
+      sim.route('POST', '/keys', { json: {} });
+      const m = manifestFor(sim, [
+        { name: 'create_account', type: 'http', request: { path: '/accounts' } },
+        {
+          name: 'create_bucket',
+          type: 'callback',
+          depends_on: ['create_account'],
+          request: { path: '/buckets', body: { callback_token: '{{callback.token}}' } },
+          wait: { timeout_s: 30 },
+        },
+        {
+          name: 'issue_keys',
+          type: 'http',
+          depends_on: ['create_bucket'],
+          request: {
+            path: '/keys',
+            body: { account: '{{steps.create_account.output.id}}', bucket: '{{steps.create_bucket.output.bucket}}' },
+          },
+        },
+      ]);
+      const { workflowId } = await registerAndStart(rt, m);
+      const req = await sim.waitFor((r) => r.path === '/buckets' && r.headers['x-provisioner-workflow'] === workflowId);
+      await untilStep(rt, workflowId, 'create_bucket', 'waiting_callback');
+
+      // Counts the executor's reads of this workflow's run context (its row and its steps' results) from here on.
+      const hot = rt.store.dialect.hot;
+      const read = hot.runContext;
+      let reads = 0;
+      hot.runContext = (ids) => {
+        if (ids.includes(workflowId)) reads++;
+        return read(ids);
+      };
+      t.after(() => {
+        hot.runContext = read;
+      });
+
+      await rt.callbacks.receive(tokenOf(req), { status: 'completed', metadata: { bucket: 'b-9' } });
+      await untilWorkflow(rt, workflowId, 'completed');
+      assert.deepEqual(sim.calls('POST', '/keys').find((r) => r.headers['x-provisioner-workflow'] === workflowId)?.body, {
+        account: 'acc-1',
+        bucket: 'b-9',
+      });
+      assert.equal(reads, 0, 'the workflow and the results were already in memory');
+    });
   });
 }

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Committed } from '../../src/engine/commit-queue.js';
 import { testDialects } from '../support/runtime.js';
 import { manifestFor, registerAndStart, sharedRuntime, simFor } from '../support/engine.js';
 
@@ -89,16 +90,16 @@ for (const dialect of testDialects()) {
       assert.equal(wakes.length, 0, 'nothing was announced');
     });
 
-    it('tells its listeners when a committed decision leaves a step due later, and announces nothing then', async (t) => {
+    it('tells its observers, once committed, when a step it left due later becomes due, and announces nothing then', async (t) => {
       const { rt } = env;
       const sim = await simFor(t);
       const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/x' } }]);
       const { workflowId } = await registerAndStart(rt, m);
       const wakes: number[] = [];
-      const later: number[] = [];
+      const commits: Committed[] = [];
       const unsubscribe = rt.store.dialect.wakeups().subscribe('steps', () => wakes.push(Date.now()));
       t.after(unsubscribe);
-      const unwatch = rt.commits.onLaterDue((at) => later.push(at));
+      const unwatch = rt.commits.onCommit((c) => commits.push(c));
       t.after(unwatch);
 
       const dueAt = Date.now() + 60_000; // as a retry's backoff would
@@ -107,8 +108,32 @@ for (const dialect of testDialects()) {
         if (!s) throw new Error('no step');
         d.writeStep(s, { next_run_at: dueAt }, { from: ['pending'] });
       });
-      assert.deepEqual(later, [dueAt]);
+      assert.deepEqual(commits, [{ laterDueAt: dueAt, completed: [] }]);
       assert.equal(wakes.length, 0, 'a step due later is not announced to the other replicas');
+    });
+
+    it('tells its observers the results of the steps a batch completed, whoever completed them', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const m = manifestFor(sim, [
+        { name: 'first', type: 'http', request: { path: '/x' } },
+        { name: 'second', type: 'http', depends_on: ['first'], request: { path: '/x' } },
+      ]);
+      const { workflowId } = await registerAndStart(rt, m);
+      const commits: Committed[] = [];
+      const unwatch = rt.commits.onCommit((c) => commits.push(c));
+      t.after(unwatch);
+
+      // As an operator's force-complete would: no executor ran the step.
+      await rt.commits.submit(workflowId, (d) => {
+        const s = d.step('first');
+        if (!s) throw new Error('no step');
+        d.writeStep(s, { status: 'completed', output: '{"id":"a1"}', next_run_at: null, completed_at: d.now }, { from: ['pending'] });
+      });
+      assert.deepEqual(
+        commits.map((c) => c.completed),
+        [[{ workflow_id: workflowId, name: 'first', output: '{"id":"a1"}', response: null }]],
+      );
     });
   });
 }
