@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Committed } from '../../src/engine/commit-queue.js';
+import { NotFound } from '../../src/domain/errors.js';
 import { testDialects } from '../support/runtime.js';
 import { manifestFor, registerAndStart, sharedRuntime, simFor } from '../support/engine.js';
 
@@ -134,6 +135,22 @@ for (const dialect of testDialects()) {
         commits.map((c) => c.completed),
         [[{ workflow_id: workflowId, name: 'first', output: '{"id":"a1"}', response: null }]],
       );
+    });
+
+    it('treats a workflow id as data: one with quotes and SQL in it is simply not found', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/x' } }]);
+      const { workflowId } = await registerAndStart(rt, m);
+      const hostile = "wf_x'); drop table steps; --";
+      await assert.rejects(
+        rt.commits.submit(hostile, (d) => d.setWorkflow({ error: 'never' })),
+        (e: unknown) => e instanceof NotFound,
+      );
+      // The same batch mechanism still works, and the tables are there.
+      await rt.commits.submit(workflowId, (d) => d.setWorkflow({ error: 'kept' }));
+      assert.equal((await rt.queries.detail(workflowId, null)).error, 'kept');
+      assert.equal((await rt.queries.detail(workflowId, null)).steps.length, 1);
     });
   });
 }
