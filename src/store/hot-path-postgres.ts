@@ -70,6 +70,12 @@ const Q = {
     name: 'pv_ctx_out',
     text: 'select workflow_id, name, output, response from steps where workflow_id = any($1::text[]) and (output is not null or response is not null)',
   },
+  // Workflows first, in id order, then their steps: two batches never wait on each other in a cycle.
+  loadWorkflows: { name: 'pv_load_wf', text: 'select * from workflows where id = any($1::text[]) order by id for update' },
+  loadSteps: {
+    name: 'pv_load_steps',
+    text: 'select * from steps where workflow_id = any($1::text[]) order by workflow_id, position for update',
+  },
   // Every write of a batch in one statement (one round trip): data-modifying CTEs run once each, referenced or
   // not, and touch different tables; an empty array writes nothing.
   writeAll: {
@@ -114,19 +120,11 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
 
     applyBatch: (ids, decide) =>
       withClient(async (c) => {
-        // BEGIN and both reads go in one message (the simple protocol takes several statements, without
-        // parameters: the ids are quoted by the driver), one round trip instead of three on the path from a
-        // callback to the next step. Workflows first, in id order, then their steps: two batches never wait
-        // on each other in a cycle.
-        const list = `array[${ids.map((id) => c.escapeLiteral(id)).join(', ')}]::text[]`;
+        await c.query('begin');
         try {
-          const opened = (await c.query(
-            `begin; select * from workflows where id = any(${list}) order by id for update; ` +
-              `select * from steps where workflow_id = any(${list}) order by workflow_id, position for update`,
-          )) as unknown as [pg.QueryResult, pg.QueryResult<WorkflowRecord>, pg.QueryResult<StepRecord>];
           const loaded = new Map<string, LoadedWorkflow>();
-          for (const wf of opened[1].rows) loaded.set(wf.id, { wf, steps: [] });
-          for (const step of opened[2].rows) loaded.get(step.workflow_id)?.steps.push(step);
+          for (const wf of await run<WorkflowRecord>(c, Q.loadWorkflows, [ids])) loaded.set(wf.id, { wf, steps: [] });
+          for (const step of await run<StepRecord>(c, Q.loadSteps, [ids])) loaded.get(step.workflow_id)?.steps.push(step);
           const { writes, result } = decide(loaded);
           if (writes.steps.length + writes.workflows.length + writes.events.length + writes.outbox.length > 0)
             await run(c, Q.writeAll, [
