@@ -51,6 +51,8 @@ export interface Config {
   webhookRetryScheduleS: number[];
   callbackRateLimitPerMinute: number;
   stuckAfterS: number;
+  /** V8's heap growing factor as a percentage (1 + p/100); 0 leaves V8's own, up to 4× the live heap. */
+  heapGrowingPercent: number;
   logLevel: string;
   tracing: TracingConfig;
   devSecretsGenerated: boolean;
@@ -195,6 +197,7 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
     webhookRetryScheduleS,
     callbackRateLimitPerMinute: int('PROVISIONER_CALLBACK_RATE_LIMIT', get('PROVISIONER_CALLBACK_RATE_LIMIT'), 600, 1, 1_000_000),
     stuckAfterS: int('PROVISIONER_STUCK_AFTER_S', get('PROVISIONER_STUCK_AFTER_S'), 3600, 1, 30 * 86400),
+    heapGrowingPercent: int('PROVISIONER_HEAP_GROWING_PERCENT', get('PROVISIONER_HEAP_GROWING_PERCENT'), 50, 0, 300),
     logLevel: get('LOG_LEVEL') ?? 'info',
     tracing: parseTracing(get, problems),
     devSecretsGenerated,

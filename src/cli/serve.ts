@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { applyHeapPolicy } from './heap-policy.js';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { createRuntime, type Runtime } from '../runtime.js';
@@ -25,6 +26,7 @@ export interface RunningServer {
 
 /** Starts a replica in its role: `all` (API + executor), `api` (no executor) or `worker` (health and metrics only). */
 export async function startServer(config: Config): Promise<RunningServer> {
+  applyHeapPolicy(config.heapGrowingPercent);
   const runtime = await createRuntime(config);
   if (config.servicesDir) {
     for (const line of await applyManifests(runtime.registry, [config.servicesDir])) runtime.log.info(line);
