@@ -97,6 +97,7 @@ const ENGINE_TUNABLES = [
   'PROVISIONER_DB_POOL_SIZE',
   'PROVISIONER_LEASE_GRACE_MS',
   'PROVISIONER_CALLBACK_RATE_LIMIT',
+  'PROVISIONER_HEAP_GROWING_PERCENT',
 ];
 
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv, defaultPostgres: string): BenchOptions {
