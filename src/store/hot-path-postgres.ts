@@ -25,20 +25,6 @@ const insertFrom = (table: string, cols: readonly string[], param: number) =>
 const due = DUE('$1::bigint');
 
 /**
- * What every writer of a step outside a batch changes: a claim (lease, and status or an attempt counter), a
- * heartbeat or a takeover (lease expiry), a release (lease). A step whose guard columns still hold the
- * values a batch read was written by no one else meanwhile.
- */
-const STEP_GUARD = [
-  'status',
-  'attempt',
-  'compensation_attempt',
-  'lease_owner',
-  'lease_expires_at',
-] as const satisfies readonly (keyof StepRecord)[];
-const guardFrom = (first: number) => STEP_GUARD.map((c, i) => `s.${c} is not distinct from ${typed(c, first + i)}`).join(' and ');
-
-/**
  * Claims skip rows another replica holds (SKIP LOCKED), and the outer UPDATE re-checks the due test on
  * the row it locks, so two replicas never lease the same step.
  */
@@ -84,27 +70,22 @@ const Q = {
     name: 'pv_ctx_out',
     text: 'select workflow_id, name, output, response from steps where workflow_id = any($1::text[]) and (output is not null or response is not null)',
   },
-  // Workflows are locked in id order, so two batches never wait on each other in a cycle. Their steps are
-  // read without a lock (each row lock is a heap write and a WAL record: 7 per step in the bench); the
-  // write below checks that no claim or lease release changed them meanwhile.
+  // Workflows first, in id order, then their steps: two batches never wait on each other in a cycle.
   loadWorkflows: { name: 'pv_load_wf', text: 'select * from workflows where id = any($1::text[]) order by id for update' },
-  loadSteps: { name: 'pv_load_steps', text: 'select * from steps where workflow_id = any($1::text[]) order by workflow_id, position' },
-  loadStepsLocked: {
-    name: 'pv_load_steps_locked',
+  loadSteps: {
+    name: 'pv_load_steps',
     text: 'select * from steps where workflow_id = any($1::text[]) order by workflow_id, position for update',
   },
   // Every write of a batch in one statement (one round trip): data-modifying CTEs run once each, referenced or
-  // not, and touch different tables; an empty array writes nothing. A step is written only if it is still as
-  // it was read (STEP_GUARD); the count of steps written tells the caller whether all were.
+  // not, and touch different tables; an empty array writes nothing.
   writeAll: {
     name: 'pv_write_all',
     text: `with
-steps_written as (update steps s set ${setFrom(MUTABLE_STEP_COLUMNS)} from jsonb_array_elements($1::jsonb) v
-  where s.id = v ->> 0 and ${guardFrom(MUTABLE_STEP_COLUMNS.length + 1)} returning 1),
+steps_written as (update steps s set ${setFrom(MUTABLE_STEP_COLUMNS)} from jsonb_array_elements($1::jsonb) v where s.id = v ->> 0),
 workflows_written as (update workflows w set ${setFrom(MUTABLE_WORKFLOW_COLUMNS)} from jsonb_array_elements($2::jsonb) v where w.id = v ->> 0),
 events_written as (${insertFrom('events', EVENT_COLUMNS, 3)}),
 outbox_written as (${insertFrom('outbox', OUTBOX_COLUMNS, 4)})
-select (select count(*) from steps_written)::integer as steps`,
+select 1`,
   },
 };
 
@@ -137,49 +118,27 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
         outputs: await run<RunContextRows['outputs'][number]>(c, Q.contextOutputs, [ids]),
       })),
 
-    // Optimistic first: steps read unlocked, written only if unchanged. If a claim or a lease release
-    // changed one meanwhile, everything is undone and decided again on rows read under lock, which
-    // cannot change before the commit.
     applyBatch: (ids, decide) =>
       withClient(async (c) => {
-        for (const lockSteps of [false, true]) {
-          await c.query('begin');
-          try {
-            const loaded = new Map<string, LoadedWorkflow>();
-            const asRead = new Map<string, unknown[]>();
-            for (const wf of await run<WorkflowRecord>(c, Q.loadWorkflows, [ids])) loaded.set(wf.id, { wf, steps: [] });
-            for (const step of await run<StepRecord>(c, lockSteps ? Q.loadStepsLocked : Q.loadSteps, [ids])) {
-              asRead.set(
-                step.id,
-                STEP_GUARD.map((k) => step[k]),
-              );
-              loaded.get(step.workflow_id)?.steps.push(step);
-            }
-            const { writes, result } = decide(loaded);
-            if (writes.steps.length + writes.workflows.length + writes.events.length + writes.outbox.length > 0) {
-              const steps = JSON.stringify(
-                writes.steps.map((r) => [r.id, ...MUTABLE_STEP_COLUMNS.map((k) => r[k] ?? null), ...(asRead.get(r.id) ?? [])]),
-              );
-              const [written] = await run<{ steps: number }>(c, Q.writeAll, [
-                steps,
-                rowsAsJson(writes.workflows, ['id', ...MUTABLE_WORKFLOW_COLUMNS]),
-                rowsAsJson(writes.events, EVENT_COLUMNS),
-                rowsAsJson(writes.outbox, OUTBOX_COLUMNS),
-              ]);
-              if (written?.steps !== writes.steps.length) {
-                await c.query('rollback');
-                if (lockSteps) throw new Error(`a batch wrote ${written?.steps} of its ${writes.steps.length} steps under lock`);
-                continue;
-              }
-            }
-            await c.query('commit');
-            return result;
-          } catch (e) {
-            await c.query('rollback').catch(() => undefined);
-            throw e;
-          }
+        await c.query('begin');
+        try {
+          const loaded = new Map<string, LoadedWorkflow>();
+          for (const wf of await run<WorkflowRecord>(c, Q.loadWorkflows, [ids])) loaded.set(wf.id, { wf, steps: [] });
+          for (const step of await run<StepRecord>(c, Q.loadSteps, [ids])) loaded.get(step.workflow_id)?.steps.push(step);
+          const { writes, result } = decide(loaded);
+          if (writes.steps.length + writes.workflows.length + writes.events.length + writes.outbox.length > 0)
+            await run(c, Q.writeAll, [
+              rowsAsJson(writes.steps, ['id', ...MUTABLE_STEP_COLUMNS]),
+              rowsAsJson(writes.workflows, ['id', ...MUTABLE_WORKFLOW_COLUMNS]),
+              rowsAsJson(writes.events, EVENT_COLUMNS),
+              rowsAsJson(writes.outbox, OUTBOX_COLUMNS),
+            ]);
+          await c.query('commit');
+          return result;
+        } catch (e) {
+          await c.query('rollback').catch(() => undefined);
+          throw e;
         }
-        throw new Error('unreachable');
       }),
   };
 }

@@ -15,9 +15,7 @@ export interface HotPath {
   runContext(workflowIds: readonly string[]): Promise<RunContextRows>;
   /**
    * One transaction: locks and reads these workflows with all their steps, lets `decide` change them in
-   * memory (synchronously), writes what changed, commits. No other batch writes these workflows meanwhile,
-   * and what commits was decided on the steps as they stand at the commit: if a claim or a lease release
-   * changed one after it was read, the dialect undoes the writes and calls `decide` again on fresh rows.
+   * memory (synchronously), writes what changed, commits. Nothing else writes these rows meanwhile.
    */
   applyBatch<T>(workflowIds: readonly string[], decide: (loaded: ReadonlyMap<string, LoadedWorkflow>) => DecidedBatch<T>): Promise<T>;
 }

@@ -1,6 +1,5 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sql } from 'kysely';
 import type { Committed } from '../../src/engine/commit-queue.js';
 import { NotFound } from '../../src/domain/errors.js';
 import { testDialects } from '../support/runtime.js';
@@ -153,71 +152,5 @@ for (const dialect of testDialects()) {
       assert.equal((await rt.queries.detail(workflowId, null)).error, 'kept');
       assert.equal((await rt.queries.detail(workflowId, null)).steps.length, 1);
     });
-
-    // On SQLite a batch runs alone on the one connection; no other writer can come between its read and its write.
-    const onPostgres = { skip: dialect === 'sqlite' && 'SQLite runs each batch alone' };
-    it(
-      'never overwrites what a claim wrote after the batch read the step: the batch is decided again on the claimed row',
-      onPostgres,
-      async (t) => {
-        const { rt } = env;
-        const sim = await simFor(t);
-        const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/x' } }]);
-        const { workflowId } = await registerAndStart(rt, m);
-        const stepId = (await rt.store.db.selectFrom('steps').select('id').where('workflow_id', '=', workflowId).executeTakeFirstOrThrow())
-          .id;
-
-        // Another connection claims the step and holds its transaction open until the batch waits on that row.
-        let commitClaim = () => {};
-        const claimHeld = new Promise<void>((r) => {
-          commitClaim = r;
-        });
-        let claimed = () => {};
-        const claimWritten = new Promise<void>((r) => {
-          claimed = r;
-        });
-        const claim = rt.store.db.transaction().execute(async (trx) => {
-          await trx
-            .updateTable('steps')
-            .set({ lease_owner: 'other:1', lease_expires_at: Date.now() + 60_000, status: 'running', attempt: 1 })
-            .where('id', '=', stepId)
-            .execute();
-          claimed();
-          await claimHeld;
-        });
-        await claimWritten;
-
-        const seen: (string | null)[] = [];
-        const batch = rt.store.dialect.hot.applyBatch([workflowId], (loaded) => {
-          const s = loaded.get(workflowId)?.steps[0];
-          if (!s) throw new Error('not loaded');
-          seen.push(s.lease_owner);
-          return {
-            writes: { steps: [{ ...s, waiting_reason: 'decided by the batch' }], workflows: [], events: [], outbox: [] },
-            result: seen.length,
-          };
-        });
-        // Once the batch waits for the claim's row lock (PostgreSQL: at its write; the read took no lock), the claim commits.
-        for (let i = 0; ; i++) {
-          const waiting = await sql<{
-            n: number;
-          }>`select count(*)::integer as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`.execute(
-            rt.store.db,
-          );
-          if ((waiting.rows[0]?.n ?? 0) > 0) break;
-          if (i > 200) assert.fail('the batch never waited for the claimed row');
-          await new Promise((r) => setTimeout(r, 10));
-        }
-        commitClaim();
-        await claim;
-        assert.equal(await batch, 2, 'decided twice');
-        assert.deepEqual(seen, [null, 'other:1'], 'the second decision saw the claim');
-        const row = await rt.store.db.selectFrom('steps').selectAll().where('id', '=', stepId).executeTakeFirstOrThrow();
-        assert.equal(row.lease_owner, 'other:1', "the claim's lease survived");
-        assert.equal(row.status, 'running');
-        assert.equal(row.attempt, 1);
-        assert.equal(row.waiting_reason, 'decided by the batch', "the batch's change was applied on top");
-      },
-    );
   });
 }
