@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { createPolicyDispatcher, OPEN_POLICY } from './outbound-policy.js';
 import type { Json } from '../domain/json.js';
+import { requestDeadline, type RequestDeadline } from './request-deadline.js';
 import { parseRetryAfter } from './retry.js';
 import type { Span, Tracer } from '../tracing/tracer.js';
 
@@ -118,53 +119,57 @@ export function createOutbound(o: OutboundOptions): Outbound {
         headers['content-type'] = 'application/json';
       }
       const started = now();
-      const timeout = AbortSignal.timeout(o.timeoutMs);
-      const signal = AbortSignal.any([o.signal, timeout]);
+      const deadline = requestDeadline(o.signal, o.timeoutMs);
+      const signal = deadline.signal;
       const dispatcher = o.dispatcher ?? sharedDispatcher;
       let method = req.method;
-      for (let hop = 0; ; hop++) {
-        if (o.signingSecret) sign(headers, o.signingSecret, body ?? '');
-        let res: Dispatcher.ResponseData;
-        try {
-          res = await request(url, { method: method as Dispatcher.HttpMethod, headers, body, signal, dispatcher });
-        } catch (e) {
-          throw describeError(e, method, url, o.timeoutMs, o.signal, timeout);
-        }
-        const resHeaders = new PlainHeaders(res.headers);
-        const location = resHeaders.get('location');
-        if (res.statusCode >= 300 && res.statusCode < 400 && location !== null) {
-          // Drained (small bodies) or dropped: either way the connection is not left half-read.
-          await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
-          if (hop >= MAX_REDIRECTS) throw failure(method, url, `: more than ${MAX_REDIRECTS} redirects`, false);
-          const next = new URL(location, url);
-          if (next.origin !== base.origin) {
-            throw failure(
-              method,
-              url,
-              ` redirected to another host (${next.origin}); redirects are only followed within ${base.origin}`,
-              false,
-            );
+      try {
+        for (let hop = 0; ; hop++) {
+          if (o.signingSecret) sign(headers, o.signingSecret, body ?? '');
+          let res: Dispatcher.ResponseData;
+          try {
+            res = await request(url, { method: method as Dispatcher.HttpMethod, headers, body, signal, dispatcher });
+          } catch (e) {
+            throw describeError(e, method, url, o.timeoutMs, o.signal, deadline);
           }
-          url = next;
-          if (res.statusCode === 303) {
-            method = 'GET';
-            body = undefined;
-            delete headers['content-type'];
+          const resHeaders = new PlainHeaders(res.headers);
+          const location = resHeaders.get('location');
+          if (res.statusCode >= 300 && res.statusCode < 400 && location !== null) {
+            // Drained (small bodies) or dropped: either way the connection is not left half-read.
+            await res.body.dump({ limit: 64 * 1024 }).catch(() => undefined);
+            if (hop >= MAX_REDIRECTS) throw failure(method, url, `: more than ${MAX_REDIRECTS} redirects`, false);
+            const next = new URL(location, url);
+            if (next.origin !== base.origin) {
+              throw failure(
+                method,
+                url,
+                ` redirected to another host (${next.origin}); redirects are only followed within ${base.origin}`,
+                false,
+              );
+            }
+            url = next;
+            if (res.statusCode === 303) {
+              method = 'GET';
+              body = undefined;
+              delete headers['content-type'];
+            }
+            continue;
           }
-          continue;
+          const text = await readLimited(res, resHeaders, maxBytes, method, url).catch((e: unknown) => {
+            if (e instanceof OutboundError) throw e;
+            throw describeError(e, method, url, o.timeoutMs, o.signal, deadline);
+          });
+          return {
+            status: res.statusCode,
+            headers: resHeaders,
+            text,
+            json: parseJson(text),
+            retryAt: parseRetryAfter(resHeaders.get('retry-after'), now()),
+            durationMs: now() - started,
+          };
         }
-        const text = await readLimited(res, resHeaders, maxBytes, method, url).catch((e: unknown) => {
-          if (e instanceof OutboundError) throw e;
-          throw describeError(e, method, url, o.timeoutMs, o.signal, timeout);
-        });
-        return {
-          status: res.statusCode,
-          headers: resHeaders,
-          text,
-          json: parseJson(text),
-          retryAt: parseRetryAfter(resHeaders.get('retry-after'), now()),
-          durationMs: now() - started,
-        };
+      } finally {
+        deadline.dispose();
       }
     },
   };
@@ -272,11 +277,18 @@ function parseJson(text: string): Json | undefined {
   }
 }
 
-function describeError(e: unknown, method: string, url: URL, timeoutMs: number, outer: AbortSignal, timeout: AbortSignal): OutboundError {
+function describeError(
+  e: unknown,
+  method: string,
+  url: URL,
+  timeoutMs: number,
+  outer: AbortSignal,
+  deadline: RequestDeadline,
+): OutboundError {
   if (e instanceof OutboundError) return e;
   const err = e instanceof Error ? e : new Error(String(e));
   if (outer.aborted) return failure(method, url, ': aborted (worker stopping)', true);
-  if (timeout.aborted || err.name === 'TimeoutError' || err.name === 'AbortError') {
+  if (deadline.timedOut || err.name === 'TimeoutError' || err.name === 'AbortError') {
     return failure(method, url, `: no answer within ${timeoutMs / 1000} s`, true);
   }
   // A refusal by the network policy is ours and final: retrying cannot make the address allowed.

@@ -1,5 +1,6 @@
 import { request, type Dispatcher } from 'undici';
 import { outboundDispatcher } from './outbound.js';
+import { requestDeadline } from './request-deadline.js';
 
 /** How much of a non-2xx answer is read (for last_error): the rest is dropped unread. */
 export const WEBHOOK_ERROR_BYTES = 1024;
@@ -30,29 +31,33 @@ export class WebhookTransportError extends Error {
  * not followed. Throws WebhookTransportError for refused, reset, timed out or policy-refused connections.
  */
 export async function postWebhook(p: WebhookPost): Promise<{ status: number; text: string }> {
-  const timeout = AbortSignal.timeout(p.timeoutMs);
-  let res: Dispatcher.ResponseData;
+  const deadline = requestDeadline(p.signal, p.timeoutMs);
   try {
-    res = await request(p.targetUrl, {
-      method: 'POST',
-      body: p.body,
-      headers: p.headers,
-      signal: AbortSignal.any([p.signal, timeout]),
-      dispatcher: outboundDispatcher(),
-    });
-  } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
-    if (timeout.aborted) throw new WebhookTransportError(`no answer within ${p.timeoutMs} ms`);
-    if (p.signal.aborted) throw new WebhookTransportError('aborted (dispatcher stopping)');
-    if ((err as { outboundPolicy?: boolean }).outboundPolicy) throw new WebhookTransportError(err.message, true);
-    const code = (err as { code?: string }).code;
-    throw new WebhookTransportError(`request failed: ${code && !code.startsWith('UND_ERR') ? code : err.message}`);
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(p.targetUrl, {
+        method: 'POST',
+        body: p.body,
+        headers: p.headers,
+        signal: deadline.signal,
+        dispatcher: outboundDispatcher(),
+      });
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      if (deadline.timedOut) throw new WebhookTransportError(`no answer within ${p.timeoutMs} ms`);
+      if (p.signal.aborted) throw new WebhookTransportError('aborted (dispatcher stopping)');
+      if ((err as { outboundPolicy?: boolean }).outboundPolicy) throw new WebhookTransportError(err.message, true);
+      const code = (err as { code?: string }).code;
+      throw new WebhookTransportError(`request failed: ${code && !code.startsWith('UND_ERR') ? code : err.message}`);
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      await res.body.dump({ limit: WEBHOOK_ERROR_BYTES }).catch(() => undefined);
+      return { status: res.statusCode, text: '' };
+    }
+    return { status: res.statusCode, text: await readCapped(res, WEBHOOK_ERROR_BYTES) };
+  } finally {
+    deadline.dispose();
   }
-  if (res.statusCode >= 200 && res.statusCode < 300) {
-    await res.body.dump({ limit: WEBHOOK_ERROR_BYTES }).catch(() => undefined);
-    return { status: res.statusCode, text: '' };
-  }
-  return { status: res.statusCode, text: await readCapped(res, WEBHOOK_ERROR_BYTES) };
 }
 
 async function readCapped(res: Dispatcher.ResponseData, max: number): Promise<string> {
