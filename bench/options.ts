@@ -74,9 +74,9 @@ export interface BenchOptions {
   outDir: string;
   only: ReadonlySet<WorkloadName>;
   /**
-   * When set: V8 CPU profiles of the engine while draining (throughput), while serving the paced latency run
-   * and while serving reads, summarised into the results, into this directory. On by default at full scale
-   * (bench/tmp/profiles); BENCH_CPU_PROF=0 turns it off.
+   * When set: V8 CPU profiles of the engine, each from a second pass after the measured one (a smaller drain,
+   * a shorter paced run, a few seconds of reads), summarised into the results, into this directory. On by
+   * default at full scale (bench/tmp/profiles); BENCH_CPU_PROF=0 turns it off.
    */
   cpuProfDir: string | null;
   /** Only when BENCH_CPU_PROF / --cpu-prof was given: also the draining engine's whole life under node --cpu-prof. */

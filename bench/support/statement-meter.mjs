@@ -30,6 +30,7 @@ function install() {
     add(s.byKind, kind, 1);
   };
 
+  const kindOfStatement = new WeakMap();
   const sqliteProto = Database.prototype;
   const prepare = sqliteProto.prepare;
   let statementWrapped = false;
@@ -43,7 +44,9 @@ function install() {
       for (const m of ['run', 'all', 'get', 'iterate']) {
         const original = proto[m];
         proto[m] = function (...args) {
-          const kind = statementKind(this.source);
+          // By statement, not by its text: `source` copies the SQL into a new string on every read.
+          let kind = kindOfStatement.get(this);
+          if (kind === undefined) kindOfStatement.set(this, (kind = statementKind(this.source)));
           count(kind);
           if (!s.time) return original.apply(this, args);
           const s0 = performance.now();

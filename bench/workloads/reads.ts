@@ -44,6 +44,8 @@ export interface ReadsResult {
 
 /** Distinct request targets, cycled through by every connection. */
 const SAMPLES = 2000;
+/** Seconds of each endpoint profiled after the measurement. */
+const PROFILED_S = 4;
 
 export async function runReads(run: DialectRun): Promise<ReadsResult> {
   const { settings } = run.options;
@@ -69,8 +71,6 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
       const samples = await requestSamples(engine.jwtSecret, shape);
       await engine.child.call('resetMeter', null);
       const load0 = loadAverage();
-      const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `reads-${run.dialect}.cpuprofile`) : null;
-      if (profile) await engine.child.call('profileStart', null);
       const endpoints = {} as Record<ReadEndpoint, ReadFigures>;
       let warmupRequests = 0;
       for (const endpoint of READ_ENDPOINTS) {
@@ -83,7 +83,12 @@ export async function runReads(run: DialectRun): Promise<ReadsResult> {
       }
       const meter = await engine.child.call('meter', null);
       const served = Object.values(endpoints).reduce((n, f) => n + f.requests, warmupRequests);
+      // Profiled after the measurement, not during it: a few more seconds of each endpoint.
+      const profile = run.options.cpuProfDir ? join(run.options.cpuProfDir, `reads-${run.dialect}.cpuprofile`) : null;
       if (profile) {
+        await engine.child.call('profileStart', null);
+        for (const endpoint of READ_ENDPOINTS)
+          await load(engine.url, samples, endpoint, settings.readsConnections, Math.min(settings.readsDurationS, PROFILED_S));
         await engine.child.call('profileStop', { file: profile });
         run.log(`reads: server profile in ${profile}`);
       }

@@ -14,14 +14,22 @@ const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 
 describe('the benchmark harness', () => {
   const out = mkdtempSync(join(tmpdir(), 'prov-bench-smoke-'));
-  after(() => rmSync(out, { recursive: true, force: true }));
+  const profiles = mkdtempSync(join(tmpdir(), 'prov-bench-profiles-'));
+  after(() => {
+    rmSync(out, { recursive: true, force: true });
+    rmSync(profiles, { recursive: true, force: true });
+  });
 
   it('runs every workload at smoke scale on SQLite and writes numeric results as JSON and markdown', { timeout: 120_000 }, async () => {
-    await exec(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--scale=smoke', '--dialects=sqlite', `--out=${out}`], {
-      // Only the flags above decide the run: BENCH_* variables of the caller's shell are left out.
-      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BENCH_'))),
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    await exec(
+      process.execPath,
+      ['--import', 'tsx', 'bench/run.ts', '--scale=smoke', '--dialects=sqlite', `--out=${out}`, `--cpu-prof=${profiles}`],
+      {
+        // Only the flags above decide the run: BENCH_* variables of the caller's shell are left out.
+        env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BENCH_'))),
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     const files = readdirSync(out).sort();
     assert.equal(files.length, 2, `expected one .json and one .md, got ${files.join(', ')}`);
     assert.match(files[0] as string, /^\d{4}-\d{2}-\d{2}\.json$/);
@@ -53,5 +61,13 @@ describe('the benchmark harness', () => {
     assert.ok(finite(report.startup.medianMs), 'startup: provisioner token --help was timed');
     const markdown = readFileSync(join(out, files[1] as string), 'utf8');
     assert.match(markdown, /throughput: steps\/s/);
+
+    // Profiles come from a second pass after each measured one, never from the measured run itself.
+    assert.equal(sqlite.throughput.profiledDrain.workflows, sqlite.throughput.workflows, 'a second drain ran under the profiler');
+    assert.ok(finite(sqlite.throughput.profiledDrain.stepsPerS), 'its rate is kept apart');
+    for (const f of ['throughput-sqlite.cpuprofile', 'latency-sqlite.cpuprofile', 'reads-sqlite.cpuprofile'])
+      assert.ok(readdirSync(profiles).includes(f), `profile ${f} written`);
+    assert.match(markdown, /What the engine spent its CPU on/);
+    assert.match(markdown, /measured without V8's sampling profiler/);
   });
 });
