@@ -93,7 +93,7 @@ export function createExecutor(deps: ExecutorDeps): Executor {
     wakeups: store.dialect.wakeups(),
     wakeOn: 'steps',
     async claim(free) {
-      const claimed = await store.dialect.hot.claim({
+      const { steps: claimed, nextDueAt } = await store.dialect.hot.claim({
         owner: `${workerId}:${++claimSeq}`,
         limit: free,
         now: now(),
@@ -105,19 +105,20 @@ export function createExecutor(deps: ExecutorDeps): Executor {
         skipWorkflows: [...new Set(recording.values())],
       });
       tenantCursor = nextCursor(tenantCursor, claimed, free);
-      if (claimed.length === 0) return [];
+      if (claimed.length === 0) return { jobs: [], nextDueAt };
       let found: Map<string, RunContext>;
       try {
         found = await contexts.load(claimed);
       } catch (e) {
         // The leases expire and the steps run again; nothing was sent.
         log.warn({ err: toError(e) }, "reading claimed steps' workflows failed; they run again after their lease");
-        return [];
+        return { jobs: [], nextDueAt };
       }
-      return claimed.flatMap((row) => {
+      const jobs = claimed.flatMap((row) => {
         const ctx = found.get(row.workflow_id);
         return ctx ? [{ row, ctx }] : [];
       });
+      return { jobs, nextDueAt };
     },
     // The slot is the request to the service: it frees when the answer is in, and the outcome is
     // recorded beside the next claims (it joins the commit queue; stop waits for it). Holding the slot
@@ -130,7 +131,8 @@ export function createExecutor(deps: ExecutorDeps): Executor {
       recording.set(p, job.row.workflow_id);
     },
     key: (job) => job.row.id,
-    nextDueAt: (since) => store.dialect.hot.nextDueAt(since),
+    // Every claim reports the next due moment it saw; this is asked only if one did not.
+    nextDueAt: async () => null,
   });
 
   /** Runs the attempt's I/O; returns what records its outcome, or null when there is nothing to record. */

@@ -27,8 +27,11 @@ export interface LeaseLoopOptions<J> {
   pollIntervalMs: number;
   wakeups: WakeupChannel;
   wakeOn: WakeTopic;
-  /** Leases up to `free` jobs (a claim may do other work first, such as fanning out events). */
-  claim(free: number): Promise<J[]>;
+  /**
+   * Leases up to `free` jobs (a claim may do other work first, such as fanning out events). A claim that
+   * also saw when the next job becomes due says so (`nextDueAt`), and the loop asks nothing more.
+   */
+  claim(free: number): Promise<Claimed<J>>;
   /** Runs one job to its end; `aborted` fires when stopping has run out of grace. */
   run(job: J, aborted: AbortSignal): Promise<void>;
   key(job: J): string;
@@ -39,6 +42,12 @@ export interface LeaseLoopOptions<J> {
    */
   nextDueAt(since: number): Promise<number | null>;
   now: () => number;
+}
+
+export interface Claimed<J> {
+  jobs: J[];
+  /** The earliest moment after the claim a job not claimed becomes due (null: none), if the claim looked. */
+  nextDueAt?: number | null;
 }
 
 export function createLeaseLoop<J>(o: LeaseLoopOptions<J>): LeaseLoop {
@@ -55,11 +64,12 @@ export function createLeaseLoop<J>(o: LeaseLoopOptions<J>): LeaseLoop {
     while (!stopping.signal.aborted) {
       const free = o.concurrency - running.size;
       let jobs: J[] = [];
+      let nextDueAt: number | null | undefined;
       const lookedAt = o.now();
       if (free > 0) {
         signal.settle(); // this claim sees everything committed before it
         try {
-          jobs = await o.claim(free);
+          ({ jobs, nextDueAt } = await o.claim(free));
           failures = 0;
         } catch (e) {
           failures++;
@@ -72,7 +82,7 @@ export function createLeaseLoop<J>(o: LeaseLoopOptions<J>): LeaseLoop {
       if (free > 0 && jobs.length === free) continue; // there may be more due right now
       let idle = o.pollIntervalMs;
       if (free > 0) {
-        const next = await o.nextDueAt(lookedAt).catch(() => null);
+        const next = nextDueAt !== undefined ? nextDueAt : await o.nextDueAt(lookedAt).catch(() => null);
         if (next !== null) idle = Math.max(1, Math.min(idle, next - o.now()));
       }
       await signal.sleep(idle);

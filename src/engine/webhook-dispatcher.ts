@@ -98,7 +98,7 @@ export function createWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDis
         leaseMs,
         lockClause: store.dialect.claimLockClause,
       });
-      return webhooksRepo.jobsFor(store.db, claimed);
+      return { jobs: await webhooksRepo.jobsFor(store.db, claimed) };
     },
     run: (job, aborted) => attempt(job, aborted),
     key: (job) => job.delivery.id,

@@ -23,6 +23,8 @@ const insertFrom = (table: string, cols: readonly string[], param: number) =>
   `insert into ${table} (${cols.join(', ')}) select ${cols.map(typed).join(', ')} from jsonb_array_elements($${param}::jsonb) v`;
 
 const due = DUE('$1::bigint');
+/** The claim's extra column: not a step column, taken off each row. */
+const NEXT_DUE = 'pv_next_due_at';
 
 /**
  * Claims skip rows another replica holds (SKIP LOCKED), and the outer UPDATE re-checks the due test on
@@ -49,22 +51,25 @@ rest as (
 ),
 chosen as (
   select id from (select id, 0 as p, at from firsts union all select id, 1 as p, at from rest) x order by p, at limit $3
+),
+claimed as (
+  update steps set
+    lease_owner = $4,
+    lease_expires_at = $5::bigint + timeout_ms,
+    attempt = case when status = 'pending' then attempt + 1 else attempt end,
+    compensation_attempt = case when status = 'compensating' and lease_owner is null then compensation_attempt + 1 else compensation_attempt end,
+    status = case when status = 'pending' then 'running' else status end,
+    started_at = coalesce(started_at, $1::bigint),
+    updated_at = $1::bigint
+  where id in (select id from chosen) and ${due}
+  returning *
 )
-update steps set
-  lease_owner = $4,
-  lease_expires_at = $5::bigint + timeout_ms,
-  attempt = case when status = 'pending' then attempt + 1 else attempt end,
-  compensation_attempt = case when status = 'compensating' and lease_owner is null then compensation_attempt + 1 else compensation_attempt end,
-  status = case when status = 'pending' then 'running' else status end,
-  started_at = coalesce(started_at, $1::bigint),
-  updated_at = $1::bigint
-where id in (select id from chosen) and ${due}
-returning *`;
+-- The next due moment rides along (one row with no step when nothing was claimed): no second round trip.
+select c.*, n.at as ${NEXT_DUE} from (select min(next_run_at) as at from steps where next_run_at > $1::bigint) n left join claimed c on true`;
 
 // Named statements: parsed and planned once per connection.
 const Q = {
   claim: { name: 'pv_claim', text: CLAIM },
-  nextDue: { name: 'pv_next_due', text: 'select min(next_run_at) as at from steps where next_run_at > $1::bigint' },
   contextWorkflows: { name: 'pv_ctx_wf', text: 'select * from workflows where id = any($1::text[])' },
   contextOutputs: {
     name: 'pv_ctx_out',
@@ -107,10 +112,14 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
   }
 
   return {
-    claim: (o) =>
-      withClient((c) => run<StepRecord>(c, Q.claim, [o.now, o.afterTenant, o.limit, o.owner, o.now + o.leaseGraceMs, o.skipWorkflows])),
-
-    nextDueAt: async (now) => (await run<{ at: number | null }>(pool, Q.nextDue, [now]))[0]?.at ?? null,
+    claim: async (o) => {
+      const rows = await withClient((c) =>
+        run<ClaimRow>(c, Q.claim, [o.now, o.afterTenant, o.limit, o.owner, o.now + o.leaseGraceMs, o.skipWorkflows]),
+      );
+      const steps: StepRecord[] = [];
+      for (const { [NEXT_DUE]: _, ...step } of rows) if (step.id !== null) steps.push(step as StepRecord);
+      return { steps, nextDueAt: rows[0]?.[NEXT_DUE] ?? null };
+    },
 
     runContext: (ids) =>
       withClient(async (c) => ({
@@ -142,6 +151,8 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
       }),
   };
 }
+
+type ClaimRow = { [K in keyof StepRecord]: StepRecord[K] | null } & { [NEXT_DUE]: number | null };
 
 /** A client whose connection broke is destroyed rather than returned to the pool. */
 function isConnectionLoss(e: Error): boolean {

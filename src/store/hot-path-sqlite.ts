@@ -88,12 +88,10 @@ export function createSqliteHotPath(raw: Database.Database, db: Kysely<Db>): Hot
               const row = s.lease.get<StepRecord>(params);
               if (row) leased.push(row);
             }
-            return leased;
+            return { steps: leased, nextDueAt: s.nextDue.get<{ at: number | null }>(o.now)?.at ?? null };
           })
           .immediate(),
       ),
-
-    nextDueAt: (now) => exclusive(() => stmt().nextDue.all<{ at: number | null }>(now)[0]?.at ?? null),
 
     runContext: (ids) =>
       exclusive(() => {

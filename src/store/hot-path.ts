@@ -7,10 +7,12 @@ import type { EventRecord, OutboxRecord, StepRecord, WorkflowRecord } from '../d
  * `completeJobs`, Hatchet's buffered ingest). Figures: ../../bench/results.
  */
 export interface HotPath {
-  /** Leases up to `limit` due steps: first the oldest of each tenant after the cursor, then the oldest overall. */
-  claim(o: ClaimRequest): Promise<StepRecord[]>;
-  /** The earliest future moment a step becomes due, so an idle claim loop sleeps exactly that long. */
-  nextDueAt(now: number): Promise<number | null>;
+  /**
+   * Leases up to `limit` due steps: first the oldest of each tenant after the cursor, then the oldest
+   * overall. In the same statement, the earliest moment after `now` a step becomes due, so a claim loop
+   * that took fewer than it could sleeps exactly that long without asking again.
+   */
+  claim(o: ClaimRequest): Promise<ClaimResult>;
   /** The workflows of claimed steps and their completed steps' outputs (what templates read). */
   runContext(workflowIds: readonly string[]): Promise<RunContextRows>;
   /**
@@ -29,6 +31,11 @@ export interface ClaimRequest {
   afterTenant: string;
   /** Steps of these workflows are not claimed (their last outcome is still being recorded). */
   skipWorkflows: readonly string[];
+}
+
+export interface ClaimResult {
+  steps: StepRecord[];
+  nextDueAt: number | null;
 }
 
 /** A step's results as the next steps' templates read them: its final output and its accepted response. */

@@ -85,7 +85,7 @@ for (const dialect of testDialects()) {
         afterTenant: '',
         skipWorkflows: [],
       });
-      assert.ok(claimed.some((s) => s.workflow_id === leased.workflowId));
+      assert.ok(claimed.steps.some((s) => s.workflow_id === leased.workflowId));
       wakes.length = 0;
       await rt.commits.submit(leased.workflowId, (d) => d.setWorkflow({ error: 'touched' }));
       assert.equal(wakes.length, 0, 'nothing was announced');

@@ -5,8 +5,9 @@ import type { Executor, ExecutorHooks } from '../../src/engine/executor.js';
 import { testDialects, type TestRuntime } from '../support/runtime.js';
 import { extraExecutor, manifestFor, registerAndStart, sharedRuntime, simFor, stepOf, untilWorkflow } from '../support/engine.js';
 
-function claimAs(rt: TestRuntime, owner: string) {
-  return rt.store.dialect.hot.claim({ owner, limit: 1, now: Date.now(), leaseGraceMs: 300, afterTenant: '', skipWorkflows: [] });
+async function claimAs(rt: TestRuntime, owner: string) {
+  return (await rt.store.dialect.hot.claim({ owner, limit: 1, now: Date.now(), leaseGraceMs: 300, afterTenant: '', skipWorkflows: [] }))
+    .steps;
 }
 
 for (const dialect of testDialects()) {
@@ -60,8 +61,17 @@ for (const dialect of testDialects()) {
       const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/accounts' } }]);
       const a = await registerAndStart(rt, m);
       const b = await registerAndStart(rt, m, { register: false });
-      const claim = (skipWorkflows: string[]) =>
-        rt.store.dialect.hot.claim({ owner: 'probe:1', limit: 5, now: Date.now(), leaseGraceMs: 300, afterTenant: '', skipWorkflows });
+      const claim = async (skipWorkflows: string[]) =>
+        (
+          await rt.store.dialect.hot.claim({
+            owner: 'probe:1',
+            limit: 5,
+            now: Date.now(),
+            leaseGraceMs: 300,
+            afterTenant: '',
+            skipWorkflows,
+          })
+        ).steps;
       const first = (await claim([a.workflowId])).map((s) => s.workflow_id);
       assert.ok(first.includes(b.workflowId) && !first.includes(a.workflowId), `claimed ${first.join(', ')}`);
       const second = (await claim([])).map((s) => s.workflow_id);
@@ -117,6 +127,48 @@ for (const dialect of testDialects()) {
       assert.ok(calls[1].at - stoppedAt < 5000, 'taken over without waiting for the 30 s lease');
       assert.equal(calls[1].headers['idempotency-key'], calls[0].headers['idempotency-key']);
       assert.equal(stepOf(d, 'create').attempt, 1);
+    });
+  });
+}
+
+for (const dialect of testDialects()) {
+  describe(`a claim (${dialect})`, () => {
+    // A database of its own: the next due moment is the earliest of all steps.
+    const env = sharedRuntime(dialect, {}, { executor: false });
+
+    it('reports when the next step it did not claim becomes due, in the same statement', async (t) => {
+      const { rt } = env;
+      const sim = await simFor(t);
+      const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/accounts' } }]);
+      const soon = await registerAndStart(rt, m);
+      const later = await registerAndStart(rt, m, { register: false });
+      const dueAt = Date.now() + 60_000;
+      await rt.commits.submit(later.workflowId, (d) => {
+        const s = d.step('only');
+        if (!s) throw new Error('no step');
+        d.writeStep(s, { next_run_at: dueAt }, { from: ['pending'] });
+      });
+      const claim = () =>
+        rt.store.dialect.hot.claim({ owner: 'probe:1', limit: 5, now: Date.now(), leaseGraceMs: 300, afterTenant: '', skipWorkflows: [] });
+
+      const first = await claim();
+      assert.deepEqual(
+        first.steps.map((s) => s.workflow_id),
+        [soon.workflowId],
+      );
+      assert.equal(first.nextDueAt, dueAt, 'the step due later');
+      assert.equal(Object.hasOwn(first.steps[0] ?? {}, 'pv_next_due_at'), false, 'claimed rows are steps, nothing more');
+
+      const second = await claim();
+      assert.deepEqual(second.steps, [], 'nothing due now');
+      assert.equal(second.nextDueAt, dueAt);
+
+      await rt.commits.submit(later.workflowId, (d) => {
+        const s = d.step('only');
+        if (!s) throw new Error('no step');
+        d.writeStep(s, { next_run_at: null }, { from: ['pending'] });
+      });
+      assert.equal((await claim()).nextDueAt, null, 'nothing will become due');
     });
   });
 }
