@@ -121,7 +121,7 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
             item.error = e;
           }
         }
-        return collect(drafts.values());
+        return collect(drafts.values(), at);
       });
     } catch (e) {
       if (batch.length > 1 && !store.dialect.isConnectionError(e)) {
@@ -142,15 +142,13 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
       else if (n.type === 'workflow.failed') log.warn(fields, 'workflow failed');
       else log.warn(fields, n.type === 'step.compensation_failed' ? 'compensation failed' : 'step failed');
     }
-    // After the commit, never inside it: a listener would look before the rows exist. Every due step of
-    // the batch's workflows is announced, not only those it made due: a claim on PostgreSQL passes over
-    // rows a batch holds (SKIP LOCKED), and an executor's claims pass over workflows whose outcome is being
-    // recorded, so a step due before this commit may have been passed over.
+    // This process is told after the commit, never inside it: a listener would look before the rows exist.
+    // The other replicas were told by the commit itself (signals.announce, written with the batch).
     const wakeups = store.dialect.wakeups();
     const committedAt = now();
     let first = Number.POSITIVE_INFINITY;
     for (const d of drafts.values()) first = Math.min(first, d.earliestDue(committedAt) ?? first);
-    if (signals.wake || first <= committedAt) wakeups.notify('steps');
+    if (signals.wake || first <= committedAt) wakeups.notifyLocal('steps');
     if (observers.size > 0) {
       const committed: Committed = { laterDueAt: first > committedAt && first < Number.POSITIVE_INFINITY ? first : null, completed: [] };
       for (const d of drafts.values())
@@ -159,7 +157,7 @@ export function createCommitQueue(deps: CommitQueueDeps): CommitQueue {
             committed.completed.push({ workflow_id: s.workflow_id, name: s.name, output: s.output, response: s.response });
       for (const observe of observers) observe(committed);
     }
-    if (signals.emitted) wakeups.notify('webhooks');
+    if (signals.emitted) wakeups.notifyLocal('webhooks');
     for (const item of batch) {
       if (item.error !== undefined) item.reject(item.error);
       else item.resolve(item.value);
@@ -194,10 +192,18 @@ interface Signals {
   notable: { type: string; workflow_id: string; tenant_id: string; step_name: string | null; error: string | undefined }[];
 }
 
-function collect(drafts: Iterable<WorkflowDraft>): { writes: BatchWrites; result: Signals } {
-  const writes: BatchWrites = { steps: [], workflows: [], events: [], outbox: [] };
+/**
+ * The rows to write, and what to announce to the other replicas with them. Every due step of the batch's
+ * workflows is announced, not only those it made due: a claim on PostgreSQL passes over rows a batch holds
+ * (SKIP LOCKED), and an executor's claims pass over workflows whose outcome is being recorded, so a step due
+ * before this commit may have been passed over.
+ */
+function collect(drafts: Iterable<WorkflowDraft>, at: number): { writes: BatchWrites; result: Signals } {
+  const writes: BatchWrites = { steps: [], workflows: [], events: [], outbox: [], announce: [] };
   const result: Signals = { wake: false, emitted: false, notable: [] };
+  let dueNow = false;
   for (const d of drafts) {
+    dueNow ||= (d.earliestDue(at) ?? Number.POSITIVE_INFINITY) <= at;
     // Any change moves the workflow's updated_at: the version an open UI page compares before reading more.
     if (d.changed.size > 0 && !d.workflowChanged) d.setWorkflow({});
     writes.steps.push(...d.changed);
@@ -219,5 +225,7 @@ function collect(drafts: Iterable<WorkflowDraft>): { writes: BatchWrites; result
     result.wake ||= d.wake;
   }
   result.emitted = writes.outbox.length > 0;
+  if (result.wake || dueNow) writes.announce.push('steps');
+  if (result.emitted) writes.announce.push('webhooks');
   return { writes, result };
 }

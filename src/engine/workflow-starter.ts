@@ -184,8 +184,7 @@ export function createWorkflowStarter(deps: { store: Store; cipher: CredentialCi
       );
     }
     // Steps are due and the started event is in the outbox: wake both loops now rather than at their next poll.
-    store.dialect.wakeups().notify('steps');
-    store.dialect.wakeups().notify('webhooks');
+    store.dialect.wakeups().notify('steps', 'webhooks');
     return { workflowId: id, created: true };
   }
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import type { Db } from './db-types.js';
 import { LocalWakeups, type StoreDialect, type WakeTopic, type WakeupChannel } from './dialect.js';
-import { createPostgresHotPath } from './hot-path-postgres.js';
+import { createPostgresHotPath, wakeChannel } from './hot-path-postgres.js';
 
 // BIGINT columns hold epoch milliseconds, well inside Number's exact range.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -37,10 +37,12 @@ export function createPostgresDialect(url: string, poolSize: number, log?: (msg:
   });
   const db = new Kysely<Db>({ dialect: new PostgresDialect({ pool }) });
   let wakeups: PgWakeups | null = null;
+  // The payload of every NOTIFY this process sends, its own batches' included: its LISTEN ignores them.
+  const origin = randomUUID();
   return {
     name: 'postgres',
     db,
-    hot: createPostgresHotPath(pool),
+    hot: createPostgresHotPath(pool, origin),
     claimLockClause: 'for update skip locked',
     async withMigrationLock(fn) {
       const client = await pool.connect();
@@ -56,7 +58,7 @@ export function createPostgresDialect(url: string, poolSize: number, log?: (msg:
       }
     },
     wakeups() {
-      return (wakeups ??= new PgWakeups(url, pool, log));
+      return (wakeups ??= new PgWakeups(url, pool, origin, log));
     },
     async ping() {
       await sql`select 1`.execute(db);
@@ -86,12 +88,11 @@ class PgWakeups implements WakeupChannel {
   private client: pg.Client | null = null;
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
-  /** Sent as the payload: our own NOTIFY comes back on our LISTEN, and local listeners were told already. */
-  private readonly origin = randomUUID();
-
   constructor(
     private url: string,
     private pool: pg.Pool,
+    /** Sent as the payload: our own NOTIFY comes back on our LISTEN, and local listeners were told already. */
+    private readonly origin: string,
     private log?: (msg: string, err?: unknown) => void,
   ) {
     void this.connect(0);
@@ -121,13 +122,13 @@ class PgWakeups implements WakeupChannel {
     });
     client.on('notification', (n) => {
       if (n.payload === this.origin) return;
-      if (n.channel === 'provisioner_steps') this.local.notify('steps');
-      else if (n.channel === 'provisioner_webhooks') this.local.notify('webhooks');
+      if (n.channel === wakeChannel('steps')) this.local.notify('steps');
+      else if (n.channel === wakeChannel('webhooks')) this.local.notify('webhooks');
     });
     try {
       await client.connect();
-      await client.query('listen provisioner_steps');
-      await client.query('listen provisioner_webhooks');
+      await client.query(`listen ${wakeChannel('steps')}`);
+      await client.query(`listen ${wakeChannel('webhooks')}`);
       if (this.closed) {
         await client.end();
         return;
@@ -141,10 +142,14 @@ class PgWakeups implements WakeupChannel {
     }
   }
 
-  notify(topic: WakeTopic) {
-    this.local.notify(topic);
+  notify(...topics: WakeTopic[]) {
+    this.local.notify(...topics);
     // Fire and forget by design: a lost NOTIFY only delays other replicas until their fallback poll.
-    this.pool.query('select pg_notify($1, $2)', [`provisioner_${topic}`, this.origin]).catch(() => undefined);
+    this.pool.query('select pg_notify(c, $2) from unnest($1::text[]) c', [topics.map(wakeChannel), this.origin]).catch(() => undefined);
+  }
+
+  notifyLocal(...topics: WakeTopic[]) {
+    this.local.notify(...topics);
   }
 
   subscribe(topic: WakeTopic, listener: () => void) {

@@ -4,8 +4,10 @@ import type { HotPath } from './hot-path.js';
 
 /** Where new work is announced: in-process always, across replicas where the database can carry it. */
 export interface WakeupChannel {
-  /** Called after a commit that made work due (steps or deliveries). */
-  notify(topic: WakeTopic): void;
+  /** Called after a commit that made work due (steps or deliveries): this process and the others, in one message. */
+  notify(...topics: WakeTopic[]): void;
+  /** This process only: the commit that made the work due announced it to the others itself. */
+  notifyLocal(...topics: WakeTopic[]): void;
   subscribe(topic: WakeTopic, listener: () => void): () => void;
   close(): Promise<void>;
 }
@@ -37,8 +39,11 @@ export interface StoreDialect {
 
 export class LocalWakeups implements WakeupChannel {
   private listeners = new Map<WakeTopic, Set<() => void>>();
-  notify(topic: WakeTopic) {
-    for (const l of this.listeners.get(topic) ?? []) l();
+  notify(...topics: WakeTopic[]) {
+    for (const topic of topics) for (const l of this.listeners.get(topic) ?? []) l();
+  }
+  notifyLocal(...topics: WakeTopic[]) {
+    this.notify(...topics);
   }
   subscribe(topic: WakeTopic, listener: () => void) {
     let set = this.listeners.get(topic);

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { MUTABLE_STEP_COLUMNS, MUTABLE_WORKFLOW_COLUMNS, type StepRecord, type WorkflowRecord } from '../domain/records.js';
+import type { WakeTopic } from './dialect.js';
 import { DUE, EVENT_COLUMNS, OUTBOX_COLUMNS, rowsAsJson, type HotPath, type LoadedWorkflow, type RunContextRows } from './hot-path.js';
 
 /** Column types, for reading set-based writes out of a JSON parameter. */
@@ -89,12 +90,18 @@ const Q = {
 steps_written as (update steps s set ${setFrom(MUTABLE_STEP_COLUMNS)} from jsonb_array_elements($1::jsonb) v where s.id = v ->> 0),
 workflows_written as (update workflows w set ${setFrom(MUTABLE_WORKFLOW_COLUMNS)} from jsonb_array_elements($2::jsonb) v where w.id = v ->> 0),
 events_written as (${insertFrom('events', EVENT_COLUMNS, 3)}),
-outbox_written as (${insertFrom('outbox', OUTBOX_COLUMNS, 4)})
-select 1`,
+outbox_written as (${insertFrom('outbox', OUTBOX_COLUMNS, 4)}),
+-- Delivered at commit, and only then; a CTE without data-modifying statements runs only if referenced.
+announced as (select pg_notify(c, $6) from unnest($5::text[]) c)
+select (select count(*) from announced)::integer as announced`,
   },
 };
 
-export function createPostgresHotPath(pool: pg.Pool): HotPath {
+/** The LISTEN/NOTIFY channel of a wake-up topic. */
+export const wakeChannel = (topic: WakeTopic) => `provisioner_${topic}`;
+
+/** `origin`: the payload of this process's NOTIFYs (its own LISTEN ignores them). */
+export function createPostgresHotPath(pool: pg.Pool, origin: string): HotPath {
   const run = async <R extends pg.QueryResultRow>(client: pg.PoolClient | pg.Pool, q: { name: string; text: string }, values: unknown[]) =>
     (await client.query<R>({ ...q, values })).rows;
 
@@ -135,12 +142,15 @@ export function createPostgresHotPath(pool: pg.Pool): HotPath {
           for (const wf of await run<WorkflowRecord>(c, Q.loadWorkflows, [ids])) loaded.set(wf.id, { wf, steps: [] });
           for (const step of await run<StepRecord>(c, Q.loadSteps, [ids])) loaded.get(step.workflow_id)?.steps.push(step);
           const { writes, result } = decide(loaded);
-          if (writes.steps.length + writes.workflows.length + writes.events.length + writes.outbox.length > 0)
+          const { steps, workflows, events, outbox, announce } = writes;
+          if (steps.length + workflows.length + events.length + outbox.length + announce.length > 0)
             await run(c, Q.writeAll, [
-              rowsAsJson(writes.steps, ['id', ...MUTABLE_STEP_COLUMNS]),
-              rowsAsJson(writes.workflows, ['id', ...MUTABLE_WORKFLOW_COLUMNS]),
-              rowsAsJson(writes.events, EVENT_COLUMNS),
-              rowsAsJson(writes.outbox, OUTBOX_COLUMNS),
+              rowsAsJson(steps, ['id', ...MUTABLE_STEP_COLUMNS]),
+              rowsAsJson(workflows, ['id', ...MUTABLE_WORKFLOW_COLUMNS]),
+              rowsAsJson(events, EVENT_COLUMNS),
+              rowsAsJson(outbox, OUTBOX_COLUMNS),
+              announce.map(wakeChannel),
+              origin,
             ]);
           await c.query('commit');
           return result;

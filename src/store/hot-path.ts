@@ -1,4 +1,5 @@
 import type { EventRecord, OutboxRecord, StepRecord, WorkflowRecord } from '../domain/records.js';
+import type { WakeTopic } from './dialect.js';
 
 /**
  * The engine's hot path: claims, the rows a run needs, and batches of transitions. Each statement is
@@ -61,6 +62,12 @@ export interface BatchWrites {
   workflows: WorkflowRecord[];
   events: EventRecord[];
   outbox: OutboxRecord[];
+  /**
+   * What the batch makes due, for the other replicas: where the database carries wake-ups (PostgreSQL's
+   * NOTIFY) they go out with the commit, in the same statement as the writes; the caller tells this
+   * process itself (WakeupChannel.notifyLocal).
+   */
+  announce: WakeTopic[];
 }
 
 export interface DecidedBatch<T> {

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import pg from 'pg';
 import type { Committed } from '../../src/engine/commit-queue.js';
 import { NotFound } from '../../src/domain/errors.js';
 import { testDialects } from '../support/runtime.js';
@@ -151,6 +152,60 @@ for (const dialect of testDialects()) {
       await rt.commits.submit(workflowId, (d) => d.setWorkflow({ error: 'kept' }));
       assert.equal((await rt.queries.detail(workflowId, null)).error, 'kept');
       assert.equal((await rt.queries.detail(workflowId, null)).steps.length, 1);
+    });
+    it('announces what a batch made due to the other replicas with its commit, one NOTIFY per topic', {
+      skip: dialect === 'sqlite' && 'SQLite has no other replicas',
+    }, async (t) => {
+      const { rt } = env;
+      if (rt.config.database.kind !== 'postgres') throw new Error('PostgreSQL expected');
+      // Another replica, as far as the database can tell: a connection of its own listening on both channels.
+      const other = new pg.Client({ connectionString: rt.config.database.url });
+      await other.connect();
+      t.after(() => other.end());
+      const heard: { channel: string; payload: string | undefined }[] = [];
+      other.on('notification', (n) => heard.push({ channel: n.channel, payload: n.payload }));
+      await other.query('listen provisioner_steps');
+      await other.query('listen provisioner_webhooks');
+      const sim = await simFor(t);
+      const m = manifestFor(sim, [{ name: 'only', type: 'http', request: { path: '/x' } }]);
+      const { workflowId } = await registerAndStart(rt, m);
+      const settle = () => new Promise((r) => setTimeout(r, 200));
+      await settle();
+      heard.length = 0;
+
+      // Its step is due: the commit announces it.
+      await rt.commits.submit(workflowId, (d) => d.setWorkflow({ error: 'touched' }));
+      await settle();
+      assert.deepEqual(
+        heard.map((h) => h.channel),
+        ['provisioner_steps'],
+      );
+      assert.ok(heard[0]?.payload, 'with the origin, so the sender ignores its own');
+
+      // Nothing due, a message in the outbox: only the webhook dispatchers are told.
+      heard.length = 0;
+      await rt.commits.submit(workflowId, (d) => {
+        const s = d.step('only');
+        if (!s) throw new Error('no step');
+        d.writeStep(s, { next_run_at: null }, { from: ['pending'] });
+        d.emit('provisioning.workflow.started');
+      });
+      await settle();
+      assert.deepEqual(
+        heard.map((h) => h.channel),
+        ['provisioner_webhooks'],
+      );
+
+      // A batch whose decision is refused announces nothing: nothing committed.
+      heard.length = 0;
+      await assert.rejects(
+        rt.commits.submit(workflowId, (d) => {
+          d.setWorkflow({ error: 'undone' });
+          throw new Error('refused');
+        }),
+      );
+      await settle();
+      assert.deepEqual(heard, []);
     });
   });
 }
