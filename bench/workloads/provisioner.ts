@@ -91,6 +91,9 @@ export interface LatencyResult {
   callbacks429: number;
   callbackFailures: number;
   settled: string;
+  /** The engine's CPU while the paced workflows ran (of one core), and per step: what a light load costs. */
+  engineCpuPercent: number;
+  engineCpuMsPerStep: number;
   /** One workflow on an idle engine: start → completed, as a client watching the database sees it (ms). */
   idleWorkflow: Summary;
 }
@@ -288,6 +291,7 @@ async function runLatency(run: DialectRun): Promise<LatencyResult> {
       );
       await run.sim.call('reset', null);
       await run.sim.call('configure', { callbackDelayMs: settings.latencyCallbackDelayMs, recordLatency: true });
+      await engine.child.call('resetMeter', null);
       await engine.api.startPaced(SLUG, tenants('lat', m), rate);
       const settled = await run.sim.call('waitSettled', {
         route: 'notify',
@@ -295,6 +299,7 @@ async function runLatency(run: DialectRun): Promise<LatencyResult> {
         stallMs: STALL_MS,
         timeoutMs: Math.max(120_000, m * 500),
       });
+      const pacedMeter = await engine.child.call('meter', null);
       if (!settled.reached) run.log(`latency: ended early: ${settled.why}`);
       else await waitIdle(engine, 30_000);
       const lat = await run.sim.call('latency', null);
@@ -331,6 +336,8 @@ async function runLatency(run: DialectRun): Promise<LatencyResult> {
         callbacks429: stats.callbacks429,
         callbackFailures: stats.callbackFailures,
         settled: settled.why,
+        engineCpuPercent: round((100 * pacedMeter.cpuMs) / pacedMeter.wallMs, 0),
+        engineCpuMsPerStep: round(pacedMeter.cpuMs / (m * STEPS_PER_WORKFLOW), 2),
         idleWorkflow: summarize(idle),
       };
       run.log(
