@@ -124,7 +124,7 @@ export async function runBench(
     notes.push(`the load average was ${machine.loadAverageAtStart} when the run started: other work shared the machine.`);
   if (options.cpuProfDir)
     notes.push(
-      "the figures were measured without V8's sampling profiler; the profiles summarised below come from a second pass in the same run, after each measured one (a drain of at most 4,000 workflows, half the paced latency run again, 4 s of each read endpoint), and show what the engine spends its CPU on, not the measured rates (the profiled drain's rate is in the JSON, `profiledDrain`). BENCH_CPU_PROF=0 skips them.",
+      "the figures were measured without V8's sampling profiler; the profiles summarised in this report come from a second pass in the same run, after each measured one (a drain of at most 4,000 workflows, half the paced latency run again, 4 s of each read endpoint), and show what the engine spends its CPU on, not the measured rates (the profiled drain's rate is in the JSON, `profiledDrain`). BENCH_CPU_PROF=0 skips them.",
     );
   for (const [d, r] of Object.entries(results)) {
     const reads = r?.reads;
